@@ -1,0 +1,31 @@
+"""Community ID v1 (corelight's flow hash), as Arkime writes it in ``network.community_id``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+
+# ICMP types that have an answer: the pair is hashed like ports so both directions agree.
+_ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
+_ICMP6_PAIRS = {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130,
+                139: 140, 140: 139, 144: 145, 145: 144}
+_PORT_PROTOCOLS = (6, 17, 132)
+
+
+def community_id(src: bytes, dst: bytes, proto: int, sport: int, dport: int, seed: int = 0) -> str:
+    """The ``1:<base64 sha1>`` flow id; for ICMP pass the type as sport and the code as dport."""
+    one_way = False
+    if proto in (1, 58):
+        pairs = _ICMP4_PAIRS if proto == 1 else _ICMP6_PAIRS
+        if sport in pairs:
+            dport = pairs[sport]
+        else:
+            one_way = True
+    has_ports = proto in _PORT_PROTOCOLS or proto in (1, 58)
+    if not one_way and (src, sport) > (dst, dport):
+        src, dst, sport, dport = dst, src, dport, sport
+    data = struct.pack("!H", seed) + src + dst + struct.pack("!BB", proto, 0)
+    if has_ports:
+        data += struct.pack("!HH", sport, dport)
+    return "1:" + base64.b64encode(hashlib.sha1(data).digest()).decode()

@@ -1,0 +1,112 @@
+"""Session documents in Arkime's shape (``sessions3`` bodies), built from a finished session."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from appliance.community_id import community_id
+from appliance.fields import nest
+from appliance.sessions import FLAG_NAMES, Session
+
+
+def ip_text(addr: bytes) -> str:
+    """An address as Arkime prints it (dotted quad, or compressed IPv6)."""
+    if len(addr) == 4:
+        return socket.inet_ntop(socket.AF_INET, addr)
+    return socket.inet_ntop(socket.AF_INET6, addr)
+
+
+def mac_text(mac: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in mac)
+
+
+def flat_document(session: Session, node: str = "fukurou") -> dict[str, Any]:
+    """Every field of the session as ``{document path: value}``."""
+    s = session
+    first_ms, last_ms = s.first // 1000, s.last // 1000
+    doc: dict[str, Any] = {
+        "node": node,
+        "firstPacket": first_ms,
+        "lastPacket": last_ms,
+        "length": last_ms - first_ms,
+        "packetRange": {"gte": first_ms, "lte": last_ms},
+        "ipProtocol": s.proto,
+        "segmentCnt": s.segments,
+        "protocol": sorted(s.protocols),
+        "source.packets": s.packets[0],
+        "destination.packets": s.packets[1],
+        "source.bytes": s.bytes[0],
+        "destination.bytes": s.bytes[1],
+        "network.packets": s.packets[0] + s.packets[1],
+        "network.bytes": s.bytes[0] + s.bytes[1],
+        "client.bytes": s.databytes[0],
+        "server.bytes": s.databytes[1],
+        "totDataBytes": s.databytes[0] + s.databytes[1],
+    }
+    if s.ethertype:
+        doc["ethertype"] = s.ethertype
+    if s.ipver:
+        _addresses(s, doc)
+    for d, prefix in ((0, "source"), (1, "destination")):
+        if s.macs[d]:
+            doc[prefix + ".mac"] = sorted(mac_text(m) for m in s.macs[d])
+    for d, name in ((0, "srcTTL"), (1, "dstTTL")):
+        if s.ttls[d]:
+            doc[name] = list(s.ttls[d])
+    for d, name in ((0, "srcPayload8"), (1, "dstPayload8")):
+        if s.payload8[d]:
+            doc[name] = s.payload8[d].hex()
+    if s.vlans:
+        doc["network.vlan.id"] = list(s.vlans)
+    if s.flags is not None:
+        _tcp(s, doc)
+    if s.icmp is not None and s.icmp[0]:
+        doc["icmp.type"], doc["icmp.code"] = sorted(s.icmp[0]), sorted(s.icmp[1])
+    if s.outer:
+        _outer(s, doc)
+    if s.tags:
+        doc["tags"] = sorted(s.tags)
+    if s.segments > 1:
+        doc["rootId"] = "SET"
+    doc.update(s.fields)
+    return doc
+
+
+def _addresses(s: Session, doc: dict[str, Any]) -> None:
+    doc["source.ip"] = ip_text(s.addr1)
+    doc["destination.ip"] = ip_text(s.addr2)
+    has_ports = s.proto in (6, 17, 132)
+    doc["source.port"] = s.port1 if has_ports else 0
+    doc["destination.port"] = s.port2 if has_ports else 0
+    if s.proto in (1, 58):
+        itype = s.icmp[0][0] if s.icmp and s.icmp[0] else 0
+        icode = s.icmp[1][0] if s.icmp and s.icmp[1] else 0
+        doc["network.community_id"] = community_id(s.addr1, s.addr2, s.proto, itype, icode)
+    else:
+        doc["network.community_id"] = community_id(s.addr1, s.addr2, s.proto, s.port1, s.port2)
+
+
+def _tcp(s: Session, doc: dict[str, Any]) -> None:
+    assert s.flags is not None
+    for name, value in zip(FLAG_NAMES, s.flags, strict=True):
+        doc["tcpflags." + name] = value
+    if s.syn_time and s.ack_time:
+        doc["initRTT"] = (s.ack_time - s.syn_time) // 2000
+
+
+def _outer(s: Session, doc: dict[str, Any]) -> None:
+    assert s.outer is not None
+    src_ips = [ip_text(o[0]) for o in s.outer if o[0]]
+    dst_ips = [ip_text(o[1]) for o in s.outer if o[1]]
+    src_macs = [mac_text(o[2]) for o in s.outer if o[2]]
+    dst_macs = [mac_text(o[3]) for o in s.outer if o[3]]
+    if src_ips:
+        doc["srcOuterIp"], doc["dstOuterIp"] = src_ips, dst_ips
+    if src_macs:
+        doc["srcOuterMac"], doc["dstOuterMac"] = src_macs, dst_macs
+
+
+def document(session: Session, node: str = "fukurou") -> dict[str, Any]:
+    """The nested Arkime document of a session."""
+    return nest(flat_document(session, node))

@@ -1,0 +1,58 @@
+"""Session output for the command line: a readable table, Arkime's ``sessions3`` JSON, or JSON lines."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, TextIO
+
+from appliance.documents import flat_document
+from appliance.fields import BY_PATH, nest
+from appliance.sessions import Session
+
+# The table's columns, by document path: headings come from the field registry.
+TABLE_COLUMNS = ("firstPacket", "protocol", "source.ip", "source.port", "destination.ip",
+                 "destination.port", "network.packets", "network.bytes", "totDataBytes")
+
+
+class SessionWriter:
+    """Writes sessions as they are saved, so a big capture never sits in memory."""
+
+    def __init__(self, fmt: str, out: TextIO, node: str = "fukurou") -> None:
+        self.fmt, self.out, self.node = fmt, out, node
+        self.count = 0
+        if fmt == "arkime":
+            out.write('{"sessions3":[\n')
+        elif fmt == "table":
+            out.write(self._row([BY_PATH[c].expr for c in TABLE_COLUMNS]) + "\n")
+
+    def write(self, session: Session) -> None:
+        flat = flat_document(session, self.node)
+        if self.fmt == "table":
+            self.out.write(self._row([_cell(c, flat.get(c)) for c in TABLE_COLUMNS]) + "\n")
+        else:
+            text = json.dumps(nest(flat), separators=(",", ":"))
+            if self.fmt == "arkime":
+                text = ("," if self.count else "") + '{"body":' + text + "}"
+            self.out.write(text + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self.fmt == "arkime":
+            self.out.write("]}\n")
+        self.out.flush()
+
+    @staticmethod
+    def _row(cells: list[str]) -> str:
+        widths = (23, 14, 39, 6, 39, 6, 8, 10, 10)
+        return " ".join(c.ljust(w) if i < 5 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if column == "firstPacket":
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(value / 1000)) + f".{value % 1000:03d}"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)

@@ -1,0 +1,139 @@
+"""Protocol detection and parsers: the application layer of a session.
+
+Each protocol lives in its own module in this package and registers itself with
+``register(Protocol(...))`` at import. A protocol says how to recognise itself from the first
+bytes a side sends (``detect``), on which transports, and, if it parses, which parser to attach.
+The session table calls ``AppLayer.data`` with in-order TCP data and each UDP datagram, and
+``AppLayer.packet`` with every packet (for ICMP, ARP, ...); before a session is saved,
+``AppLayer.finish`` lets every attached parser write its fields into ``session.fields`` as flat
+Arkime document paths (``{"http.host": ["example.com"]}``), which must be in the field registry.
+
+A parser that raises is detached and counted in ``AppLayer.failures``; the session keeps its
+counters and the packet path goes on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+TCP, UDP = 1, 2
+Detect = Callable[[Any, bytes, int], bool]
+
+
+class Parser:
+    """Per-session state of one protocol parser. Subclasses override what they need."""
+
+    name = "parser"
+
+    def data(self, session: Any, data: bytes, direction: int) -> None:
+        """In-order TCP bytes or one UDP datagram from ``direction`` (0 source, 1 destination)."""
+
+    def packet(self, session: Any, frame: Any, direction: int) -> None:
+        """Every packet of the session (for protocols that need headers, not a byte stream)."""
+
+    def finish(self, session: Any) -> None:
+        """Write the fields into ``session.fields`` (called before every save, also mid-save)."""
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A protocol that can be recognised, and optionally parsed."""
+
+    name: str  # Arkime's protocol name, for the session's ``protocol`` list
+    transports: int  # TCP, UDP or TCP | UDP
+    detect: Detect  # (session, first bytes of a side, direction) -> is it this protocol?
+    parser: Callable[[], Parser] | None = None
+    ports: tuple[int, ...] = ()  # only try detect when one of these ports is in use (empty: always)
+
+
+PROTOCOLS: list[Protocol] = []
+
+
+def register(protocol: Protocol) -> None:
+    """Called by each protocol module at import."""
+    PROTOCOLS.append(protocol)
+
+
+def prefix(*prefixes: bytes) -> Detect:
+    """A detector for protocols that open with a fixed string."""
+    return lambda session, data, direction: data.startswith(prefixes)
+
+
+def _load_all() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+class AppLayer:
+    """Runs detection on the first data of each side and feeds attached parsers."""
+
+    def __init__(self, settings: Any = None) -> None:
+        if not PROTOCOLS:
+            _load_all()
+        self.settings = settings
+        self.failures: Counter[str] = Counter()
+        self.tcp = [p for p in PROTOCOLS if p.transports & TCP]
+        self.udp = [p for p in PROTOCOLS if p.transports & UDP]
+
+    def data(self, session: Any, data: bytes, direction: int) -> None:
+        """Called by the session table with application bytes."""
+        if session.consumed[direction] == 0:
+            session.consumed[direction] = 1
+            self._classify(session, data, direction)
+        parsers = session.parsers
+        if parsers:
+            for parser in list(parsers):
+                try:
+                    parser.data(session, data, direction)
+                except Exception as err:  # noqa: BLE001 - hostile input must not stop capture
+                    self._failed(session, parser, err)
+
+    def packet(self, session: Any, frame: Any, direction: int) -> None:
+        parsers = session.parsers
+        if parsers:
+            for parser in list(parsers):
+                try:
+                    parser.packet(session, frame, direction)
+                except Exception as err:  # noqa: BLE001
+                    self._failed(session, parser, err)
+
+    def finish(self, session: Any) -> None:
+        """Let every parser write its fields before the session is saved."""
+        for parser in list(session.parsers or ()):
+            try:
+                parser.finish(session)
+            except Exception as err:  # noqa: BLE001
+                self._failed(session, parser, err)
+
+    def attach(self, session: Any, parser: Parser) -> None:
+        if session.parsers is None:
+            session.parsers = []
+        if not any(type(p) is type(parser) for p in session.parsers):
+            session.parsers.append(parser)
+
+    def _classify(self, session: Any, data: bytes, direction: int) -> None:
+        protocols = self.tcp if session.proto == 6 else self.udp
+        ports = (session.port1, session.port2)
+        for protocol in protocols:
+            if protocol.ports and ports[0] not in protocol.ports and ports[1] not in protocol.ports:
+                continue
+            try:
+                matched = protocol.detect(session, data, direction)
+            except Exception:  # noqa: BLE001 - a detector must never take the packet path down
+                self.failures[protocol.name + " detect"] += 1
+                continue
+            if matched:
+                session.add_protocol(protocol.name)
+                if protocol.parser is not None:
+                    self.attach(session, protocol.parser())
+
+    def _failed(self, session: Any, parser: Parser, err: Exception) -> None:
+        self.failures[f"{parser.name}: {type(err).__name__}"] += 1
+        if session.parsers and parser in session.parsers:
+            session.parsers.remove(parser)

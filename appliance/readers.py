@@ -1,0 +1,224 @@
+"""Capture file readers: classic pcap (either byte order, micro- or nanosecond), pcapng, gzip.
+
+Every reader yields records as plain tuples ``(ts_us, caplen, wirelen, data, offset, linktype)``
+because the packet path is a hot loop and a tuple is the cheapest thing Python can build.
+``offset`` is the byte offset of the record header in the (uncompressed) file, Arkime's
+``packetPos``. Damage is not an exception in the middle of a loop: the reader stops, and
+``reader.damage`` says where and what, so the caller keeps every session up to the cut.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+PCAP_MAGIC_US = 0xA1B2C3D4
+PCAP_MAGIC_NS = 0xA1B23C4D
+PCAPNG_SHB = 0x0A0D0D0A
+CHUNK = 1 << 20  # read in 1 MiB chunks: big enough to amortise, small enough for the RSS target
+MAX_RECORD = 1 << 24  # a record bigger than 16 MiB is damage, not a packet
+
+Record = tuple[int, int, int, bytes, int, int]
+
+
+class CaptureError(Exception):
+    """The file is not a capture we can read at all (bad magic, empty, unreadable)."""
+
+
+@dataclass
+class Damage:
+    """Where a capture stopped making sense."""
+
+    offset: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"offset {self.offset}: {self.reason}"
+
+
+def open_capture(path: str) -> CaptureReader:
+    """Open a capture file of any supported format (gzip is detected by content)."""
+    raw = open(path, "rb")  # noqa: SIM115 - the reader owns and closes it
+    head = raw.read(4)
+    raw.seek(0)
+    if head[:2] == b"\x1f\x8b":
+        stream: BinaryIO = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+        head = stream.read(4)
+        stream = gzip.GzipFile(fileobj=open(path, "rb"))  # type: ignore[assignment]  # noqa: SIM115
+        raw.close()
+    else:
+        stream = raw
+    if len(head) < 4:
+        stream.close()
+        raise CaptureError(f"{path}: empty or too short to be a capture")
+    magic_le = struct.unpack("<I", head)[0]
+    if magic_le == PCAPNG_SHB:
+        return PcapngReader(path, stream)
+    if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) or struct.unpack(">I", head)[0] in (
+        PCAP_MAGIC_US,
+        PCAP_MAGIC_NS,
+    ):
+        return PcapReader(path, stream)
+    stream.close()
+    raise CaptureError(f"{path}: not a pcap, pcapng or gzip file (magic {head.hex()})")
+
+
+class CaptureReader:
+    """Common part of the readers: a name, a stream, and what went wrong."""
+
+    def __init__(self, path: str, stream: BinaryIO) -> None:
+        self.path = path
+        self.stream = stream
+        self.damage: Damage | None = None
+        self.linktype = 1
+        self.snaplen = 65535
+
+    def __iter__(self) -> Iterator[Record]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def __enter__(self) -> CaptureReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self, size: int) -> bytes:
+        try:
+            return self.stream.read(size)
+        except (OSError, EOFError, gzip.BadGzipFile) as err:
+            # A truncated gzip stream: treat like a truncated file.
+            self.damage = Damage(-1, f"compressed stream is damaged: {err}")
+            return b""
+
+
+class PcapReader(CaptureReader):
+    """Classic libpcap files."""
+
+    def __init__(self, path: str, stream: BinaryIO) -> None:
+        super().__init__(path, stream)
+        header = stream.read(24)
+        if len(header) < 24:
+            raise CaptureError(f"{path}: pcap file header is truncated")
+        magic = struct.unpack("<I", header[:4])[0]
+        self.endian = "<" if magic in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
+        magic = struct.unpack(self.endian + "I", header[:4])[0]
+        self.nanoseconds = magic == PCAP_MAGIC_NS
+        _, _, _, _, self.snaplen, network = struct.unpack(self.endian + "HHiIII", header[4:])
+        # The upper bits of the link type carry FCS information in some writers.
+        self.linktype = network & 0x0FFFFFFF
+        self.header = header
+
+    def __iter__(self) -> Iterator[Record]:
+        unpack = struct.Struct(self.endian + "IIII").unpack_from
+        linktype = self.linktype
+        divisor = 1000 if self.nanoseconds else 1
+        buf = b""
+        pos = 0  # position of buf[0] in the file
+        offset = 24
+        while True:
+            chunk = self._read(CHUNK)
+            if not chunk:
+                break
+            buf = buf[offset - pos :] + chunk if offset - pos < len(buf) else chunk
+            pos = offset
+            end = len(buf)
+            i = 0
+            while i + 16 <= end:
+                sec, frac, caplen, wirelen = unpack(buf, i)
+                if caplen > MAX_RECORD:
+                    self.damage = Damage(pos + i, f"record length {caplen} is not plausible")
+                    return
+                j = i + 16 + caplen
+                if j > end:
+                    break
+                yield (sec * 1000000 + frac // divisor, caplen, wirelen, buf[i + 16 : j], pos + i, linktype)
+                i = j
+            offset = pos + i
+        left = len(buf) - (offset - pos) if buf else 0
+        if left > 0 and self.damage is None:
+            self.damage = Damage(offset, f"file ends inside a packet record ({left} bytes left over)")
+
+
+class PcapngReader(CaptureReader):
+    """pcapng: section headers of either byte order, interface descriptions, enhanced and simple packets."""
+
+    def __init__(self, path: str, stream: BinaryIO) -> None:
+        super().__init__(path, stream)
+        self.endian = "<"
+        self.interfaces: list[tuple[int, int, int]] = []  # (linktype, snaplen, units per second)
+
+    def __iter__(self) -> Iterator[Record]:
+        offset = 0
+        data = io.BufferedReader(self.stream) if not isinstance(self.stream, io.BufferedReader) else self.stream
+        while True:
+            head = data.read(8)
+            if not head:
+                return
+            if len(head) < 8:
+                self.damage = Damage(offset, "file ends inside a block header")
+                return
+            block_type = struct.unpack(self.endian + "I", head[:4])[0]
+            extra = b""
+            if block_type == PCAPNG_SHB:
+                # The byte-order mark follows the length: read it before trusting the length.
+                extra = data.read(4)
+                self.endian = "<" if extra == b"\x4d\x3c\x2b\x1a" else ">"
+            block_len = struct.unpack(self.endian + "I", head[4:])[0]
+            if block_len < 12 or block_len > MAX_RECORD or block_len % 4:
+                self.damage = Damage(offset, f"block length {block_len} is not valid")
+                return
+            body = extra + data.read(block_len - 8 - len(extra))
+            if len(body) < block_len - 8:
+                self.damage = Damage(offset, "file ends inside a block")
+                return
+            record = self._block(block_type, body, offset)
+            if record is not None:
+                yield record
+            offset += block_len
+
+    def _block(self, block_type: int, body: bytes, offset: int) -> Record | None:
+        e = self.endian
+        if block_type == PCAPNG_SHB:
+            bom = body[:4]
+            self.endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+            self.interfaces = []
+        elif block_type == 1 and len(body) >= 8:  # interface description
+            linktype, _, snaplen = struct.unpack(e + "HHI", body[:8])
+            self.interfaces.append((linktype, snaplen, _ts_resolution(body[8:-4], e)))
+            if len(self.interfaces) == 1:
+                self.linktype, self.snaplen = linktype, snaplen
+        elif block_type == 6 and len(body) >= 20:  # enhanced packet
+            iface, high, low, caplen, wirelen = struct.unpack(e + "IIIII", body[:20])
+            if iface >= len(self.interfaces):
+                return None
+            linktype, _, units = self.interfaces[iface]
+            ts = (high << 32) | low
+            ts_us = ts * 1000000 // units if units != 1000000 else ts
+            return (ts_us, caplen, wirelen, body[20 : 20 + caplen], offset, linktype)
+        elif block_type == 3 and len(body) >= 4 and self.interfaces:  # simple packet
+            wirelen = struct.unpack(e + "I", body[:4])[0]
+            linktype, snaplen, _ = self.interfaces[0]
+            caplen = min(wirelen, snaplen or wirelen, len(body) - 8)
+            return (0, caplen, wirelen, body[4 : 4 + caplen], offset, linktype)
+        return None
+
+
+def _ts_resolution(options: bytes, endian: str) -> int:
+    """Units per second from an interface's if_tsresol option (default microseconds)."""
+    i = 0
+    while i + 4 <= len(options):
+        code, length = struct.unpack(endian + "HH", options[i : i + 4])
+        if code == 0:
+            break
+        if code == 9 and length >= 1:
+            value = options[i + 4]
+            return 2 ** (value & 0x7F) if value & 0x80 else 10 ** (value & 0x7F)
+        i += 4 + ((length + 3) & ~3)
+    return 1000000

@@ -1,0 +1,487 @@
+"""The session table: bidirectional flows with Arkime's semantics.
+
+A frame from ``decode`` finds its session by a direction-free key, updates per-direction
+counters, and for TCP goes through Arkime's small in-order queue so that data bytes, the first
+payload bytes and what protocol parsers see are what Arkime would count. Timeouts run on packet
+time, so an import gives the same sessions as a live capture of the same traffic. Finished
+sessions (and segments of long ones) go to ``on_save``; nothing is lost when the table is full:
+the oldest idle session is saved first.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from appliance.decode import Frame
+
+TH_FIN, TH_SYN, TH_RST, TH_PSH, TH_ACK, TH_URG, TH_ECE, TH_CWR = 1, 2, 4, 8, 16, 32, 64, 128
+MAX_TCP_QUEUE = 256  # Arkime's maxTcpOutOfOrderPackets: past this the stream is given up
+FLAG_NAMES = ("syn", "syn-ack", "ack", "psh", "fin", "rst", "urg", "srcZero", "dstZero")
+SYN, SYNACK, ACK, PSH, FIN, RST, URG, SRCZERO, DSTZERO = range(9)
+
+# IP protocols that Arkime keeps in one session per protocol, and the names it gives IP protocols.
+PROTOCOL_SESSIONS = frozenset((2, 103))
+DHCP_PORTS = (67, 68)
+IP_PROTOCOL_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp", 132: "sctp", 50: "esp", 51: "esp",
+                     2: "igmp", 89: "ospf", 103: "pim"}
+ETHER_NAMES = {0x0806: "arp", 0x88CC: "lldp"}
+
+
+def _ether_key(frame: Frame, vlan: int) -> tuple[Any, ...]:
+    """Sessions of non-IP frames: ARP by the address asked about, the rest by type and receiver."""
+    payload = frame.payload
+    if frame.ethertype == 0x0806 and len(payload) >= 28:
+        asked = payload[24:28] if payload[7] == 1 else payload[14:18]
+        return ("arp", asked, vlan)
+    if frame.ethertype <= 1500:  # 802.3: the type field is a length, so it cannot key the session
+        return ("llc", frame.dst_mac, vlan)
+    return ("ether", frame.ethertype, frame.dst_mac, vlan)
+
+
+def ether_protocol(frame: Frame) -> str:
+    """Arkime's protocol name for a non-IP frame (802.3 frames carry a length, not a type)."""
+    name = ETHER_NAMES.get(frame.ethertype)
+    if name:
+        return name
+    if frame.ethertype > 1500:
+        return "unknown-ether"
+    llc = frame.payload
+    if len(llc) >= 4 and llc[0] == 0xFE and llc[1] == 0xFE and llc[3] == 0x83:
+        return "isis"
+    if len(llc) >= 3 and llc[2] & 0xEF == 0xAF:
+        return "xid"
+    return "corrupt-ether"
+
+
+# Timeout classes: each has its own idle queue so that expiry is a look at the queue's head.
+Q_TCP, Q_UDP, Q_ICMP, Q_SCTP, Q_ESP, Q_OTHER = range(6)
+
+
+class AppLayer(Protocol):
+    """What the session table needs from the protocol parsers (``appliance.protocols``)."""
+
+    def data(self, session: Session, data: bytes, direction: int) -> None: ...
+
+    def packet(self, session: Session, frame: Frame, direction: int) -> None: ...
+
+    def finish(self, session: Session) -> None: ...
+
+
+class Session:
+    """One bidirectional flow; slots because there can be a hundred thousand of them."""
+
+    __slots__ = (
+        "key", "queue", "proto", "ipver", "addr1", "addr2", "port1", "port2", "ethertype",
+        "first", "last", "seg_first", "packets", "bytes", "databytes", "macs", "ttls", "vlans",
+        "payload8", "flags", "syn_time", "ack_time", "tcp_seq", "have_tcp", "syn_set", "tcp_state",
+        "tcp_queue", "stop_tcp", "closing", "protocols", "fields", "segments", "outer", "icmp",
+        "positions", "parsers", "tags", "fid", "consumed",
+    )
+
+    def __init__(self, key: Any, queue: int, frame: Frame) -> None:
+        self.key = key
+        self.queue = queue
+        self.proto = frame.proto
+        self.ipver = frame.ipver
+        self.addr1, self.addr2 = frame.src, frame.dst
+        self.port1, self.port2 = frame.sport, frame.dport
+        self.ethertype = frame.ethertype
+        self.first = self.last = self.seg_first = frame.ts
+        self.packets = [0, 0]
+        self.bytes = [0, 0]
+        self.databytes = [0, 0]
+        self.macs: tuple[list[bytes], list[bytes]] = ([], [])
+        self.ttls: tuple[list[int], list[int]] = ([], [])
+        self.vlans: list[int] | None = None
+        self.payload8 = [b"", b""]
+        self.flags: list[int] | None = None
+        self.syn_time = self.ack_time = 0
+        self.tcp_seq = [0, 0]
+        self.have_tcp = False
+        self.syn_set = 0
+        self.tcp_state = [0, 0]
+        self.tcp_queue: list[list[Any]] = []
+        self.stop_tcp = False
+        self.closing = 0  # packet time at which a TCP close was seen, 0 if open
+        self.protocols: list[str] = []
+        self.fields: dict[str, Any] = {}
+        self.segments = 1
+        self.outer: list[tuple[bytes, bytes, bytes | None, bytes | None]] | None = None
+        self.icmp: tuple[list[int], list[int]] | None = None
+        self.positions: list[int] = []
+        self.parsers: list[Any] | None = None
+        self.tags: list[str] | None = None
+        self.fid = 0
+        self.consumed = [0, 0]
+
+    def add_protocol(self, name: str) -> None:
+        if name not in self.protocols:
+            self.protocols.append(name)
+
+    def add_tag(self, name: str) -> None:
+        if self.tags is None:
+            self.tags = [name]
+        elif name not in self.tags:
+            self.tags.append(name)
+
+
+def seq_diff(a: int, b: int) -> int:
+    """b - a on the 32-bit sequence circle (Arkime's tcp_sequence_diff)."""
+    if a > 0xC0000000 and b < 0x40000000:
+        return b + 0x100000000 - a
+    if b > 0xC0000000 and a < 0x40000000:
+        return b - a - 0x100000000
+    return b - a
+
+
+class SessionTable:
+    """Builds sessions from frames; calls ``on_save(session)`` for each finished one."""
+
+    def __init__(self, settings: Any, on_save: Callable[[Session], None], app: AppLayer | None = None) -> None:
+        self.on_save = on_save
+        self.app = app
+        s = settings
+        us = 1_000_000
+        self.timeouts = [s.tcpTimeout * us, s.udpTimeout * us, s.icmpTimeout * us, s.sctpTimeout * us,
+                         s.espTimeout * us, s.udpTimeout * us]
+        self.save_timeout = s.tcpSaveTimeout * us
+        self.closing_timeout = s.tcpClosingTimeout * us
+        self.max_packets = s.maxPackets
+        self.max_streams = s.maxStreams
+        self.queues: list[OrderedDict[Any, Session]] = [OrderedDict() for _ in range(6)]
+        # TCP sessions by the start of their current segment, for tcpSaveTimeout.
+        self.tcp_age: OrderedDict[Any, Session] = OrderedDict()
+        self.count = 0
+        self.closing: set[Session] = set()  # TCP sessions that saw their close, saved after a delay
+        self.clock = 0  # packet time of the newest packet
+        self.next_sweep = 0
+        self.saved = 0
+        self.segments_saved = 0
+
+    # --- the packet path --------------------------------------------------------------------
+
+    def add(self, frame: Frame) -> None:
+        """Account one decoded frame to its session."""
+        key, queue = self._key(frame)
+        sessions = self.queues[queue]
+        session = sessions.get(key)
+        ts = frame.ts
+        if session is not None and session.closing and ts - session.closing > self.closing_timeout:
+            self._save(sessions.pop(key))
+            session = None
+        if session is None:
+            session = self._new(key, queue, frame)
+            sessions[key] = session
+            if queue == Q_TCP:
+                self.tcp_age[key] = session
+        else:
+            sessions.move_to_end(key)
+        self._count(session, frame)
+        if ts > self.clock:
+            self.clock = ts
+            if ts >= self.next_sweep:
+                self.sweep(ts)
+        if session.packets[0] + session.packets[1] >= self.max_packets:
+            self._mid_save(session)
+
+    def _key(self, frame: Frame) -> tuple[Any, int]:
+        proto = frame.proto
+        # VLANs are not part of the key: a mirror port often tags each direction differently.
+        vlan = 0
+        if frame.ipver == 0:
+            return _ether_key(frame, vlan), Q_OTHER
+        a, b = frame.src, frame.dst
+        if proto == 17 and frame.sport in DHCP_PORTS and frame.dport in DHCP_PORTS and len(frame.payload) >= 34:
+            # DHCP answers go to an address the client does not have yet: key on the client's MAC.
+            return ("dhcp", frame.payload[28:34], vlan), Q_UDP
+        if proto == 6 or proto == 17 or proto == 132:
+            pa, pb = frame.sport, frame.dport
+            k = (a, pa, b, pb, proto, vlan) if (a, pa) <= (b, pb) else (b, pb, a, pa, proto, vlan)
+            return k, Q_TCP if proto == 6 else (Q_UDP if proto == 17 else Q_SCTP)
+        if proto in PROTOCOL_SESSIONS:
+            # Multicast control protocols: one session per protocol, as Arkime keeps them.
+            return (proto, vlan), Q_OTHER
+        k = (a, b, proto, vlan) if a <= b else (b, a, proto, vlan)
+        if proto == 1 or proto == 58:
+            return k, Q_ICMP
+        return k, Q_ESP if proto == 50 else Q_OTHER
+
+    def _new(self, key: Any, queue: int, frame: Frame) -> Session:
+        if self.count >= self.max_streams:
+            self._evict()
+        self.count += 1
+        session = Session(key, queue, frame)
+        proto = frame.proto
+        if proto == 6:
+            session.flags = [0] * 9
+            flags = frame.flags
+            if flags & (TH_SYN | TH_ACK) == TH_SYN | TH_ACK or (not flags & TH_SYN and frame.sport < frame.dport):
+                # The SYN was missed: the answer's receiver (or the higher port) is the caller.
+                session.addr1, session.addr2 = frame.dst, frame.src
+                session.port1, session.port2 = frame.dport, frame.sport
+        elif proto == 1 or proto == 58:
+            session.icmp = ([], [])
+        if frame.ipver:
+            session.protocols.append(IP_PROTOCOL_NAMES.get(proto, "unknown-ip"))
+        else:
+            session.protocols.append(ether_protocol(frame))
+        if frame.tags:
+            for name in frame.tags:
+                session.add_protocol(name)
+        return session
+
+    def _count(self, session: Session, frame: Frame) -> None:
+        if frame.ipver:
+            d = 0 if frame.src == session.addr1 and frame.sport == session.port1 else 1
+            if session.addr1 == session.addr2 and session.port1 == session.port2:
+                d = 0
+        else:
+            d = 0
+        session.last = frame.ts
+        session.packets[d] += 1
+        session.bytes[d] += frame.caplen
+        session.positions.append(frame.offset)
+        if frame.src_mac is not None:
+            macs = session.macs
+            if frame.src_mac not in macs[d]:
+                macs[d].append(frame.src_mac)
+            if frame.dst_mac is not None and frame.dst_mac not in macs[1 - d]:
+                macs[1 - d].append(frame.dst_mac)
+        if frame.ipver:
+            ttls = session.ttls[d]
+            if frame.ttl not in ttls and len(ttls) < 10:
+                ttls.append(frame.ttl)
+        if frame.vlans:
+            self._add_vlans(session, frame.vlans)
+        if frame.outer and session.outer is None:
+            session.outer = frame.outer
+        if frame.flags == -1:  # a later IP fragment: counted, nothing to parse
+            return
+        proto = frame.proto
+        if proto == 6:
+            self._tcp(session, frame, d)
+        elif proto == 17 or proto == 132:
+            self._datagram(session, frame.payload, d)
+        elif proto == 1 or proto == 58:
+            self._icmp(session, frame, d)
+        elif frame.ipver:
+            session.databytes[d] += len(frame.payload)
+        if self.app is not None:
+            self.app.packet(session, frame, d)
+
+    def _add_vlans(self, session: Session, vlans: list[int]) -> None:
+        if session.vlans is None:
+            session.vlans = []
+        for vid in vlans:
+            if vid not in session.vlans:
+                session.vlans.append(vid)
+
+    def _datagram(self, session: Session, payload: bytes, d: int) -> None:
+        n = len(payload)
+        if not n:
+            return
+        session.databytes[d] += n
+        if not session.payload8[d]:
+            session.payload8[d] = payload[:8]
+        if self.app is not None:
+            self.app.data(session, payload, d)
+
+    def _icmp(self, session: Session, frame: Frame, d: int) -> None:
+        l4 = frame.l4
+        session.databytes[d] += len(l4)
+        if len(l4) >= 2 and session.icmp is not None:
+            types, codes = session.icmp
+            if l4[0] not in types:
+                types.append(l4[0])
+            if l4[1] not in codes:
+                codes.append(l4[1])
+
+    # --- TCP: Arkime's counters and in-order queue ------------------------------------------
+
+    def _tcp(self, session: Session, frame: Frame, d: int) -> None:  # noqa: C901, PLR0912
+        flags, seq, cnt = frame.flags, frame.seq, session.flags
+        if frame.win == 0 and not flags & TH_RST:
+            cnt[SRCZERO + d] += 1
+        if flags & TH_URG:
+            cnt[URG] += 1
+        if flags & TH_SYN:
+            if flags & TH_ACK:
+                cnt[SYNACK] += 1
+                if not session.have_tcp:
+                    session.tcp_seq[1 - d] = frame.ack
+            else:
+                cnt[SYN] += 1
+                if not session.syn_time:
+                    session.syn_time = frame.ts - session.first + 1
+                    session.ack_time = 0
+            session.have_tcp = True
+            if not session.syn_set & (1 << d):
+                session.tcp_seq[d] = (seq + 1) & 0xFFFFFFFF
+                session.syn_set |= 1 << d
+            return
+        if flags & TH_RST:
+            cnt[RST] += 1
+            diff = seq_diff(seq, session.tcp_seq[d])
+            if diff <= 0:
+                if diff == 0 and not session.closing:
+                    session.closing = frame.ts
+                    self.closing.add(session)
+                return
+            session.tcp_state[d] = 2
+        if flags & TH_FIN:
+            cnt[FIN] += 1
+            session.tcp_state[d] = 1
+        if flags & (TH_FIN | TH_RST | TH_PSH | TH_SYN | TH_ACK) == TH_ACK:
+            cnt[ACK] += 1
+            if not session.ack_time:
+                session.ack_time = frame.ts - session.first + 1
+        if flags & TH_PSH:
+            cnt[PSH] += 1
+        if session.stop_tcp:
+            return
+        if session.tcp_seq[d] == 0 and (session.have_tcp and cnt[SYNACK] == 0 or not session.have_tcp):
+            # No SYN (or no SYN-ACK) seen for this side: start the stream where we joined it.
+            session.tcp_seq[d] = seq
+        if len(session.tcp_queue) > MAX_TCP_QUEUE:
+            session.tcp_queue.clear()
+            session.add_tag("incomplete-tcp")
+            session.stop_tcp = True
+            return
+        if flags & (TH_ACK | TH_RST):
+            other = 1 - d
+            if session.tcp_state[other] == 1:
+                session.tcp_state[other] = 2
+                if session.tcp_state[d] == 2:
+                    if not session.closing:
+                        session.closing = frame.ts
+                        self.closing.add(session)
+                    return
+        payload = frame.payload
+        n = len(payload)
+        if n <= 0 or flags & TH_RST:
+            return
+        if seq_diff(session.tcp_seq[d], (seq + n) & 0xFFFFFFFF) <= 0:
+            return  # all of it was seen already
+        self._tcp_enqueue(session, [d, seq, frame.ack, payload])
+        self._tcp_deliver(session)
+
+    def _tcp_enqueue(self, session: Session, item: list[Any]) -> None:
+        queue = session.tcp_queue
+        if not queue:
+            queue.append(item)
+            return
+        d, seq, ack, payload = item
+        for i in range(len(queue) - 1, -1, -1):
+            od, oseq, oack, opayload = queue[i]
+            diff = seq_diff(oseq if od == d else oack, seq)
+            if diff == 0:
+                if od == d:
+                    if len(payload) > len(opayload):
+                        queue[i] = item
+                    return
+                if seq_diff(ack, oseq) < 0:
+                    queue.insert(i + 1, item)
+                    return
+            elif diff > 0:
+                queue.insert(i + 1, item)
+                return
+        queue.insert(0, item)
+
+    def _tcp_deliver(self, session: Session) -> None:
+        queue = session.tcp_queue
+        while queue:
+            d, seq, _, payload = queue[0]
+            want = session.tcp_seq[d]
+            offset = seq_diff(seq, want)
+            if offset < 0:
+                return
+            del queue[0]
+            if offset >= len(payload):
+                continue
+            data = payload[offset:] if offset else payload
+            if len(session.payload8[d]) < 8:
+                session.payload8[d] += data[: 8 - len(session.payload8[d])]
+            session.tcp_seq[d] = (want + len(data)) & 0xFFFFFFFF
+            session.databytes[d] += len(data)
+            if self.app is not None:
+                self.app.data(session, data, d)
+
+    # --- saving -----------------------------------------------------------------------------
+
+    def sweep(self, now: int) -> None:
+        """Save every session idle past its timeout, or closed past the closing delay."""
+        self.next_sweep = now + 1_000_000
+        for queue, sessions in enumerate(self.queues):
+            limit = now - self.timeouts[queue]
+            while sessions:
+                session = next(iter(sessions.values()))
+                if session.last >= limit:
+                    break
+                sessions.popitem(last=False)
+                self._save(session)
+        age = self.tcp_age
+        limit = now - self.save_timeout
+        while age:
+            session = next(iter(age.values()))
+            if session.seg_first > limit:
+                break
+            self._mid_save(session)
+        closing = self.closing
+        if closing:
+            limit = now - self.closing_timeout
+            for session in [c for c in closing if c.closing < limit]:
+                closing.discard(session)
+                if self.queues[Q_TCP].get(session.key) is session:
+                    del self.queues[Q_TCP][session.key]
+                    self._save(session)
+
+    def _evict(self) -> None:
+        """The table is full: save the session that has been idle the longest."""
+        oldest, oldest_queue = None, None
+        for sessions in self.queues:
+            if sessions:
+                head = next(iter(sessions.values()))
+                if oldest is None or head.last < oldest.last:
+                    oldest, oldest_queue = head, sessions
+        if oldest is not None and oldest_queue is not None:
+            del oldest_queue[oldest.key]
+            self._save(oldest)
+
+    def _save(self, session: Session) -> None:
+        if session.queue == Q_TCP:
+            if self.tcp_age.get(session.key) is session:
+                del self.tcp_age[session.key]
+            self.closing.discard(session)
+        self.count -= 1
+        self.saved += 1
+        if self.app is not None and session.parsers:
+            self.app.finish(session)
+        self.on_save(session)
+
+    def _mid_save(self, session: Session) -> None:
+        """A long session is saved as a segment and goes on, as Arkime's mid save does."""
+        self.segments_saved += 1
+        if self.app is not None and session.parsers:
+            self.app.finish(session)
+        self.on_save(session)
+        session.segments += 1
+        session.seg_first = self.clock
+        if session.queue == Q_TCP and self.tcp_age.get(session.key) is session:
+            self.tcp_age.move_to_end(session.key)
+        session.packets = [0, 0]
+        session.bytes = [0, 0]
+        session.databytes = [0, 0]
+        session.positions = []
+        session.syn_time = session.ack_time = 0
+        if session.flags is not None:
+            session.flags = [0] * 9
+        session.fields = {}
+
+    def flush(self) -> None:
+        """Save every session still open (end of a file, or shutdown)."""
+        for sessions in self.queues:
+            while sessions:
+                _, session = sessions.popitem(last=False)
+                self._save(session)
