@@ -10,7 +10,6 @@ import struct
 _ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
 _ICMP6_PAIRS = {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130,
                 139: 140, 140: 139, 144: 145, 145: 144}
-_PORT_PROTOCOLS = (6, 17, 132)
 
 
 def community_id(src: bytes, dst: bytes, proto: int, sport: int, dport: int, seed: int = 0) -> str:
@@ -22,7 +21,8 @@ def community_id(src: bytes, dst: bytes, proto: int, sport: int, dport: int, see
             dport = pairs[sport]
         else:
             one_way = True
-    has_ports = proto in _PORT_PROTOCOLS or proto in (1, 58)
+    # Arkime hashes the (zero) ports for every protocol, so its ids for ESP, GRE, ... carry them too.
+    has_ports = True
     if not one_way and (src, sport) > (dst, dport):
         src, dst, sport, dport = dst, src, dport, sport
     data = struct.pack("!H", seed) + src + dst + struct.pack("!BB", proto, 0)

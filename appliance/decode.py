@@ -196,7 +196,8 @@ class Decoder:
                 frame.vlans = (frame.vlans or []) + [vid]
             etype = _U16(data, i + 2)[0]
             i += 4
-        frame.ethertype = etype
+        if not frame.ethertype:  # Arkime reports the outermost type (after VLAN tags)
+            frame.ethertype = etype
         if etype == ETH_IP4 or etype == ETH_IP6:
             return self._ip(frame, data, i, depth)
         if etype in (ETH_MPLS, ETH_MPLS_MC):
@@ -243,9 +244,9 @@ class Decoder:
 
     def _loop_family(self, frame: Frame, data: bytes, family: int) -> bool:
         if family == 2:
-            frame.ethertype = ETH_IP4
+            frame.ethertype = frame.ethertype or ETH_IP4
         elif family in (10, 23, 24, 28, 30):  # AF_INET6 differs between systems
-            frame.ethertype = ETH_IP6
+            frame.ethertype = frame.ethertype or ETH_IP6
         else:
             return self._fail("unknown loopback family")
         return self._ip(frame, data, 4, 0)
@@ -267,10 +268,10 @@ class Decoder:
         else:
             proto, i = _U16(data, i)[0], i + 2
         if proto == 0x21:
-            frame.ethertype = ETH_IP4
+            frame.ethertype = frame.ethertype or ETH_IP4
             return self._ip(frame, data, i, depth)
         if proto == 0x57:
-            frame.ethertype = ETH_IP6
+            frame.ethertype = frame.ethertype or ETH_IP6
             return self._ip(frame, data, i, depth)
         return self._fail("ppp without ip")
 
@@ -279,9 +280,9 @@ class Decoder:
         if len(data) < 4 or data[2] != 0x03:
             return self._fail("unsupported frame relay")
         if data[3] == 0xCC:
-            frame.ethertype = ETH_IP4
+            frame.ethertype = frame.ethertype or ETH_IP4
         elif data[3] == 0x8E:
-            frame.ethertype = ETH_IP6
+            frame.ethertype = frame.ethertype or ETH_IP6
         else:
             return self._fail("frame relay without ip")
         return self._ip(frame, data, 4, depth)
@@ -297,24 +298,15 @@ class Decoder:
                 break
         if len(data) <= i:
             return self._fail("mpls without payload")
-        version = data[i] >> 4
-        if version == 4:
-            frame.ethertype = ETH_IP4
-        elif version == 6:
-            frame.ethertype = ETH_IP6
-        else:
+        if data[i] >> 4 not in (4, 6):
             return self._fail("mpls payload not ip")
         return self._ip(frame, data, i, depth)
 
     def _pppoe(self, frame: Frame, data: bytes, i: int, depth: int) -> bool:
         if len(data) - i < 8:
             return self._fail("short pppoe header")
-        proto = _U16(data, i + 6)[0]
-        if proto == 0x21:
-            frame.ethertype = ETH_IP4
-        elif proto == 0x57:
-            frame.ethertype = ETH_IP6
-        else:
+        frame.tag("pppoe")
+        if _U16(data, i + 6)[0] not in (0x21, 0x57):
             return self._fail("pppoe without ip")
         return self._ip(frame, data, i + 8, depth)
 
@@ -424,7 +416,6 @@ class Decoder:
         if proto == IPPROTO_IPIP or proto == IPPROTO_IPV6:
             if not self._tunnel(frame, depth):
                 return False
-            frame.ethertype = ETH_IP4 if proto == IPPROTO_IPIP else ETH_IP6
             return self._ip(frame, l4, 0, depth + 1)
         frame.payload = l4
         return True
@@ -502,7 +493,6 @@ class Decoder:
                 return self._ppp(frame, l4, i, depth + 1)
             if ptype == ETH_MPLS:
                 return self._mpls(frame, l4, i, depth + 1)
-            frame.ethertype = ptype
             return self._ip(frame, l4, i, depth + 1)
         frame.payload = l4
         return True

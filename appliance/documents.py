@@ -92,7 +92,7 @@ def _tcp(s: Session, doc: dict[str, Any]) -> None:
     for name, value in zip(FLAG_NAMES, s.flags, strict=True):
         doc["tcpflags." + name] = value
     if s.syn_time and s.ack_time:
-        doc["initRTT"] = (s.ack_time - s.syn_time) // 2000
+        doc["initRTT"] = (s.ack_time // 1000 - s.syn_time // 1000) // 2  # Arkime halves whole ms
 
 
 def _outer(s: Session, doc: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ def make_app_layer(settings: Any) -> Any | None:
 
 
 def parse_capture(path: str, settings: Any, on_session: Callable[[Session], None],
-                  parsers: bool = True) -> ParseStats:
+                  parsers: bool = True, fast_path: bool = True) -> ParseStats:
     """Build the sessions of one capture file; ``on_session`` gets each as it is saved."""
     stats = ParseStats()
 
@@ -44,12 +44,14 @@ def parse_capture(path: str, settings: Any, on_session: Callable[[Session], None
     app = make_app_layer(settings) if parsers else None
     table = SessionTable(settings, saved, app)
     decoder = Decoder()
-    decode, add = decoder.decode, table.add
+    decode, add, fast = decoder.decode, table.add, table.add_ipv4
     packets = nbytes = 0
     with open_capture(path) as reader:
         for ts, caplen, wirelen, data, offset, linktype in reader:
             packets += 1
             nbytes += caplen
+            if fast_path and linktype == 1 and caplen >= 54 and fast(ts, caplen, data, offset):
+                continue
             frame = decode(ts, caplen, wirelen, data, offset, linktype)
             if frame is not None:
                 add(frame)

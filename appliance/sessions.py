@@ -24,6 +24,7 @@ SYN, SYNACK, ACK, PSH, FIN, RST, URG, SRCZERO, DSTZERO = range(9)
 # IP protocols that Arkime keeps in one session per protocol, and the names it gives IP protocols.
 PROTOCOL_SESSIONS = frozenset((2, 103))
 DHCP_PORTS = (67, 68)
+PROTO_BYTE = {6: b"\x06", 17: b"\x11", 132: b"\x84"}
 IP_PROTOCOL_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp", 132: "sctp", 50: "esp", 51: "esp",
                      2: "igmp", 89: "ospf", 103: "pim"}
 ETHER_NAMES = {0x0806: "arp", 0x88CC: "lldp"}
@@ -77,7 +78,7 @@ class Session:
         "first", "last", "seg_first", "packets", "bytes", "databytes", "macs", "ttls", "vlans",
         "payload8", "flags", "syn_time", "ack_time", "tcp_seq", "have_tcp", "syn_set", "tcp_state",
         "tcp_queue", "stop_tcp", "closing", "protocols", "fields", "segments", "outer", "icmp",
-        "positions", "parsers", "tags", "fid", "consumed",
+        "positions", "parsers", "tags", "fid", "consumed", "skey",
     )
 
     def __init__(self, key: Any, queue: int, frame: Frame) -> None:
@@ -115,6 +116,7 @@ class Session:
         self.tags: list[str] | None = None
         self.fid = 0
         self.consumed = [0, 0]
+        self.skey = b""  # source address + port as bytes: the fast path's direction test
 
     def add_protocol(self, name: str) -> None:
         if name not in self.protocols:
@@ -125,6 +127,11 @@ class Session:
             self.tags = [name]
         elif name not in self.tags:
             self.tags.append(name)
+
+
+def _esp_data_length(frame: Frame) -> int:
+    """IPsec data: what follows the first 8 bytes (ESP's SPI and sequence; Arkime does the same for AH)."""
+    return max(0, len(frame.l4) - 8)
 
 
 def seq_diff(a: int, b: int) -> int:
@@ -168,7 +175,10 @@ class SessionTable:
         sessions = self.queues[queue]
         session = sessions.get(key)
         ts = frame.ts
-        if session is not None and session.closing and ts - session.closing > self.closing_timeout:
+        if session is not None and session.closing and (
+            ts - session.closing > self.closing_timeout or frame.flags & (TH_SYN | TH_ACK) == TH_SYN
+        ):
+            # Closed, and past the closing delay or a new SYN reuses the ports: a new session.
             self._save(sessions.pop(key))
             session = None
         if session is None:
@@ -186,6 +196,92 @@ class SessionTable:
         if session.packets[0] + session.packets[1] >= self.max_packets:
             self._mid_save(session)
 
+    def add_ipv4(self, ts: int, caplen: int, data: bytes, offset: int) -> bool:  # noqa: C901, PLR0911, PLR0912
+        """The fast path: an Ethernet/IPv4 TCP or UDP packet of a session already known.
+
+        Handles the common case only (no IP options or fragments, no VLAN, no SYN/FIN/RST/URG, no
+        zero window, TCP data in order) and returns False before changing anything for every
+        other packet, which then takes the general path (``decode`` + ``add``). The effect on
+        the session is the same either way; ``tests/test_sessions.py`` checks both paths agree.
+        """
+        if data[12] != 8 or data[13] != 0 or data[14] != 0x45 or data[20] & 0x3F or data[21]:
+            return False
+        proto = data[23]
+        if proto == 6:
+            sessions = self.queues[Q_TCP]
+        elif proto == 17:
+            sessions = self.queues[Q_UDP]
+            if data[34] == 0 and data[35] in (67, 68):  # DHCP has its own key
+                return False
+        else:
+            return False
+        ka = data[26:30] + data[34:36]
+        kb = data[30:34] + data[36:38]
+        key = (ka + kb if ka <= kb else kb + ka) + (b"\x06" if proto == 6 else b"\x11")
+        session = sessions.get(key)
+        if session is None or session.closing:
+            return False
+        end = 14 + ((data[16] << 8) | data[17])
+        if proto == 6:
+            flags = data[47]
+            if flags & 0x27 or (data[48] == 0 and data[49] == 0) or session.stop_tcp:
+                return False  # SYN, FIN, RST, URG or a zero window: the general path counts those
+            d = 0 if ka == session.skey else 1
+            if session.tcp_state[1 - d] == 1 or session.tcp_queue:
+                return False
+            start = 34 + (data[46] >> 4) * 4
+            n = min(end, len(data)) - start
+            if n < 0:
+                return False
+            seq = (data[38] << 24) | (data[39] << 16) | (data[40] << 8) | data[41]
+            want = session.tcp_seq[d]
+            if n and (want == 0 or seq != want):
+                return False
+            cnt = session.flags
+            if flags & 0x1F == 0x10:
+                cnt[2] += 1
+                if not session.ack_time:
+                    session.ack_time = ts - session.first + 1
+            if flags & 0x08:
+                cnt[3] += 1
+        else:
+            d = 0 if ka == session.skey else 1
+            start, n = 42, min(end, len(data)) - 42
+        sessions.move_to_end(key)
+        session.last = ts
+        session.packets[d] += 1
+        session.bytes[d] += caplen
+        session.positions.append(offset)
+        mac = data[6:12]
+        macs = session.macs
+        if mac not in macs[d]:
+            macs[d].append(mac)
+        mac = data[0:6]
+        if mac not in macs[1 - d]:
+            macs[1 - d].append(mac)
+        ttls = session.ttls[d]
+        if data[22] not in ttls and len(ttls) < 10:
+            ttls.append(data[22])
+        if n > 0:
+            payload = data[start : start + n]
+            if proto == 6:
+                session.tcp_seq[d] = (session.tcp_seq[d] + n) & 0xFFFFFFFF
+            session.databytes[d] += n
+            p8 = session.payload8[d]
+            if proto == 6 and len(p8) < 8:  # TCP fills 8 bytes from the stream, UDP takes one datagram
+                session.payload8[d] = p8 + payload[: 8 - len(p8)]
+            elif not p8:
+                session.payload8[d] = payload[:8]
+            if self.app is not None:
+                self.app.data(session, payload, d)
+        if ts > self.clock:
+            self.clock = ts
+            if ts >= self.next_sweep:
+                self.sweep(ts)
+        if session.packets[0] + session.packets[1] >= self.max_packets:
+            self._mid_save(session)
+        return True
+
     def _key(self, frame: Frame) -> tuple[Any, int]:
         proto = frame.proto
         # VLANs are not part of the key: a mirror port often tags each direction differently.
@@ -197,8 +293,9 @@ class SessionTable:
             # DHCP answers go to an address the client does not have yet: key on the client's MAC.
             return ("dhcp", frame.payload[28:34], vlan), Q_UDP
         if proto == 6 or proto == 17 or proto == 132:
-            pa, pb = frame.sport, frame.dport
-            k = (a, pa, b, pb, proto, vlan) if (a, pa) <= (b, pb) else (b, pb, a, pa, proto, vlan)
+            # Bytes keys, the same ones the IPv4 fast path builds straight from the packet.
+            ka, kb = a + frame.l4[0:2], b + frame.l4[2:4]
+            k = (ka + kb if ka <= kb else kb + ka) + PROTO_BYTE[proto]
             return k, Q_TCP if proto == 6 else (Q_UDP if proto == 17 else Q_SCTP)
         if proto in PROTOCOL_SESSIONS:
             # Multicast control protocols: one session per protocol, as Arkime keeps them.
@@ -223,6 +320,7 @@ class SessionTable:
                 session.port1, session.port2 = frame.dport, frame.sport
         elif proto == 1 or proto == 58:
             session.icmp = ([], [])
+        session.skey = session.addr1 + session.port1.to_bytes(2, "big")
         if frame.ipver:
             session.protocols.append(IP_PROTOCOL_NAMES.get(proto, "unknown-ip"))
         else:
@@ -233,7 +331,7 @@ class SessionTable:
         return session
 
     def _count(self, session: Session, frame: Frame) -> None:
-        if frame.ipver:
+        if frame.ipver and session.proto not in PROTOCOL_SESSIONS:
             d = 0 if frame.src == session.addr1 and frame.sport == session.port1 else 1
             if session.addr1 == session.addr2 and session.port1 == session.port2:
                 d = 0
@@ -262,12 +360,14 @@ class SessionTable:
         proto = frame.proto
         if proto == 6:
             self._tcp(session, frame, d)
-        elif proto == 17 or proto == 132:
+        elif proto == 17:
             self._datagram(session, frame.payload, d)
+        elif proto == 132:
+            self._sctp(session, frame.payload, d)
         elif proto == 1 or proto == 58:
             self._icmp(session, frame, d)
-        elif frame.ipver:
-            session.databytes[d] += len(frame.payload)
+        elif proto == 50 or proto == 51:
+            session.databytes[d] += _esp_data_length(frame)
         if self.app is not None:
             self.app.packet(session, frame, d)
 
@@ -287,6 +387,22 @@ class SessionTable:
             session.payload8[d] = payload[:8]
         if self.app is not None:
             self.app.data(session, payload, d)
+
+    def _sctp(self, session: Session, chunks: bytes, d: int) -> None:
+        """SCTP: every chunk counts as data, but parsers and payload8 see DATA chunks' user data."""
+        session.databytes[d] += len(chunks)
+        i, n = 0, len(chunks)
+        while i + 4 <= n:
+            kind, length = chunks[i], (chunks[i + 2] << 8) | chunks[i + 3]
+            if length < 4:
+                return
+            if kind == 0 and length > 16:
+                user = chunks[i + 16 : i + length]
+                if not session.payload8[d]:
+                    session.payload8[d] = user[:8]
+                if self.app is not None:
+                    self.app.data(session, user, d)
+            i += (length + 3) & ~3
 
     def _icmp(self, session: Session, frame: Frame, d: int) -> None:
         l4 = frame.l4
@@ -341,8 +457,8 @@ class SessionTable:
             cnt[PSH] += 1
         if session.stop_tcp:
             return
-        if session.tcp_seq[d] == 0 and (session.have_tcp and cnt[SYNACK] == 0 or not session.have_tcp):
-            # No SYN (or no SYN-ACK) seen for this side: start the stream where we joined it.
+        if session.tcp_seq[d] == 0 and session.have_tcp and cnt[SYNACK] == 0:
+            # A SYN but no SYN-ACK seen: this side starts where we first see it (Arkime: no-syn-ack).
             session.tcp_seq[d] = seq
         if len(session.tcp_queue) > MAX_TCP_QUEUE:
             session.tcp_queue.clear()
@@ -361,6 +477,10 @@ class SessionTable:
         payload = frame.payload
         n = len(payload)
         if n <= 0 or flags & TH_RST:
+            return
+        if not session.have_tcp:
+            # Joined mid-stream: Arkime cannot place the bytes in the stream and counts none;
+            # queueing them would only hold memory until the queue limit gives up.
             return
         if seq_diff(session.tcp_seq[d], (seq + n) & 0xFFFFFFFF) <= 0:
             return  # all of it was seen already
@@ -411,21 +531,31 @@ class SessionTable:
     # --- saving -----------------------------------------------------------------------------
 
     def sweep(self, now: int) -> None:
-        """Save every session idle past its timeout, or closed past the closing delay."""
-        self.next_sweep = now + 1_000_000
+        """Save sessions idle past their timeout, mid-save TCP sessions past tcpSaveTimeout, and
+        save closed ones past the closing delay.
+
+        Like Arkime, the checks compare whole seconds of packet time and idle comes first, so
+        the same capture always gives the same sessions and segments.
+        """
+        self.next_sweep = (now // 1_000_000 + 1) * 1_000_000
+        now_s = now // 1_000_000
         for queue, sessions in enumerate(self.queues):
-            limit = now - self.timeouts[queue]
-            while sessions:
+            limit = now_s - self.timeouts[queue] // 1_000_000
+            for _ in range(10):
+                if not sessions:
+                    break
                 session = next(iter(sessions.values()))
-                if session.last >= limit:
+                if session.last // 1_000_000 >= limit:
                     break
                 sessions.popitem(last=False)
                 self._save(session)
         age = self.tcp_age
-        limit = now - self.save_timeout
-        while age:
+        limit = now_s - self.save_timeout // 1_000_000
+        for _ in range(50):
+            if not age:
+                break
             session = next(iter(age.values()))
-            if session.seg_first > limit:
+            if session.seg_first // 1_000_000 >= limit:
                 break
             self._mid_save(session)
         closing = self.closing

@@ -1,0 +1,751 @@
+"""HTTP/1.x: detection and a streaming parser for both directions.
+
+Arkime runs Joyent's http_parser (``HTTP_BOTH``) on each side of a session and fills the
+``http.*`` fields from its callbacks (``capture/parsers/http.c``). This module re-implements the
+parts of that behaviour that show in the documents: a side's first message decides whether it
+carries requests or responses; pipelined and keep-alive messages follow each other; bodies are
+framed by Content-Length, chunked transfer coding or the end of the connection; a side whose
+bytes stop looking like HTTP is given up (``failed``), as http_parser reports an error.
+
+Body hashes are over the bytes as transferred (chunk framing removed, Content-Encoding kept):
+that is what Arkime's ``http.md5``/``http.sha256`` hold, e.g. a gzip body is hashed compressed
+and its ``bodyMagic`` is ``application/x-gzip``.
+
+Buffering is bounded: only the header section of the message in progress is buffered (at most
+``MAX_HEADER`` bytes per side); body bytes are hashed as they pass.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+from typing import Any
+
+from appliance import fields
+from appliance.protocols import TCP, UDP, Parser, Protocol, register
+
+# http_parser's method table (plus PRI, the HTTP/2 preface), as Arkime registers its classifiers.
+METHODS = (
+    "DELETE", "GET", "HEAD", "POST", "PUT", "CONNECT", "OPTIONS", "TRACE", "COPY", "LOCK",
+    "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "BIND", "REBIND", "UNBIND",
+    "ACL", "REPORT", "MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE",
+    "UNSUBSCRIBE", "PATCH", "PURGE", "MKCALENDAR", "LINK", "UNLINK", "SOURCE", "PRI",
+)
+_METHOD_SET = frozenset(m.encode() for m in METHODS)
+_METHOD_PREFIXES = frozenset(m.encode()[:n] for m in METHODS for n in range(1, len(m) + 1))
+_DETECT_PREFIXES = tuple(m.encode() for m in METHODS) + (b"HTTP",)
+
+# Headers that get their own field (Arkime's built-ins plus the [headers-http-request] and
+# [headers-http-response] sections of its test configuration); the rest go to
+# requestHeaderField/Value and responseHeaderField/Value.
+REQUEST_INDEXED = ("referer", "authorization")
+RESPONSE_INDEXED = ("location",)
+_REQUEST_BUILTIN = {"host": "http.host", "user-agent": "http.useragent", "x-forwarded-for": "http.xffIp"}
+
+MAX_HEADER = 64 * 1024  # bytes of one header section kept while waiting for its end
+MAX_URL = 4096  # Arkime truncates http.uri here and tags the session
+MAX_REQ_BODY = 2048  # first request body piece kept in http.requestBody when this short
+_HEADER_NAME_MAX = 39  # Arkime keeps header names in a 40-byte buffer
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+# Side states.
+START, HEADERS, BODY, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, EOF_BODY, DEAD, FAILED = range(10)
+_BODY_STATES = (BODY, CHUNK_DATA, EOF_BODY)
+
+
+def detect(session: Any, data: bytes, direction: int) -> bool:
+    """Bytes opening with a method name or "HTTP", as Arkime's classifiers match them.
+
+    Arkime matches the bare method string (a side sending just "GET\\r\\n" is named http);
+    the parser then decides whether anything can be read from it.
+
+    Arkime runs its TCP classifiers on SCTP user data too (HTTP over SCTP is classified), but
+    not on UDP: HTTPU (SSDP's M-SEARCH/NOTIFY) is not HTTP there.
+    """
+    return data[:1].isupper() and session.proto != 17 and data.startswith(_DETECT_PREFIXES)
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def _lower(raw: bytes) -> str:
+    """ASCII-only lower-casing, like g_ascii_strdown."""
+    return raw.lower().decode("utf-8", "replace")
+
+
+class _Side:
+    """Parse state of one direction."""
+
+    __slots__ = ("state", "kind", "buf", "remaining", "in_body", "md5", "sha256", "headers",
+                 "keep_alive", "upgrade", "chunked", "length", "version", "status", "method")
+
+    def __init__(self) -> None:
+        self.state = START
+        self.kind = b""  # b"req" or b"res" once the first message showed which
+        self.buf = bytearray()
+        self.remaining = 0
+        self.in_body = False
+        self.md5: Any = None
+        self.sha256: Any = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.keep_alive = True
+        self.upgrade = False
+        self.chunked = False
+        self.length = -1
+        self.version = b""
+        self.status = 0
+        self.method = b""
+
+
+class HTTPParser(Parser):
+    """Per-session HTTP state: two sides plus the values gathered for the document."""
+
+    name = "http"
+
+    def __init__(self) -> None:
+        self.sides = (_Side(), _Side())
+        self.url: bytearray | None = None
+        self.url_which = 0  # the side of the latest request line; Arkime starts at the source
+        self.out: dict[str, list[Any]] = {}
+        self.methods: dict[str, int] = {}
+        self.written: dict[str, list[Any]] = {}
+
+    # --- input ---------------------------------------------------------------------------
+
+    def data(self, session: Any, data: bytes, direction: int) -> None:
+        side = self.sides[direction]
+        pending = memoryview(data)
+        while len(pending) and side.state != FAILED:
+            if side.state in _BODY_STATES:
+                pending = pending[self._body(session, side, pending, direction):]
+                continue
+            side.buf += pending
+            self._lines(session, side, direction)
+            # Bytes after the header section belong to the body: hash them without buffering.
+            pending = memoryview(bytes(side.buf)) if side.state in _BODY_STATES else memoryview(b"")
+            if side.state in _BODY_STATES:
+                side.buf.clear()
+
+    def _lines(self, session: Any, side: _Side, which: int) -> None:
+        """Handle the complete lines in the buffer until a body starts or a line is partial."""
+        while side.state not in _BODY_STATES and side.state != FAILED:
+            if side.state == DEAD:
+                # After a message on a connection that is not kept alive only CR/LF may follow.
+                if side.buf.strip(b"\r\n"):
+                    side.state = FAILED
+                side.buf.clear()
+                return
+            line = self._line(side)
+            if line is None:
+                break
+            self._on_line(session, side, line, which)
+        if len(side.buf) > MAX_HEADER or side.state == FAILED:
+            side.state = FAILED
+            side.buf.clear()
+
+    @staticmethod
+    def _line(side: _Side) -> bytes | None:
+        buf = side.buf
+        if side.state == START:
+            # Leading CR/LF between messages are skipped, and a partial first token that can
+            # not become a method or "HTTP/" fails at once, as http_parser does.
+            skip = 0
+            while skip < len(buf) and buf[skip] in b"\r\n":
+                skip += 1
+            if skip:
+                del buf[:skip]
+            if buf and not _plausible_start(bytes(buf[:8]), side.kind):
+                side.state = FAILED
+                return None
+        end = buf.find(b"\n")
+        if end < 0:
+            return None
+        line = bytes(buf[:end])
+        del buf[:end + 1]
+        return line[:-1] if line.endswith(b"\r") else line
+
+    # --- message start and headers --------------------------------------------------------
+
+    def _on_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
+        if side.state == START:
+            self._start_line(session, side, line, which)
+        elif side.state == HEADERS:
+            self._header_line(session, side, line, which)
+        elif side.state == CHUNK_SIZE:
+            self._chunk_size(side, line)
+        elif side.state == CHUNK_END:
+            side.state = CHUNK_SIZE if not line else FAILED
+        elif side.state == TRAILERS:
+            self._trailer_line(session, side, line, which)
+
+    def _start_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
+        self._begin(side)
+        if line.startswith(b"HTTP/") and side.kind != b"req":
+            ok = self._status_line(side, line)
+        elif side.kind != b"res":
+            ok = self._request_line(side, line, which)
+        else:
+            ok = False
+        if not ok:
+            side.state = FAILED
+            return
+        side.kind = b"res" if side.status else b"req"
+        side.state = HEADERS
+
+    @staticmethod
+    def _begin(side: _Side) -> None:
+        side.in_body = False
+        side.md5 = hashlib.md5()
+        side.sha256 = hashlib.sha256()
+        side.headers = []
+        side.chunked = side.upgrade = False
+        side.length = -1
+        side.status = 0
+        side.method = b""
+        side.version = b""
+
+    def _status_line(self, side: _Side, line: bytes) -> bool:
+        parts = line.split(b" ", 2)
+        version = _version(parts[0][5:])
+        if version is None or len(parts) < 2:
+            return False
+        code = parts[1]
+        if not code.isdigit() or not 0 < len(code) <= 3 or int(code) == 0:
+            return False
+        side.version, side.status = version, int(code)
+        return True
+
+    def _request_line(self, side: _Side, line: bytes, which: int) -> bool:
+        method, sep, rest = line.partition(b" ")
+        if method not in _METHOD_SET or not sep:
+            return False
+        rest = rest.lstrip(b" ")
+        url, _, version = rest.partition(b" ")
+        if not url or any(c < 0x20 and c != 0x09 or c == 0x7F for c in url):
+            return False
+        self._on_url(url, which)
+        version = version.strip(b" ")
+        if not version:
+            parsed: bytes | None = b"0.9"  # HTTP/0.9 style request line
+        else:
+            parsed = _version(version[5:]) if version.startswith(b"HTTP/") else None
+        if parsed is None:
+            return False
+        side.method, side.version = method, parsed
+        return True
+
+    def _on_url(self, url: bytes, which: int) -> None:
+        if self.url is None:
+            self.url = bytearray(url)
+            self.url_which = which
+        elif len(self.url) < MAX_HEADER:
+            self.url += url
+
+    def _header_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
+        if not line:
+            self._headers_complete(session, side, which)
+            return
+        if line[:1] in (b" ", b"\t"):
+            if not side.headers:
+                side.state = FAILED
+                return
+            name, value = side.headers[-1]
+            side.headers[-1] = (name, (value + b" " + line.strip(b" \t")).strip(b" "))
+            return
+        name, colon, value = line.partition(b":")
+        if not colon or not name or any(c not in _TOKEN for c in name):
+            side.state = FAILED
+            return
+        side.headers.append((name, value.strip(b" \t")))
+
+    def _trailer_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
+        if not line:
+            self._message_complete(side)
+            return
+        name, colon, _ = line.partition(b":")
+        if colon and name:
+            self._add(self._header_list(which), _lower(name[:_HEADER_NAME_MAX]))
+
+    def _header_list(self, which: int) -> str:
+        return "http.requestHeader" if which == self.url_which else "http.responseHeader"
+
+    def _headers_complete(self, session: Any, side: _Side, which: int) -> None:
+        request = not side.status
+        host = cookie = auth = None
+        for name, value in side.headers:
+            lower = _lower(name[:_HEADER_NAME_MAX])
+            self._header(lower, value, which)
+            if request and side.method != b"DELETE":  # http_parser's DELETE is method 0
+                host, cookie, auth = _collect(lower, value, host, cookie, auth)
+        self._framing(side)
+        version = side.version.decode()
+        if request:
+            method = side.method.decode()
+            self._add("http.method", method)
+            self._add("http.clientVersion", version)
+        else:
+            self._add("http.statuscode", side.status)
+            self._add("http.serverVersion", version)
+        self._tag_control_chars(session)
+        if cookie:
+            self._cookies(cookie)
+        if auth:
+            self._authorization(auth)
+        self._url_and_host(session, host)
+        self._after_headers(side)
+
+    def _header(self, lower: str, value: bytes, which: int) -> None:
+        """The per-header fields: presence, an indexed field, or the generic field/value."""
+        request = which == self.url_which
+        self._add(self._header_list(which), lower)
+        if request and lower in _REQUEST_BUILTIN:
+            self._builtin(_REQUEST_BUILTIN[lower], value)
+        elif request and lower in REQUEST_INDEXED:
+            self._add("http.request-" + lower, _text(value))
+        elif not request and lower in RESPONSE_INDEXED:
+            self._add("http.response-" + lower, _text(value))
+        else:
+            prefix = "http.requestHeader" if request else "http.responseHeader"
+            self._append(prefix + "Field", lower)
+            self._append(prefix + "Value", _lower(value))
+
+    def _builtin(self, path: str, value: bytes) -> None:
+        if path == "http.xffIp":
+            # Arkime hands each comma-separated part to inet_pton as it is, so a part after ", "
+            # (leading space) is not an address to it.
+            for part in value.split(b","):
+                try:
+                    self._add(path, str(ipaddress.ip_address(part.decode("ascii"))))
+                except ValueError:
+                    continue
+        elif path == "http.host":
+            self._add(path, _lower(value))
+        else:
+            self._add(path, _text(value))
+
+    def _framing(self, side: _Side) -> None:
+        """Body framing and connection reuse from the header values."""
+        connection = b""
+        upgrade = False
+        for name, value in side.headers:
+            lname = name.lower()
+            if lname == b"transfer-encoding" and value.lower().rstrip().endswith(b"chunked"):
+                side.chunked = True
+            elif lname == b"content-length":
+                side.length = int(value) if value.isdigit() else -2
+            elif lname == b"connection":
+                connection += b"," + value.lower()
+            elif lname == b"upgrade":
+                upgrade = True
+        tokens = {t.strip() for t in connection.split(b",")}
+        if side.version >= b"1.1":
+            side.keep_alive = b"close" not in tokens
+        else:
+            side.keep_alive = b"keep-alive" in tokens
+        upgrading = upgrade and b"upgrade" in tokens
+        side.upgrade = ((upgrading and (not side.status or side.status == 101))
+                        or side.method in (b"CONNECT", b"PRI"))
+
+    def _after_headers(self, side: _Side) -> None:
+        if side.state == FAILED:
+            return
+        if side.length == -2:
+            side.state = FAILED
+        elif side.upgrade:
+            # The connection now carries another protocol; what follows is not HTTP.
+            self._message_complete(side)
+        elif side.chunked:
+            side.state = CHUNK_SIZE
+        elif side.length > 0:
+            side.state, side.remaining = BODY, side.length
+        elif side.length == 0 or not side.status or side.status < 200 or side.status in (204, 304):
+            self._message_complete(side)
+        else:
+            side.keep_alive = False
+            side.state = EOF_BODY
+
+    def _message_complete(self, side: _Side) -> None:
+        # Arkime counts a method when its request is complete; an upgrading request (WebSocket,
+        # CONNECT, the HTTP/2 preface) hands the connection over and is not counted.
+        if side.method and not side.upgrade:
+            method = side.method.decode()
+            self.methods[method] = self.methods.get(method, 0) + 1
+        if side.in_body:
+            self._add("http.md5", side.md5.hexdigest())
+            self._add("http.sha256", side.sha256.hexdigest())
+        side.in_body = False
+        side.state = START if side.keep_alive or side.upgrade else DEAD
+
+    # --- bodies --------------------------------------------------------------------------
+
+    def _body(self, session: Any, side: _Side, view: memoryview, which: int) -> int:
+        take = len(view) if side.state == EOF_BODY else min(len(view), side.remaining)
+        piece = view[:take]
+        if take:
+            self._on_body(session, side, piece, which)
+        if side.state != EOF_BODY:
+            side.remaining -= take
+            if side.remaining == 0:
+                if side.state == CHUNK_DATA:
+                    side.state = CHUNK_END
+                else:
+                    self._message_complete(side)
+        return take
+
+    def _on_body(self, session: Any, side: _Side, piece: memoryview, which: int) -> None:
+        if not side.in_body:
+            side.in_body = True
+            first = bytes(piece)
+            low = first.lower()
+            if b"password=" in low or b"passwd=" in low or b"pass=" in low:
+                session.add_tag("http:password")
+            mime = magic(first)
+            if mime:
+                self._add("http.bodyMagic", mime)
+            if which == self.url_which and len(first) <= MAX_REQ_BODY and b"\0" not in first:
+                try:
+                    self._add("http.requestBody", first.decode("utf-8"))
+                except UnicodeDecodeError:
+                    pass
+        side.md5.update(piece)
+        side.sha256.update(piece)
+
+    def _chunk_size(self, side: _Side, line: bytes) -> None:
+        size = line.split(b";", 1)[0].strip(b" \t")
+        try:
+            n = int(size, 16) if size and all(c in b"0123456789abcdefABCDEF" for c in size) else -1
+        except ValueError:
+            n = -1
+        if n < 0:
+            side.state = FAILED
+        elif n == 0:
+            side.state = TRAILERS
+        else:
+            side.state, side.remaining = CHUNK_DATA, n
+
+    # --- request details -----------------------------------------------------------------
+
+    def _tag_control_chars(self, session: Any) -> None:
+        if self.url is not None and any(c < 32 for c in self.url):
+            session.add_tag("http:control-char")
+
+    def _cookies(self, cookie: bytes) -> None:
+        """Cookie keys and values, split the way Arkime does (no unescaping)."""
+        pos = 0
+        while True:
+            while pos < len(cookie) and cookie[pos:pos + 1].isspace():
+                pos += 1
+            equal = cookie.find(b"=", pos)
+            if equal < 0:
+                break
+            self._add("http.cookieKey", _text(cookie[pos:equal]))
+            semi = cookie.find(b";", equal + 1)
+            start = equal + 1
+            while start < len(cookie) and cookie[start:start + 1].isspace():
+                start += 1
+            end = semi if semi >= 0 else len(cookie)
+            if start < len(cookie) and start != semi:
+                self._add("http.cookieValue", _text(cookie[start:end]))
+            if semi < 0:
+                break
+            pos = semi + 1
+
+    def _authorization(self, auth: bytes) -> None:
+        auth = auth.lstrip()
+        scheme, space, rest = auth.partition(b" ")
+        if not space:
+            return
+        self._add("http.authType", _lower(scheme))
+        lower = scheme.lower()
+        if lower.startswith(b"basic"):
+            rest = rest.lstrip()
+            if not rest.startswith(b"token="):
+                user = _basic_user(rest)
+                self._add("http.user", _text(user))
+        elif lower.startswith(b"digest"):
+            user = _digest_user(auth[5:])
+            if user is not None:
+                self._add("http.user", _text(user))
+
+    def _url_and_host(self, session: Any, host: bytes | None) -> None:
+        url = bytes(self.url) if self.url is not None else None
+        if host is not None:
+            host = host.lower()
+        if url is not None and host is not None:
+            self._add("http.host", _text(host.split(b":", 1)[0]))
+            self._path_and_query(url)
+            if url.startswith(b"/"):
+                uri = host + url
+            else:
+                found = url.find(host)
+                uri = url if 0 <= found <= 8 else host + b";" + url
+        elif url is not None:
+            uri = url
+        else:
+            if host is not None:
+                self._add("http.host", _text(host.split(b":", 1)[0]))
+            return
+        if len(uri) > MAX_URL:
+            uri = uri[:MAX_URL]
+            session.add_tag("http:url-truncated")
+        self._add("http.uri", _text(uri))
+        self.url = None
+
+    def _path_and_query(self, url: bytes) -> None:
+        path, question, query = url.partition(b"?")
+        self._add("http.path", _text(path))
+        if not question:
+            return
+        field, start = "http.key", 0
+        for pos, char in enumerate(query):
+            if char not in (0x26, 0x3D):  # "&", "="
+                continue
+            if pos != start:
+                self._add(field, _unescape(query[start:pos]))
+            start = pos + 1
+            field = "http.key" if char == 0x26 else "http.value"
+        if field == "http.value" and len(query) > start:
+            self._add(field, _unescape(query[start:]))
+
+    # --- output --------------------------------------------------------------------------
+
+    def _add(self, path: str, value: Any) -> None:
+        values = self.out.setdefault(path, [])
+        if value not in values:
+            values.append(value)
+
+    def _append(self, path: str, value: Any) -> None:
+        self.out.setdefault(path, []).append(value)
+
+    def finish(self, session: Any) -> None:
+        current = {path: list(values) for path, values in self.out.items()}
+        for side in self.sides:
+            # A body that runs to the end of the connection completes when the session ends.
+            if side.state == EOF_BODY and side.in_body:
+                for path, digest in (("http.md5", side.md5), ("http.sha256", side.sha256)):
+                    value = digest.hexdigest()
+                    if value not in current.setdefault(path, []):
+                        current[path].append(value)
+        for method, count in self.methods.items():
+            session.fields["http.method-" + method] = count
+        for path, values in current.items():
+            self._merge(session, path, values)
+
+    def _merge(self, session: Any, path: str, mine: list[Any]) -> None:
+        """Write ``mine`` while keeping what other parsers (TLS SNI, HTTP/2) put in the field."""
+        before = self.written.get(path, [])
+        existing = list(session.fields.get(path) or [])
+        for value in before:
+            if value in existing:
+                existing.remove(value)
+        merged = existing + mine
+        if path not in _DUPLICATES_KEPT:
+            merged = list(dict.fromkeys(merged))
+        session.fields[path] = merged
+        self.written[path] = list(mine)
+
+
+_DUPLICATES_KEPT = frozenset(("http.requestHeaderField", "http.requestHeaderValue",
+                              "http.responseHeaderField", "http.responseHeaderValue"))
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _plausible_start(head: bytes, kind: bytes) -> bool:
+    """Could ``head`` begin a message of this side (a method, or "HTTP/" for responses)?"""
+    token = head.split(b" ", 1)[0]
+    if kind != b"req" and (b"HTTP/".startswith(token[:5]) or token.startswith(b"HTTP/")):
+        return True
+    if kind == b"res":
+        return False
+    if b" " in head:
+        return token in _METHOD_SET
+    return token in _METHOD_PREFIXES
+
+
+def _version(raw: bytes) -> bytes | None:
+    major, dot, minor = raw.partition(b".")
+    if not dot or not major.isdigit() or not minor.isdigit() or len(major) > 3 or len(minor) > 3:
+        return None
+    return b"%d.%d" % (int(major), int(minor))
+
+
+def _collect(lower: str, value: bytes, host: bytes | None, cookie: bytes | None,
+             auth: bytes | None) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """Host, Cookie and Authorization of a request; repeated headers are concatenated."""
+    if lower == "host":
+        host = (host or b"") + value
+    elif lower == "cookie":
+        cookie = (cookie or b"") + value
+    elif lower == "authorization":
+        auth = (auth or b"") + value
+    return host, cookie, auth
+
+
+def _basic_user(encoded: bytes) -> bytes:
+    cleaned = bytes(c for c in encoded if c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+    cleaned = cleaned[:len(cleaned) - len(cleaned) % 4] if len(cleaned) % 4 == 1 else cleaned
+    try:
+        decoded = base64.b64decode(cleaned + b"=" * (-len(cleaned) % 4))
+    except (binascii.Error, ValueError):
+        decoded = b""
+    return decoded.split(b"\0", 1)[0].split(b":", 1)[0]
+
+
+def _digest_user(params: bytes) -> bytes | None:
+    found = params.find(b"username")
+    if found < 0:
+        return None
+    rest = params[found + 8:].lstrip()
+    if not rest.startswith(b"="):
+        return None
+    rest = rest[1:].lstrip()
+    if rest.startswith(b'"'):
+        return rest[1:].split(b'"', 1)[0]
+    return rest.split(b",", 1)[0]
+
+
+_HEX = b"0123456789abcdefABCDEF"
+
+
+def _unescape(raw: bytes) -> str:
+    """%XX decoding like g_uri_unescape_segment; a bad escape keeps the raw text."""
+    if b"%" not in raw:
+        return _text(raw)
+    out = bytearray()
+    pos = 0
+    while pos < len(raw):
+        char = raw[pos]
+        if char == 0x25:
+            pair = raw[pos + 1:pos + 3]
+            if len(pair) < 2 or pair[0] not in _HEX or pair[1] not in _HEX or pair == b"00":
+                return _text(raw)
+            out.append(int(pair, 16))
+            pos += 3
+        else:
+            out.append(char)
+            pos += 1
+    return _text(bytes(out))
+
+
+def magic(data: bytes) -> str | None:
+    """The content type of a body from its first bytes (Arkime's "basic" magic table)."""
+    if len(data) < 5:
+        return None
+    for test, mime in _MAGIC:
+        if test(data):
+            return mime
+    if len(data) > 262 and data[257:262] == b"ustar":
+        return "application/x-tar"
+    if b"document.write" in data or b"'use strict'" in data:
+        return "text/javascript"
+    return None
+
+
+def _starts(*prefixes: bytes) -> Any:
+    return lambda d: d.startswith(prefixes)
+
+
+def _istarts(prefix: bytes) -> Any:
+    return lambda d: d[:len(prefix)].lower() == prefix
+
+
+_MAGIC: tuple[tuple[Any, str], ...] = (
+    (lambda d: len(d) > 10 and d[4:8] == b"ftyp" and d[8:10] == b"qt", "video/quicktime"),
+    (lambda d: len(d) > 10 and d[4:8] == b"ftyp" and d[8:10] == b"3g", "video/3gpp"),
+    (_starts(b"\x00\x01\x00\x00\x00"), "application/x-font-ttf"),
+    (lambda d: d.startswith(b"\x1a\x45\xdf\xa3") and b"webm" in d[4:], "video/webm"),
+    (lambda d: d.startswith(b"\x1a\x45\xdf\xa3") and b"matroska" in d[4:], "video/x-matroska"),
+    (_starts(b"\x1f\x8b"), "application/x-gzip"),
+    (_starts(b"\x1f\x9d"), "application/x-compress"),
+    (_starts(b"#!"), "text/x-shellscript"),
+    (_starts(b"%PDF-"), "application/pdf"),
+    (lambda d: len(d) > 14 and d[:14].lower() == b"<!doctype html", "text/html"),
+    (lambda d: d[:5].lower() == b"<?xml" and b"<svg" in d[5:], "image/svg+xml"),
+    (_istarts(b"<?xml"), "text/xml"),
+    (_istarts(b"<body"), "text/html"),
+    (_istarts(b"<head"), "text/html"),
+    (_istarts(b"<html"), "text/html"),
+    (_istarts(b"<svg"), "image/svg"),
+    (lambda d: d[:2] == b'{"' and d[2:3].isalpha(), "application/json"),
+    (_starts(b"8BPS"), "image/vnd.adobe.photoshop"),
+    (_starts(b"BM"), "application/x-ms-bmp"),
+    (_starts(b"BZh"), "application/x-bzip2"),
+    (_starts(b"CWS"), "application/x-shockwave-flash"),
+    (_starts(b"FLV\x01"), "video/x-flv"),
+    (_starts(b"GIF8"), "image/gif"),
+    (lambda d: len(d) > 188 and d[0] == 0x47 and d[188] == 0x47, "video/mp2t"),
+    (_starts(b"ID3"), "audio/mpeg"),
+    (_starts(b"MZ"), "application/x-dosexec"),
+    (_starts(b"MSCF\x00\x00"), "application/vnd.ms-cab-compressed"),
+    (lambda d: len(d) > 40 and d[:4] == b"OggS" and (d[28:36] == b"Speex   " or d[29:33] == b"FLAC"
+                                                     or d[28:35] == b"\x01vorbis"), "audio/ogg"),
+    (lambda d: len(d) > 40 and d[:4] == b"OggS" and d[28:35] == b"\x80theora", "video/ogg"),
+    (_starts(b"OTTO"), "application/vnd.ms-opentype"),
+    (_starts(b"PK\x03\x04", b"PK\x05\x06"), "application/zip"),
+    (_starts(b"RIFF"), "audio/x-wav"),
+    (_starts(b"Rar!\x1a"), "application/x-rar"),
+    (_starts(b"WAVE"), "audio/x-wav"),
+    (lambda d: len(d) > 20 and d.startswith(b"d8:announce"), "application/x-bittorrent"),
+    (_starts(b"wOFF"), "application/font-woff"),
+    (_starts(b"\x89PNG"), "image/png"),
+    (_starts(b"\xfd7zXZ"), "application/x-xz"),
+    (lambda d: len(d) > 10 and d.startswith(b"\xff\xd8\xff"), "image/jpeg"),
+)
+
+
+# --- registration --------------------------------------------------------------------------
+
+def _fields() -> list[fields.Field]:
+    f = fields.field
+    specs = [
+        f("http.method", "http.method", "termfield", "http", "HTTP request methods", multi=True),
+        f("http.host", "host.http", "lotermfield", "http", "HTTP Host header (also TLS SNI)", multi=True),
+        f("http.uri", "http.uri", "termfield", "http", "URIs of the requests (host + path)", multi=True),
+        f("http.path", "http.uri.path", "termfield", "http", "Path part of the URIs", multi=True),
+        f("http.key", "http.uri.key", "termfield", "http", "Query string keys", multi=True),
+        f("http.value", "http.uri.value", "termfield", "http", "Query string values", multi=True),
+        f("http.cookieKey", "http.cookie.key", "termfield", "http", "Keys of the request cookies", multi=True),
+        f("http.cookieValue", "http.cookie.value", "termfield", "http", "Values of the request cookies",
+          multi=True),
+        f("http.useragent", "http.user-agent", "termfield", "http", "User-Agent header", multi=True),
+        f("http.statuscode", "http.statuscode", "integer", "http", "Response status codes", multi=True),
+        f("http.clientVersion", "http.version.src", "termfield", "http", "Request HTTP versions", multi=True),
+        f("http.serverVersion", "http.version.dst", "termfield", "http", "Response HTTP versions", multi=True),
+        f("http.requestHeader", "http.hasheader.src", "lotermfield", "http", "Request header names",
+          multi=True),
+        f("http.responseHeader", "http.hasheader.dst", "lotermfield", "http", "Response header names",
+          multi=True),
+        f("http.requestHeaderField", "http.hasheader.src.field", "lotermfield", "http",
+          "Names of the request headers without a field of their own", multi=True, count=""),
+        f("http.requestHeaderValue", "http.hasheader.src.value", "lotermfield", "http",
+          "Values of the request headers without a field of their own", multi=True),
+        f("http.responseHeaderField", "http.hasheader.dst.field", "lotermfield", "http",
+          "Names of the response headers without a field of their own", multi=True, count=""),
+        f("http.responseHeaderValue", "http.hasheader.dst.value", "lotermfield", "http",
+          "Values of the response headers without a field of their own", multi=True),
+        f("http.bodyMagic", "http.bodymagic", "termfield", "http", "Content type of the bodies by magic",
+          multi=True),
+        f("http.md5", "http.md5", "lotermfield", "http", "MD5 of the bodies", multi=True),
+        f("http.sha256", "http.sha256", "lotermfield", "http", "SHA-256 of the bodies", multi=True),
+        f("http.user", "http.user", "termfield", "http", "HTTP authentication user", multi=True),
+        f("http.authType", "http.authtype", "lotermfield", "http", "HTTP authentication schemes", multi=True),
+        f("http.xffIp", "ip.xff", "ip", "http", "Addresses in X-Forwarded-For", multi=True),
+        f("http.requestBody", "http.reqbody", "termfield", "http", "Short request bodies", multi=True,
+          count=""),
+    ]
+    specs += [f("http.request-" + h, "http." + h, "termfield", "http", f"Request header {h}", multi=True)
+              for h in REQUEST_INDEXED]
+    specs += [f("http.response-" + h, "http." + h, "termfield", "http", f"Response header {h}", multi=True)
+              for h in RESPONSE_INDEXED]
+    specs += [f("http.method-" + m, "http.method-" + m.lower(), "integer", "http",
+                f"Number of {m} requests") for m in METHODS]
+    return specs
+
+
+# Other parsers (TLS, QUIC, HTTP/2) also write http.host; whoever loads first registers it.
+fields.register(*[spec for spec in _fields() if spec.path not in fields.BY_PATH])
+register(Protocol("http", TCP | UDP, detect, parser=HTTPParser))

@@ -1,0 +1,277 @@
+"""Tests for appliance.protocols.http: detection, the streaming parser and Arkime's http fields."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance import fields, pipeline
+from appliance.protocols import http
+from appliance.settings import Settings
+
+PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps" / "arkime"
+
+
+class FakeSession:
+    """The few session attributes a parser touches."""
+
+    def __init__(self, proto: int = 6) -> None:
+        self.proto = proto
+        self.fields: dict[str, Any] = {}
+        self.tags: list[str] = []
+        self.protocols: list[str] = []
+
+    def add_tag(self, tag: str) -> None:
+        if tag not in self.tags:
+            self.tags.append(tag)
+
+    def add_protocol(self, name: str) -> None:
+        if name not in self.protocols:
+            self.protocols.append(name)
+
+
+def run(client: bytes | list[bytes], server: bytes | list[bytes] = b"", session: FakeSession | None = None
+        ) -> dict[str, Any]:
+    """Feed whole exchanges (or lists of chunks) client first, then return the fields."""
+    session = session or FakeSession()
+    parser = http.HTTPParser()
+    for direction, chunks in ((0, client), (1, server)):
+        for chunk in [chunks] if isinstance(chunks, bytes) else chunks:
+            if chunk:
+                parser.data(session, chunk, direction)
+    parser.finish(session)
+    return session.fields
+
+
+GET = (b"GET /a/b?x=1&y=%41%42&z HTTP/1.1\r\nHost: Example.COM:8080\r\nUser-Agent: t/1\r\n"
+       b"Accept: */*\r\nReferer: http://r/\r\n\r\n")
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\nContent-Type: text/html\r\n\r\n<html>hi</html>"
+
+
+# --- detection ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data", [b"GET / HTTP/1.1\r\n", b"GET\r\n", b"HTTP/1.0 200 OK", b"M-SEARCH * HTTP/1.1",
+                                  b"PRI * HTTP/2.0", b"OPTIONS / HTTP/1.1"])
+def test_detect_methods_and_status(data: bytes) -> None:
+    assert http.detect(FakeSession(), data, 0)
+
+
+@pytest.mark.parametrize("data", [b"get / HTTP/1.1", b"\x16\x03\x01", b"", b"G", b"SSH-2.0-x", b"EHLO x"])
+def test_detect_rejects_other_bytes(data: bytes) -> None:
+    assert not http.detect(FakeSession(), data, 0)
+
+
+def test_detect_not_on_udp_but_on_sctp() -> None:
+    assert not http.detect(FakeSession(17), b"NOTIFY * HTTP/1.1\r\n", 0)
+    assert http.detect(FakeSession(132), b"GET / HTTP/1.1\r\n", 0)
+
+
+# --- well-formed exchanges ---------------------------------------------------------------------
+
+def test_request_and_response_fields() -> None:
+    f = run(GET, OK)
+    assert f["http.method"] == ["GET"]
+    assert f["http.method-GET"] == 1
+    assert sorted(f["http.host"]) == ["example.com", "example.com:8080"]
+    assert f["http.uri"] == ["example.com:8080/a/b?x=1&y=%41%42&z"]
+    assert f["http.path"] == ["/a/b"]
+    assert f["http.key"] == ["x", "y"]  # like Arkime, a last key without "=" is not kept
+    assert f["http.value"] == ["1", "AB"]
+    assert f["http.useragent"] == ["t/1"]
+    assert f["http.request-referer"] == ["http://r/"]
+    assert f["http.requestHeader"] == ["host", "user-agent", "accept", "referer"]
+    assert f["http.requestHeaderField"] == ["accept"]
+    assert f["http.requestHeaderValue"] == ["*/*"]
+    assert f["http.statuscode"] == [200]
+    assert f["http.clientVersion"] == ["1.1"] and f["http.serverVersion"] == ["1.1"]
+    assert f["http.responseHeaderValue"] == ["15", "text/html"]
+    assert f["http.bodyMagic"] == ["text/html"]
+    assert f["http.md5"] == [hashlib.md5(b"<html>hi</html>").hexdigest()]
+    assert f["http.sha256"] == [hashlib.sha256(b"<html>hi</html>").hexdigest()]
+
+
+def test_every_written_path_is_registered() -> None:
+    f = run(GET, OK)
+    assert all(path in fields.BY_PATH for path in f)
+    fields.nest(f)
+
+
+def test_byte_by_byte_equals_whole() -> None:
+    exchange = GET + GET.replace(b"GET", b"POST", 1).replace(b"\r\n\r\n", b"\r\nContent-Length: 3\r\n\r\nabc")
+    whole = run(exchange, OK + OK)
+    split = run([exchange[i:i + 1] for i in range(len(exchange))], [(OK + OK)[i:i + 1] for i in range(2 * len(OK))])
+    # Magic and requestBody look at the first piece of a body, which differs; the rest must not.
+    for key in ("http.method", "http.uri", "http.md5", "http.statuscode", "http.requestHeaderValue"):
+        assert split[key] == whole[key]
+    assert whole["http.method-GET"] == 1 and whole["http.method-POST"] == 1
+    assert len(whole["http.md5"]) == 2  # "abc" and the (twice identical) response body
+
+
+def test_pipelined_keep_alive_and_chunked() -> None:
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n")
+    f = run(GET + GET, chunked + OK)
+    assert f["http.method-GET"] == 2
+    assert hashlib.md5(b"hello world").hexdigest() in f["http.md5"]
+    assert "x-trailer" in f["http.responseHeader"]
+    assert f["http.statuscode"] == [200]
+
+
+def test_body_until_close_completes_at_finish() -> None:
+    session = FakeSession()
+    f = run(GET, b"HTTP/1.0 200 OK\r\n\r\nGIF89a-data", session)
+    assert f["http.md5"] == [hashlib.md5(b"GIF89a-data").hexdigest()]
+    assert f["http.bodyMagic"] == ["image/gif"]
+
+
+def test_finish_twice_is_stable() -> None:
+    session = FakeSession()
+    parser = http.HTTPParser()
+    parser.data(session, GET, 0)
+    parser.finish(session)
+    first = json.dumps(session.fields, sort_keys=True)
+    parser.finish(session)
+    assert json.dumps(session.fields, sort_keys=True) == first
+
+
+def test_merges_with_other_parsers_values() -> None:
+    session = FakeSession()
+    session.fields["http.host"] = ["sni.example"]
+    parser = http.HTTPParser()
+    parser.data(session, GET, 0)
+    parser.finish(session)
+    parser.finish(session)
+    assert session.fields["http.host"] == ["sni.example", "example.com:8080", "example.com"]
+
+
+def test_status_without_body_and_100_continue() -> None:
+    post = b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+    f = run([post, b"ok"], b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n")
+    assert f["http.statuscode"] == [100, 304]
+    assert f["http.md5"] == [hashlib.md5(b"ok").hexdigest()]
+    assert f["http.requestBody"] == ["ok"]
+
+
+def test_websocket_upgrade_is_not_counted_and_stops_parsing() -> None:
+    up = b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    f = run([up, b"\x81\x05hello"], b"HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00")
+    assert f["http.method"] == ["GET"] and "http.method-GET" not in f
+    assert f["http.statuscode"] == [101]
+
+
+def test_basic_and_digest_users_and_cookies() -> None:
+    token = base64.b64encode(b"alice:secret")
+    f = run(b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Basic " + token + b"\r\n"
+            b"Cookie: a=1; b= 2;c=\r\n\r\n")
+    assert f["http.authType"] == ["basic"] and f["http.user"] == ["alice"]
+    assert f["http.cookieKey"] == ["a", "b", "c"] and f["http.cookieValue"] == ["1", "2"]
+    f = run(b'GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Digest realm="r", username="bob", nonce=1\r\n\r\n')
+    assert f["http.authType"] == ["digest"] and f["http.user"] == ["bob"]
+
+
+def test_xff_parts_as_arkime_reads_them() -> None:
+    f = run(b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 192.0.2.1,2001:db8::1, 10.0.0.1\r\n\r\n")
+    assert f["http.xffIp"] == ["192.0.2.1", "2001:db8::1"]
+
+
+def test_response_only_and_url_without_host() -> None:
+    f = run(b"GET /Hello Arkime HTTP/1.0\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\nHi Andy!")
+    assert f["http.uri"] == ["/Hello"]
+    assert "http.method" not in f
+    assert f["http.statuscode"] == [200]
+
+
+@pytest.mark.parametrize(("body", "mime"), [
+    (b"\x1f\x8b\x08\x00\x00\x00", "application/x-gzip"), (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff\xe0" + bytes(10), "image/jpeg"), (b"PK\x03\x04xxxx", "application/zip"),
+    (b"%PDF-1.4", "application/pdf"), (b'{"a": 1}', "application/json"), (b"<?xml version", "text/xml"),
+    (b"\r\n<html>", None), (b"abc", None),
+])
+def test_magic(body: bytes, mime: str | None) -> None:
+    assert http.magic(body) == mime
+
+
+# --- truncated and hostile input ---------------------------------------------------------------
+
+def test_truncated_body_has_magic_but_no_hash() -> None:
+    f = run(GET, OK[:-5])
+    assert "http.md5" not in f and f["http.bodyMagic"] == ["text/html"]
+
+
+def test_truncated_request_line_gives_nothing() -> None:
+    assert run(b"GET /never-ending") == {}
+
+
+def test_unbounded_header_is_dropped() -> None:
+    parser = http.HTTPParser()
+    session = FakeSession()
+    for _ in range(200):
+        parser.data(session, b"X" * 1000, 0)
+    parser.data(session, b"GET / HTTP/1.1\r\n" + b"A: " + b"b" * 100_000, 0)
+    assert all(len(side.buf) <= http.MAX_HEADER for side in parser.sides)
+    assert parser.sides[0].state == http.FAILED
+
+
+@pytest.mark.parametrize("response", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\nabc",
+    b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nabc",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"HTTP/1.1 99999 OK\r\n\r\n", b"HTTP/x.y 200 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\n" + b"\x00\xff" * 5000,
+])
+def test_hostile_responses_do_not_raise(response: bytes) -> None:
+    f = run(GET, response)
+    assert f["http.method"] == ["GET"]
+
+
+def test_random_bytes_never_raise() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+        prefix = rng.choice([b"", b"GET / HTTP/1.1\r\n", b"HTTP/1.1 200 OK\r\n", GET])
+        run([prefix, junk, junk], [junk, prefix])
+
+
+# --- real captures -----------------------------------------------------------------------------
+
+def _http_of(name: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    pipeline.parse_capture(str(PCAPS / name), Settings(),
+                           lambda s: found.append(dict(s.fields)) if "http" in s.protocols else None)
+    return found
+
+
+def _expected(name: str) -> list[dict[str, Any]]:
+    docs = json.loads((PCAPS / name).read_text())["sessions3"]
+    return [d["body"]["http"] for d in docs if "http" in d["body"]]
+
+
+needs_pcaps = pytest.mark.skipif(not PCAPS.is_dir(), reason="Arkime test captures not present")
+
+
+@needs_pcaps
+@pytest.mark.parametrize("name", ["http-simple-get", "http-content-gzip", "http-post-upload", "http-basicauth",
+                                  "http-100-continue", "wireshark-retrans"])
+def test_real_capture_matches_arkime(name: str) -> None:
+    got = _http_of(name + ".pcap")
+    want = _expected(name + ".test")
+    assert len(got) == len(want) == 1
+    for key, value in want[0].items():
+        path = "http." + key
+        if key.endswith("Cnt") or path not in fields.BY_PATH or key.startswith("xff"):
+            continue
+        assert sorted(map(str, got[0][path] if isinstance(value, list) else [got[0][path]])) == sorted(
+            map(str, value if isinstance(value, list) else [value])), key
+
+
+@needs_pcaps
+def test_gzip_body_hashed_as_transferred() -> None:
+    got = _http_of("http-content-gzip.pcap")[0]
+    assert got["http.bodyMagic"] == ["application/x-gzip"]
+    assert got["http.md5"] == ["5ff7b2c69c3b22826a717cd5ea4c9f32"]

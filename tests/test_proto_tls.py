@@ -1,0 +1,270 @@
+"""TLS, DTLS and certificate parsing: real captures, built handshakes, truncated and hostile input."""
+
+from __future__ import annotations
+
+import datetime
+import random
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+from appliance.pipeline import parse_capture
+from appliance.protocols import _tls_hello as hello_mod
+from appliance.protocols import certs, tls
+from appliance.settings import Settings
+
+PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps" / "arkime"
+
+
+class FakeSession:
+    """The session attributes the TLS code uses."""
+
+    def __init__(self, proto: int = 6) -> None:
+        self.proto = proto
+        self.parsers: list[Any] | None = None
+        self.fields: dict[str, Any] = {}
+        self.tags: list[str] = []
+        self.protocols: list[str] = []
+        self.first = 1_700_000_000 * 1_000_000
+
+    def add_tag(self, tag: str) -> None:
+        if tag not in self.tags:
+            self.tags.append(tag)
+
+    def add_protocol(self, name: str) -> None:
+        if name not in self.protocols:
+            self.protocols.append(name)
+
+    def finish(self) -> dict[str, Any]:
+        for parser in list(self.parsers or ()):
+            parser.finish(self)
+        return self.fields
+
+
+def _ext(kind: int, body: bytes) -> bytes:
+    return struct.pack(">HH", kind, len(body)) + body
+
+
+def client_hello(sni: bytes = b"example.com", ciphers: tuple[int, ...] = (0x0A0A, 0x1301, 0xC02F),
+                 alpn: bytes = b"h2") -> bytes:
+    """A ClientHello body (after the handshake header)."""
+    name = b"\x00" + struct.pack(">H", len(sni)) + sni
+    exts = _ext(0x0A0A, b"")  # GREASE
+    exts += _ext(0, struct.pack(">H", len(name)) + name)
+    exts += _ext(10, struct.pack(">H", 4) + struct.pack(">HH", 0x1D, 0x17))
+    exts += _ext(11, b"\x01\x00")
+    exts += _ext(13, struct.pack(">H", 4) + struct.pack(">HH", 0x0403, 0x0804))
+    exts += _ext(16, struct.pack(">H", len(alpn) + 1) + bytes([len(alpn)]) + alpn)
+    exts += _ext(43, b"\x04\x03\x04\x03\x03")
+    body = b"\x03\x03" + bytes(32) + b"\x20" + b"\x11" * 32
+    body += struct.pack(">H", 2 * len(ciphers)) + b"".join(struct.pack(">H", c) for c in ciphers)
+    body += b"\x01\x00" + struct.pack(">H", len(exts)) + exts
+    return body
+
+
+def server_hello(version: int = 0x0303, cipher: int = 0x1301, tls13: bool = True) -> bytes:
+    exts = _ext(43, b"\x03\x04") if tls13 else _ext(0xFF01, b"\x00")
+    return (struct.pack(">H", version) + bytes(32) + b"\x20" + b"\x22" * 32 + struct.pack(">H", cipher)
+            + b"\x00" + struct.pack(">H", len(exts)) + exts)
+
+
+def handshake(kind: int, body: bytes) -> bytes:
+    return bytes([kind]) + len(body).to_bytes(3, "big") + body
+
+
+def record(payload: bytes, version: bytes = b"\x03\x01") -> bytes:
+    return b"\x16" + version + struct.pack(">H", len(payload)) + payload
+
+
+def make_cert(cn: str = "Test.Example", issuer_cn: str | None = None, ca: bool = False) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Org")])
+    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn or cn),
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Org")])
+    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+               .public_key(key.public_key()).serial_number(0x1234abcd)
+               .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=365))
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName("A.example"), x509.DNSName("b.example")]),
+                              critical=False))
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                                        critical=True)
+    return builder.sign(key, hashes.SHA256()).public_bytes(Encoding.DER)
+
+
+def cert_message(*ders: bytes) -> bytes:
+    entries = b"".join(len(d).to_bytes(3, "big") + d for d in ders)
+    return len(entries).to_bytes(3, "big") + entries
+
+
+# --- fingerprints ---------------------------------------------------------------------------------
+def test_ja3_ja4_of_a_client_hello() -> None:
+    session = FakeSession()
+    assert tls.process_client_hello(session, client_hello())
+    fields = session.finish()
+    assert fields["tls.ja3string"] == ["771,4865-49199,0-10-11-13-16-43,29-23,0"]
+    assert fields["tls.ja3"] == [hello_mod.md5_hex("771,4865-49199,0-10-11-13-16-43,29-23,0")]
+    assert fields["tls.ja4_r"] == ["t13d0206h2_1301,c02f_000a,000b,000d,002b_0403,0804"]
+    assert fields["tls.ja4"][0].startswith("t13d0206h2_")
+    assert fields["http.host"] == ["example.com"]
+    assert fields["tls.srcSessionId"] == ["11" * 32]
+
+
+def test_udp_ja4_letter_is_q() -> None:
+    session = FakeSession(proto=17)
+    tls.process_client_hello(session, client_hello())
+    assert session.finish()["tls.ja4"][0].startswith("q13")
+
+
+def test_server_hello_tls13() -> None:
+    session = FakeSession()
+    assert tls.process_server_hello(session, server_hello())
+    fields = session.finish()
+    assert fields["tls.version"] == ["TLSv1.3"]
+    assert fields["tls.cipher"] == ["TLS_AES_128_GCM_SHA256"]
+    assert fields["tls.ja3sstring"] == ["771,4865,43"]
+    assert fields["tls.dstSessionId"] == ["22" * 32]
+
+
+def test_version_names() -> None:
+    assert hello_mod.version_name(0x0301) == "TLSv1"
+    assert hello_mod.version_name(0x7F12) == "TLSv1.3-draft-18"
+    assert hello_mod.version_name(0x1234) == "0x1234"
+    assert hello_mod.cipher_name(0xC02F) == "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+    assert hello_mod.cipher_name(0xEEEE) == "0xeeee"
+
+
+# --- the TCP stream -------------------------------------------------------------------------------
+def _stream(chunks: list[tuple[int, bytes]]) -> dict[str, Any]:
+    session = FakeSession()
+    stream = tls.TlsStream()
+    session.parsers = [stream]
+    for direction, data in chunks:
+        stream.data(session, data, direction)
+    return session.finish()
+
+
+def test_client_hello_split_over_chunks() -> None:
+    data = record(handshake(1, client_hello()))
+    fields = _stream([(0, data[:7]), (0, data[7:50]), (0, data[50:])])
+    assert fields["http.host"] == ["example.com"]
+
+
+def test_truncated_client_hello_gives_nothing() -> None:
+    data = record(handshake(1, client_hello()))
+    assert "tls.ja4" not in _stream([(0, data[:-3])])
+
+
+def test_server_records_with_certificates() -> None:
+    der = make_cert()
+    server = record(handshake(2, server_hello(tls13=False)) + handshake(11, cert_message(der))
+                    + handshake(14, b""), b"\x03\x03")
+    fields = _stream([(0, record(handshake(1, client_hello()))), (1, server[:30]), (1, server[30:])])
+    assert fields["tls.version"] == ["TLSv1.2"]
+    (cert,) = fields["cert"]
+    assert cert["subjectCN"] == ["test.example"] and cert["issuerON"] == ["Org"]
+    assert cert["alt"] == ["a.example", "b.example"] and cert["altCnt"] == 2
+    assert cert["serial"] == "1234abcd"
+    assert cert["publicAlgorithm"] == "id-ecPublicKey" and cert["curve"] == "prime256v1"
+    assert cert["notBefore"] == 1704067200000 and cert["validDays"] == 365
+    assert len(cert["hash"]) == 59
+
+
+def test_certificate_tags() -> None:
+    session = FakeSession()
+    certs.add_certificate(session, make_cert("leaf", "leaf"))
+    assert session.tags == ["cert:self-signed"]
+    session = FakeSession()
+    certs.add_certificate(session, make_cert("ca", "root", ca=True))
+    assert session.tags == ["cert:certificate-authority"]
+
+
+def test_duplicate_certificates_kept_once() -> None:
+    session = FakeSession()
+    der = make_cert()
+    assert certs.process_certificate_message(session, cert_message(der, der)) == 2
+    assert len(session.finish()["cert"]) == 1
+
+
+def test_dtls_client_hello() -> None:
+    body = client_hello()
+    body = body[:35 + 32] + b"\x00" + body[35 + 32:]  # empty cookie after the session id
+    msg = bytes([1]) + len(body).to_bytes(3, "big") + b"\x00\x00" + b"\x00\x00\x00" + len(body).to_bytes(3, "big")
+    rec = b"\x16\xfe\xfd" + bytes(8) + struct.pack(">H", len(msg + body)) + msg + body
+    session = FakeSession(proto=17)
+    assert tls._dtls_detect(session, rec, 0)
+    parser = tls.DtlsParser()
+    parser.data(session, rec, 0)
+    assert session.finish()["tls.ja4"][0].startswith("d00d")  # legacy 0xfefd but TLS 1.3 listed
+
+
+# --- hostile input --------------------------------------------------------------------------------
+def test_random_bytes_never_raise() -> None:
+    rng = random.Random(7)
+    base = record(handshake(1, client_hello()))
+    for _ in range(300):
+        junk = bytearray(base)
+        for _ in range(rng.randint(1, 20)):
+            junk[rng.randrange(len(junk))] = rng.randrange(256)
+        data = bytes(junk[:rng.randint(0, len(junk))])
+        session = FakeSession()
+        stream = tls.TlsStream()
+        session.parsers = [stream]
+        stream.data(session, data, 0)
+        stream.data(session, bytes(rng.randrange(256) for _ in range(200)), 1)
+        tls.process_server_hello(session, data)
+        tls.process_server_handshake(session, data)
+        certs.process_certificate_message(session, data)
+        tls.DtlsParser().data(session, data, 0)
+        session.finish()
+
+
+def test_absurd_lengths() -> None:
+    session = FakeSession()
+    assert certs.process_certificate_message(session, b"\xff\xff\xff" * 4) == 0
+    assert certs.parse_certificate(b"\x30\x84\xff\xff\xff\xff", session, 0) is None
+    stream = tls.TlsStream()
+    session.parsers = [stream]
+    stream.data(session, b"\x16\x03\x01\xff\xff\x01" + b"\x00" * 100, 0)
+    for _ in range(20):
+        stream.data(session, b"\x00" * 8192, 0)
+    assert len(stream.bufs[0]) <= tls.CLIENT_LIMIT
+    assert "tls.ja4" not in session.finish()
+
+
+# --- real captures --------------------------------------------------------------------------------
+def _sessions(name: str) -> list[Any]:
+    path = PCAPS / f"{name}.pcap"
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    out: list[Any] = []
+    parse_capture(str(path), Settings(), out.append)
+    return out
+
+
+def test_capture_tls13_draft() -> None:
+    (session,) = [s for s in _sessions("tls13") if "tls" in s.protocols]
+    assert session.fields["tls.version"] == ["TLSv1.3-draft-18"]
+    assert session.fields["tls.ja4"] == ["t00d1815h2_a30347de7a75_2a77702ff8e0"]
+    assert session.fields["http.host"] == ["blog.cloudflare.com"]
+
+
+def test_capture_certificate_chain() -> None:
+    (session,) = [s for s in _sessions("https2-301-get") if "tls" in s.protocols]
+    alts = [c.get("alt") for c in session.fields["cert"]]
+    assert ["github.com", "www.github.com"] in alts
+    assert session.fields["tls.ja3s"] == ["280ca4511bfaa384b2e931c058e8816e"]
+
+
+def test_capture_dtls_certificate() -> None:
+    (session,) = [s for s in _sessions("wireshark-dtls0") if "dtls" in s.protocols]
+    assert session.fields["cert"][0]["issuerCN"] == ["snake oil ca"]
