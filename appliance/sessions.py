@@ -78,7 +78,7 @@ class Session:
         "first", "last", "seg_first", "packets", "bytes", "databytes", "macs", "ttls", "vlans",
         "payload8", "flags", "syn_time", "ack_time", "tcp_seq", "have_tcp", "syn_set", "tcp_state",
         "tcp_queue", "stop_tcp", "closing", "protocols", "fields", "segments", "outer", "icmp",
-        "positions", "parsers", "tags", "fid", "consumed", "skey",
+        "positions", "parsers", "tags", "fid", "consumed", "skey", "isn", "pending",
     )
 
     def __init__(self, key: Any, queue: int, frame: Frame) -> None:
@@ -117,6 +117,8 @@ class Session:
         self.fid = 0
         self.consumed = [0, 0]
         self.skey = b""  # source address + port as bytes: the fast path's direction test
+        self.isn: list[int | None] = [None, None]  # initial sequence numbers, to spot port reuse
+        self.pending: list[Any] | None = None  # mid-stream data: [count, direction, first payload]
 
     def add_protocol(self, name: str) -> None:
         if name not in self.protocols:
@@ -132,6 +134,15 @@ class Session:
 def _esp_data_length(frame: Frame) -> int:
     """IPsec data: what follows the first 8 bytes (ESP's SPI and sequence; Arkime does the same for AH)."""
     return max(0, len(frame.l4) - 8)
+
+
+def _reuses_ports(session: Session, frame: Frame) -> bool:
+    """A SYN whose sequence number is not the one this session started with: a new connection."""
+    if frame.proto != 6 or frame.flags & (TH_SYN | TH_ACK) != TH_SYN:
+        return False
+    d = 0 if frame.src == session.addr1 and frame.sport == session.port1 else 1
+    isn = session.isn[d]
+    return isn is not None and isn != frame.seq
 
 
 def seq_diff(a: int, b: int) -> int:
@@ -175,10 +186,10 @@ class SessionTable:
         sessions = self.queues[queue]
         session = sessions.get(key)
         ts = frame.ts
-        if session is not None and session.closing and (
-            ts - session.closing > self.closing_timeout or frame.flags & (TH_SYN | TH_ACK) == TH_SYN
+        if session is not None and (
+            (session.closing and ts - session.closing > self.closing_timeout) or _reuses_ports(session, frame)
         ):
-            # Closed, and past the closing delay or a new SYN reuses the ports: a new session.
+            # Closed and past the closing delay, or a SYN with a new ISN reuses the ports.
             self._save(sessions.pop(key))
             session = None
         if session is None:
@@ -427,6 +438,8 @@ class SessionTable:
                 cnt[SYNACK] += 1
                 if not session.have_tcp:
                     session.tcp_seq[1 - d] = frame.ack
+                    if session.isn[1 - d] is None:
+                        session.isn[1 - d] = (frame.ack - 1) & 0xFFFFFFFF
             else:
                 cnt[SYN] += 1
                 if not session.syn_time:
@@ -436,6 +449,8 @@ class SessionTable:
             if not session.syn_set & (1 << d):
                 session.tcp_seq[d] = (seq + 1) & 0xFFFFFFFF
                 session.syn_set |= 1 << d
+                if session.isn[d] is None:
+                    session.isn[d] = seq
             return
         if flags & TH_RST:
             cnt[RST] += 1
@@ -480,7 +495,12 @@ class SessionTable:
             return
         if not session.have_tcp:
             # Joined mid-stream: Arkime cannot place the bytes in the stream and counts none;
-            # queueing them would only hold memory until the queue limit gives up.
+            # queueing them would only hold memory. Like Arkime, a lone data packet is still
+            # parsed when the session ends (see ``_save``), so only the first one is kept.
+            if session.pending is None:
+                session.pending = [1, d, payload[:65536]]
+            else:
+                session.pending[0] += 1
             return
         if seq_diff(session.tcp_seq[d], (seq + n) & 0xFFFFFFFF) <= 0:
             return  # all of it was seen already
@@ -586,6 +606,11 @@ class SessionTable:
             self.closing.discard(session)
         self.count -= 1
         self.saved += 1
+        pending = session.pending
+        if pending is not None and self.app is not None:
+            session.pending = None
+            if pending[0] == 1 and session.flags is not None and session.flags[PSH] == 1:
+                self.app.data(session, pending[2], pending[1])
         if self.app is not None and session.parsers:
             self.app.finish(session)
         self.on_save(session)
