@@ -20,6 +20,7 @@ ETH_IP4, ETH_IP6, ETH_ARP = 0x0800, 0x86DD, 0x0806
 ETH_VLAN, ETH_QINQ, ETH_QINQ_OLD = 0x8100, 0x88A8, 0x9100
 ETH_MPLS, ETH_MPLS_MC, ETH_PPPOE = 0x8847, 0x8848, 0x8864
 ETH_TEB, ETH_ERSPAN2, ETH_ERSPAN3, ETH_PPP = 0x6558, 0x88BE, 0x22EB, 0x880B
+ETH_NSH, ETH_CISCO_METADATA = 0x894F, 0x8909
 
 IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP = 1, 4, 6, 17
 IPPROTO_IPV6, IPPROTO_GRE, IPPROTO_ESP, IPPROTO_ICMP6, IPPROTO_SCTP = 41, 47, 50, 58, 132
@@ -204,7 +205,26 @@ class Decoder:
             return self._mpls(frame, data, i, depth)
         if etype == ETH_PPPOE:
             return self._pppoe(frame, data, i, depth)
+        if etype == ETH_ERSPAN2 and len(data) - i >= 8 + 14 and depth < MAX_TUNNEL_DEPTH:
+            return self._ethernet(frame, data, i + 8, depth + 1)  # ERSPAN without GRE around it
+        if etype == ETH_NSH and len(data) - i >= 8 and depth < MAX_TUNNEL_DEPTH:
+            return self._nsh(frame, data, i, depth)
+        if etype == ETH_CISCO_METADATA and len(data) - i >= 8 and depth < MAX_TUNNEL_DEPTH:
+            return self._ethertype(frame, data, i + 8, _U16(data, i + 6)[0], depth + 1)
         # Not IP: Arkime keeps a session per ethertype for these (ARP, LLDP, ...).
+        frame.payload = data[i:]
+        return True
+
+    def _nsh(self, frame: Frame, data: bytes, i: int, depth: int) -> bool:
+        """Network Service Header: a length in 4-byte words, then IPv4, IPv6 or Ethernet."""
+        length = (data[i + 1] & 0x3F) * 4
+        nxt = data[i + 3]
+        if length < 8 or len(data) - i < length:
+            return self._fail("bad nsh header")
+        if nxt == 3:
+            return self._ethernet(frame, data, i + length, depth + 1)
+        if nxt in (1, 2):
+            return self._ip(frame, data, i + length, depth + 1)
         frame.payload = data[i:]
         return True
 

@@ -9,9 +9,8 @@ because the packet path is a hot loop and a tuple is the cheapest thing Python c
 
 from __future__ import annotations
 
-import gzip
-import io
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -43,18 +42,18 @@ class Damage:
 def open_capture(path: str) -> CaptureReader:
     """Open a capture file of any supported format (gzip is detected by content)."""
     raw = open(path, "rb")  # noqa: SIM115 - the reader owns and closes it
-    head = raw.read(4)
+    stream: BinaryIO = raw
+    if raw.read(2) == b"\x1f\x8b":
+        stream = GunzipStream(raw)  # type: ignore[assignment]
     raw.seek(0)
-    if head[:2] == b"\x1f\x8b":
-        stream: BinaryIO = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
-        head = stream.read(4)
-        stream = gzip.GzipFile(fileobj=open(path, "rb"))  # type: ignore[assignment]  # noqa: SIM115
-        raw.close()
-    else:
-        stream = raw
+    head = stream.read(4)
     if len(head) < 4:
         stream.close()
         raise CaptureError(f"{path}: empty or too short to be a capture")
+    if isinstance(stream, GunzipStream):
+        stream.unread(head)
+    else:
+        raw.seek(0)
     magic_le = struct.unpack("<I", head)[0]
     if magic_le == PCAPNG_SHB:
         return PcapngReader(path, stream)
@@ -65,6 +64,53 @@ def open_capture(path: str) -> CaptureReader:
         return PcapReader(path, stream)
     stream.close()
     raise CaptureError(f"{path}: not a pcap, pcapng or gzip file (magic {head.hex()})")
+
+
+class GunzipStream:
+    """gzip decompression that keeps every byte it could decode when the stream is cut or corrupt.
+
+    ``gzip.GzipFile`` throws away a whole read when it meets damage; capture files are often
+    cut short, so this decodes incrementally with zlib and reports damage in ``error``.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.raw.seek(0)
+        self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.buffer = b""
+        self.error: str | None = None
+        self.done = False
+
+    def unread(self, data: bytes) -> None:
+        self.buffer = data + self.buffer
+
+    def read(self, size: int = -1) -> bytes:
+        while (size < 0 or len(self.buffer) < size) and not self.done:
+            self._fill()
+        if size < 0:
+            size = len(self.buffer)
+        out, self.buffer = self.buffer[:size], self.buffer[size:]
+        return out
+
+    def _fill(self) -> None:
+        chunk = self.raw.read(CHUNK)
+        try:
+            if not chunk:
+                if not self.inflater.eof and self.error is None:
+                    self.error = "compressed stream ends early"
+                self.done = True
+                return
+            self.buffer += self.inflater.decompress(chunk)
+            while self.inflater.eof and self.inflater.unused_data:  # a multi-member gzip file
+                rest = self.inflater.unused_data
+                self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self.buffer += self.inflater.decompress(rest)
+        except zlib.error as err:
+            self.error = f"compressed stream is damaged: {err}"
+            self.done = True
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 class CaptureReader:
@@ -90,12 +136,13 @@ class CaptureReader:
         self.close()
 
     def _read(self, size: int) -> bytes:
-        try:
-            return self.stream.read(size)
-        except (OSError, EOFError, gzip.BadGzipFile) as err:
-            # A truncated gzip stream: treat like a truncated file.
-            self.damage = Damage(-1, f"compressed stream is damaged: {err}")
-            return b""
+        return self.stream.read(size)
+
+    def _stream_damage(self, offset: int) -> None:
+        """After the last record: say so if the compressed stream itself was cut or corrupt."""
+        error = getattr(self.stream, "error", None)
+        if error and self.damage is None:
+            self.damage = Damage(offset, error)
 
 
 class PcapReader(CaptureReader):
@@ -142,6 +189,7 @@ class PcapReader(CaptureReader):
                 i = j
             offset = pos + i
         left = len(buf) - (offset - pos) if buf else 0
+        self._stream_damage(offset)
         if left > 0 and self.damage is None:
             self.damage = Damage(offset, f"file ends inside a packet record ({left} bytes left over)")
 
@@ -156,10 +204,11 @@ class PcapngReader(CaptureReader):
 
     def __iter__(self) -> Iterator[Record]:
         offset = 0
-        data = io.BufferedReader(self.stream) if not isinstance(self.stream, io.BufferedReader) else self.stream
+        data = self.stream
         while True:
             head = data.read(8)
             if not head:
+                self._stream_damage(offset)
                 return
             if len(head) < 8:
                 self.damage = Damage(offset, "file ends inside a block header")

@@ -69,6 +69,8 @@ class AppLayer(Protocol):
 
     def finish(self, session: Session) -> None: ...
 
+    def start(self, session: Session, frame: Frame) -> None: ...
+
 
 class Session:
     """One bidirectional flow; slots because there can be a hundred thousand of them."""
@@ -339,6 +341,8 @@ class SessionTable:
         if frame.tags:
             for name in frame.tags:
                 session.add_protocol(name)
+        if self.app is not None:
+            self.app.start(session, frame)
         return session
 
     def _count(self, session: Session, frame: Frame) -> None:

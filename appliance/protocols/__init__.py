@@ -49,6 +49,7 @@ class Protocol:
     detect: Detect  # (session, first bytes of a side, direction) -> is it this protocol?
     parser: Callable[[], Parser] | None = None
     ports: tuple[int, ...] = ()  # only try detect when one of these ports is in use (empty: always)
+    ethertypes: tuple[int, ...] = ()  # non-IP sessions of these ethertypes get the parser at once
 
 
 PROTOCOLS: list[Protocol] = []
@@ -80,6 +81,14 @@ class AppLayer:
         self.failures: Counter[str] = Counter()
         self.tcp = [p for p in PROTOCOLS if p.transports & TCP]
         self.udp = [p for p in PROTOCOLS if p.transports & UDP]
+        self.by_ethertype = {t: p for p in PROTOCOLS for t in p.ethertypes if p.parser is not None}
+
+    def start(self, session: Any, frame: Any) -> None:
+        """A new session: protocols known by their ethertype (ARP, ...) attach here."""
+        if frame.ipver == 0:
+            protocol = self.by_ethertype.get(frame.ethertype)
+            if protocol is not None and protocol.parser is not None:
+                self.attach(session, protocol.parser())
 
     def data(self, session: Any, data: bytes, direction: int) -> None:
         """Called by the session table with application bytes."""

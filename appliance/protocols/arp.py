@@ -80,4 +80,4 @@ def attach_for(session: Any) -> ARPParser | None:
 
 
 # Listed with the other protocols, on no transport: ARP is found by ethertype, not by bytes.
-register(Protocol("arp", 0, _never, parser=ARPParser))
+register(Protocol("arp", 0, _never, parser=ARPParser, ethertypes=(0x0806,)))

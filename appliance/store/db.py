@@ -1,0 +1,86 @@
+"""Opening the database: WAL, a busy timeout, and the migrations in ``sql/NNN_name.sql``.
+
+``PRAGMA user_version`` holds the number of the last migration applied. Migrations run in one
+transaction each, in number order, so a database of any earlier version is brought up to date
+on open, and a crash half-way through a migration leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+
+import apsw
+
+BUSY_TIMEOUT_MS = 10_000
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+class StoreError(Exception):
+    """The database cannot be opened or brought up to date."""
+
+
+def sql_dir() -> Path:
+    """Where the migrations are: ``sql/`` in a checkout, ``appliance/sql`` when installed."""
+    packaged = Path(str(resources.files("appliance"))) / "sql"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+def migrations(folder: Path | None = None) -> list[tuple[int, str, str]]:
+    """(number, name, sql) of every migration, in order; numbers must be unique."""
+    folder = folder or sql_dir()
+    found = []
+    for path in sorted(folder.iterdir()):
+        match = _MIGRATION_NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path.name, path.read_text()))
+    numbers = [number for number, _, _ in found]
+    if len(set(numbers)) != len(numbers):
+        raise StoreError(f"two migrations share a number in {folder}")
+    return found
+
+
+def open_database(path: str, readonly: bool = False, migrate: bool = True) -> apsw.Connection:
+    """Open (and create or upgrade) the store at ``path``."""
+    if not readonly:
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+    flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+    try:
+        conn = apsw.Connection(path, flags=flags)
+    except apsw.Error as err:
+        raise StoreError(f"{path}: {err}") from err
+    conn.setbusytimeout(BUSY_TIMEOUT_MS)
+    if not readonly:
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable at every checkpoint and safe with WAL: a power cut loses at most the
+        # last transactions, never the database.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if migrate:
+            apply_migrations(conn)
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def schema_version(conn: apsw.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchall()[0][0])
+
+
+def apply_migrations(conn: apsw.Connection, upto: int | None = None) -> int:
+    """Apply every migration newer than the database; returns the new version."""
+    version = schema_version(conn)
+    for number, name, sql in migrations():
+        if number <= version or (upto is not None and number > upto):
+            continue
+        try:
+            with conn:  # one transaction per migration
+                conn.execute(sql)
+                conn.execute(f"PRAGMA user_version={number}")
+        except apsw.Error as err:
+            raise StoreError(f"migration {name} failed: {err}") from err
+        version = number
+    return version
