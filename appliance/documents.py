@@ -67,10 +67,37 @@ def flat_document(session: Session, node: str = "fukurou") -> dict[str, Any]:
         _outer(s, doc)
     if s.tags:
         doc["tags"] = sorted(s.tags)
+    doc["fileId"], doc["packetPos"] = packet_positions(s.positions)
     if s.segments > 1:
         doc["rootId"] = "SET"
     doc.update(s.fields)
     return doc
+
+
+FILE_SHIFT = 40  # a stored packet's position is file_number << 40 | byte offset in that file
+
+
+def packet_positions(positions: list[int]) -> tuple[list[int], list[int]]:
+    """Arkime's ``fileId`` and ``packetPos``: offsets, with ``-file`` before each file's run.
+
+    Positions below 2**40 are offsets in the capture being parsed (``fukurou parse``, Arkime's
+    test mode): no file ids, plain offsets.
+    """
+    if not positions or positions[0] >> FILE_SHIFT == 0:
+        return [], list(positions)
+    files: list[int] = []
+    out: list[int] = []
+    current = -1
+    mask = (1 << FILE_SHIFT) - 1
+    for pos in positions:
+        number = pos >> FILE_SHIFT
+        if number != current:
+            current = number
+            out.append(-number)
+            if number not in files:
+                files.append(number)
+        out.append(pos & mask)
+    return files, out
 
 
 def _addresses(s: Session, doc: dict[str, Any]) -> None:

@@ -13,6 +13,8 @@ from appliance.sessions import Session
 # The table's columns, by document path: headings come from the field registry.
 TABLE_COLUMNS = ("firstPacket", "protocol", "source.ip", "source.port", "destination.ip",
                  "destination.port", "network.packets", "network.bytes", "totDataBytes")
+# What the "info" column shows: the first of these the session has (as Arkime's info column).
+INFO_FIELDS = ("http.host", "dns", "email.subject", "ssh.version", "dhcp.host", "arp.ip", "quic.host")
 
 
 class SessionWriter:
@@ -24,12 +26,13 @@ class SessionWriter:
         if fmt == "arkime":
             out.write('{"sessions3":[\n')
         elif fmt == "table":
-            out.write(self._row([BY_PATH[c].expr for c in TABLE_COLUMNS]) + "\n")
+            out.write(self._row([BY_PATH[c].expr for c in TABLE_COLUMNS] + ["info"]) + "\n")
 
     def write(self, session: Session) -> None:
         flat = flat_document(session, self.node)
         if self.fmt == "table":
-            self.out.write(self._row([_cell(c, flat.get(c)) for c in TABLE_COLUMNS]) + "\n")
+            cells = [_cell(c, flat.get(c)) for c in TABLE_COLUMNS] + [_info(flat)]
+            self.out.write(self._row(cells).rstrip() + "\n")
         else:
             text = json.dumps(nest(flat), separators=(",", ":"))
             if self.fmt == "arkime":
@@ -44,8 +47,19 @@ class SessionWriter:
 
     @staticmethod
     def _row(cells: list[str]) -> str:
-        widths = (23, 14, 39, 6, 39, 6, 8, 10, 10)
-        return " ".join(c.ljust(w) if i < 5 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        widths = (23, 14, 39, 8, 39, 8, 8, 10, 10, 0)
+        return " ".join(c.rjust(w) if i in (3, 5, 6, 7, 8) else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+
+def _info(flat: dict[str, Any]) -> str:
+    for name in INFO_FIELDS:
+        value = flat.get(name)
+        if value:
+            if name == "dns":
+                value = sorted({q.get("queryHost", "") for q in value if q.get("queryHost")})
+            return ",".join(str(v) for v in value)[:60] if isinstance(value, list) else str(value)[:60]
+    return ""
 
 
 def _cell(column: str, value: Any) -> str:

@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import random
+import zlib
 import struct
 import subprocess
 import sys
@@ -219,13 +220,8 @@ def test_truncated_gzip_pcap_keeps_every_complete_record(tmp_path: Path) -> None
     raw = g.pcap_bytes(records)
     gz = g.gzipped(raw)
     cut = gz[: len(gz) // 2]
-    readable = gzip.GzipFile(fileobj=__import__("io").BytesIO(cut))
-    available = b""
-    try:
-        while chunk := readable.read(4096):
-            available += chunk
-    except EOFError:
-        pass
+    # Everything zlib can decode from the cut stream is what a reader can hope to keep.
+    available = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(cut)
     offsets = g.pcap_offsets(records)
     complete = sum(1 for o, r in zip(offsets, records, strict=True) if o + 16 + len(r[1]) <= len(available))
     got, damage = read_all(g.write(tmp_path / "cut.pcap.gz", cut))

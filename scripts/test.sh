@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what the tests need, then runs them.
+# Used by the README and by CI (.ci/run). Safe to run twice: installs are skipped when present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System tools the tests drive for real: tcpdump/tcpreplay (live capture over veth in a
+# network namespace), iproute2 (ip netns), libpcap for pcapy-ng.
+need=()
+for tool in tcpdump tcpreplay ip; do
+    command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
+if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq tcpdump tcpreplay iproute2 libpcap0.8 >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+python3 -m ruff check appliance tests benchmarks
+exec python3 -m pytest -q -p no:cacheprovider "$@"
