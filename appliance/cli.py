@@ -21,7 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        settings = load_settings(args.config)
+        # ``init`` writes the settings file, so it must run before there is one.
+        missing_ok = getattr(args, "config_optional", False) and args.config and not os.path.exists(args.config)
+        settings = load_settings(None if missing_ok else args.config)
     except SettingsError as err:
         print(f"fukurou: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -29,6 +29,8 @@ class SessionWriter:
             out.write(self._row([BY_PATH[c].expr for c in TABLE_COLUMNS] + ["info"]) + "\n")
 
     def write(self, session: Session) -> None:
+        if self.fmt == "summary":
+            return
         flat = flat_document(session, self.node)
         if self.fmt == "table":
             cells = [_cell(c, flat.get(c)) for c in TABLE_COLUMNS] + [_info(flat)]

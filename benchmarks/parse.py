@@ -5,7 +5,7 @@
     python3 benchmarks/parse.py FILE --no-parsers # the L2-L4 fast path only
     python3 benchmarks/parse.py FILE --both       # both, and the parsers-on/off ratio
 
-Each run is ``fukurou parse --format jsonl [--no-parsers] FILE > /dev/null``; wall time, CPU time
+Each run is ``fukurou parse --format summary [--no-parsers] FILE > /dev/null``; wall time, CPU time
 (user + system) and peak RSS are those of that child process (``os.wait4``). Packets are counted by
 reading the file once with ``appliance.readers`` in this process (that read is timed too, as
 "reader only"). Beside the runs, ``tcpdump -r FILE -w /dev/null`` on the same file, when tcpdump
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     packets, captured, read_s = count_packets(path)
     base = fukurou_command()
     print(f"file: {path}  {size / 1e6:.1f} MB  {packets:,} packets  {captured / max(packets, 1):.1f} B mean caplen")
-    print(f"command: {' '.join(base)} parse --format jsonl [--no-parsers] FILE > /dev/null"
+    print(f"command: {' '.join(base)} parse --format summary [--no-parsers] FILE > /dev/null"
           f"  (repeat {args.repeat}, median shown)")
     print(f"{'reader only':<22} {read_s:8.2f} s wall (in this process)"
           f"       {packets / read_s / 1000 if read_s else 0:9.1f} k packets/s  {size / 1e6 / read_s if read_s else 0:8.1f} MB/s")
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Run] = {}
     status = 0
     for label, no_parsers in modes:
-        argv_run = base + ["parse", "--format", "jsonl"] + (["--no-parsers"] if no_parsers else []) + [path]
+        argv_run = base + ["parse", "--format", "summary"] + (["--no-parsers"] if no_parsers else []) + [path]
         runs = [run_child(label, argv_run) for _ in range(max(1, args.repeat))]
         run = best(runs)
         results[label] = run

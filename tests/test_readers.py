@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import random
-import zlib
 import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pcapgen as g

@@ -12,8 +12,9 @@ from appliance.commands._common import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("parse", help="print the sessions of capture files")
     p.add_argument("captures", nargs="+", metavar="CAPTURE", help="pcap, pcapng or gzip-compressed file")
-    p.add_argument("--format", choices=("table", "arkime", "jsonl"), default="table",
-                   help="table (default), arkime ({\"sessions3\": [{\"body\": ...}]}) or jsonl")
+    p.add_argument("--format", choices=("table", "arkime", "jsonl", "summary"), default="table",
+                   help="table (default), arkime ({\"sessions3\": [{\"body\": ...}]}), jsonl, or summary "
+                        "(only the counts: sessions are built and discarded, for benchmarks)")
     p.add_argument("--no-parsers", action="store_true", help="sessions from L2-L4 only, no protocol parsers")
     p.add_argument("--strict", action="store_true", help="exit 1 when a capture is damaged or truncated")
     p.set_defaults(func=run)
@@ -35,6 +36,10 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             print(f"fukurou: {err}", file=sys.stderr)
             status = EXIT_USAGE
             continue
+        if args.format == "summary":
+            errors = sum(stats.decode_errors.values())
+            print(f"{path}: {stats.packets} packets, {stats.bytes} bytes, {stats.sessions} sessions, "
+                  f"{errors} undecodable packets")
         if stats.damage is not None:
             print(f"fukurou: {path}: damaged at {stats.damage}; sessions up to there were kept",
                   file=sys.stderr)

@@ -1,0 +1,216 @@
+"""Importing capture files (pcap, pcapng, gzip) into the store, exactly once.
+
+An imported capture is *copied* into the PCAP store (docs/PCAP_STORE.md says why): its packets go
+through the same writer as live traffic, so one retention mechanism covers everything.
+
+Exactly once: each file is identified by path, size, mtime and the SHA-256 of its first MiB, and
+recorded in ``imported_files`` as 'started' before and 'done' after (once its packets are fsync'ed
+and its sessions flushed). A file already 'done' is skipped; one left 'started' by a crash is
+imported again from the start (its packets of the first try stay in the store: at least once for
+an interrupted file, exactly once for a finished one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import apsw
+
+from appliance.capture.sink import PacketSink
+from appliance.pcapstore.freespace import FreeSpaceGuard
+from appliance.readers import CaptureError, open_capture
+
+log = logging.getLogger(__name__)
+
+HEAD_BYTES = 1 << 20
+CHUNK_PACKETS = 4096  # between progress updates, writer ticks and free-space checks
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    path: str
+    size: int
+    mtime_ns: int
+    head_sha256: str
+
+
+def identify(path: str) -> FileIdentity:
+    """What makes a file 'the same file' for exactly-once importing."""
+    st = os.stat(path)
+    with open(path, "rb") as fh:
+        head = hashlib.sha256(fh.read(HEAD_BYTES)).hexdigest()
+    return FileIdentity(os.path.abspath(path), st.st_size, st.st_mtime_ns, head)
+
+
+@dataclass
+class FileResult:
+    """The outcome of importing one file: done, skipped (already imported) or failed."""
+
+    path: str
+    status: str
+    packets: int = 0
+    bytes: int = 0
+    sessions: int = 0
+    message: str = ""
+
+
+@dataclass
+class ImportTotals:
+    files: list[FileResult] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    def summary(self) -> str:
+        seconds = max(time.monotonic() - self.started, 1e-9)
+        packets = sum(f.packets for f in self.files)
+        nbytes = sum(f.bytes for f in self.files)
+        sessions = sum(f.sessions for f in self.files)
+        return (f"{self.count('done')} imported, {self.count('skipped')} already imported, "
+                f"{self.count('failed')} failed: {packets:,} packets, {nbytes / 1e6:,.1f} MB, {sessions:,} sessions "
+                f"in {seconds:.1f} s ({packets / seconds:,.0f} packets/s, {nbytes / 1e6 / seconds:,.1f} MB/s)")
+
+
+class Progress:
+    """A one-line progress bar on a terminal (packets/s, MB/s, ETA); silent when not a tty."""
+
+    def __init__(self, total_bytes: int, out: TextIO | None = None, interval: float = 0.25) -> None:
+        self.out = out or sys.stdout
+        self.enabled = self.out.isatty()
+        self.total = max(total_bytes, 1)
+        self.interval = interval
+        self.started = time.monotonic()
+        self.next_draw = 0.0
+        self.drawn = False
+
+    def update(self, done_bytes: int, packets: int, nbytes: int, label: str = "") -> None:
+        now = time.monotonic()
+        if not self.enabled or now < self.next_draw:
+            return
+        self.next_draw = now + self.interval
+        elapsed = max(now - self.started, 1e-9)
+        fraction = min(done_bytes / self.total, 1.0)
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else 0
+        bar = "#" * int(fraction * 20)
+        self.out.write(f"\r[{bar:<20}] {fraction:4.0%} {packets / elapsed:>9,.0f} pkt/s "
+                       f"{nbytes / 1e6 / elapsed:6.1f} MB/s ETA {int(eta) // 60}:{int(eta) % 60:02d} {label[-30:]}\x1b[K")
+        self.out.flush()
+        self.drawn = True
+
+    def finish(self) -> None:
+        if self.drawn:
+            self.out.write("\r\x1b[K")
+            self.out.flush()
+
+
+class Importer:
+    """Imports files one by one through a PacketSink, recording each in ``imported_files``."""
+
+    def __init__(self, conn: apsw.Connection, sink: PacketSink, freespace: FreeSpaceGuard | None = None,
+                 flush_sessions: Callable[[], None] = lambda: None,
+                 tick_sessions: Callable[[], None] = lambda: None) -> None:
+        self.conn = conn
+        self.sink = sink
+        self.freespace = freespace
+        self.flush_sessions = flush_sessions
+        self.tick_sessions = tick_sessions
+        self.done_bytes = 0  # input bytes read by finished files, for the progress bar
+
+    def already_imported(self, ident: FileIdentity) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM imported_files WHERE path=? AND size=? AND mtime_ns=? AND head_sha256=? AND state='done'",
+            (ident.path, ident.size, ident.mtime_ns, ident.head_sha256)).fetchone()
+        return row is not None
+
+    def import_file(self, path: str, force: bool = False, progress: Progress | None = None) -> FileResult:
+        """Import one capture; never raises for a bad capture (the result says 'failed' and why)."""
+        try:
+            ident = identify(path)
+        except OSError as err:
+            return FileResult(path, "failed", message=str(err))
+        if not force and self.already_imported(ident):
+            self.done_bytes += ident.size
+            return FileResult(path, "skipped", message="already imported")
+        row_id = self._record_start(ident)
+        first_file = self.sink.writer.next_num
+        try:
+            result = self._copy(path, ident, progress)
+        except (CaptureError, OSError) as err:
+            result = FileResult(path, "failed", message=str(err))
+        self.sink.flush()
+        self.sink.writer.sync()
+        self.flush_sessions()
+        self._record_end(row_id, result, first_file)
+        self.done_bytes += ident.size
+        return result
+
+    def _copy(self, path: str, ident: FileIdentity, progress: Progress | None) -> FileResult:
+        sink, packets0, bytes0, sessions0 = self.sink, self.sink.packets, self.sink.bytes, self.sink.sessions
+        with open_capture(path) as reader:
+            raw = getattr(reader.stream, "raw", reader.stream)  # compressed position for gzip
+            records = iter(reader)
+            while sink.feed(itertools.islice(records, CHUNK_PACKETS)):
+                sink.writer.tick()
+                self.tick_sessions()
+                if self.freespace is not None:
+                    self.freespace.tick()
+                if progress is not None:
+                    progress.update(self.done_bytes + raw.tell(), sink.packets, sink.bytes, os.path.basename(path))
+            damage = reader.damage
+        sink.flush()  # a file's sessions end with the file, as in `fukurou parse`
+        result = FileResult(path, "done", sink.packets - packets0, sink.bytes - bytes0, 0)
+        result.sessions = sink.sessions - sessions0
+        if damage is not None:
+            result.message = f"damaged at {damage}; packets up to there were imported"
+        return result
+
+    def _record_start(self, ident: FileIdentity) -> int:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO imported_files (path, size, mtime_ns, head_sha256, state, started_at) "
+                "VALUES (?, ?, ?, ?, 'started', ?) ON CONFLICT (path, size, mtime_ns, head_sha256) "
+                "DO UPDATE SET state='started', started_at=excluded.started_at, message=NULL",
+                (ident.path, ident.size, ident.mtime_ns, ident.head_sha256, time.time()))
+            row = self.conn.execute(
+                "SELECT id FROM imported_files WHERE path=? AND size=? AND mtime_ns=? AND head_sha256=?",
+                (ident.path, ident.size, ident.mtime_ns, ident.head_sha256)).fetchone()
+        return int(row[0])
+
+    def _record_end(self, row_id: int, result: FileResult, first_file: int) -> None:
+        last_file = self.sink.writer.current_num or self.sink.writer.next_num - 1
+        with self.conn:
+            self.conn.execute(
+                "UPDATE imported_files SET state=?, finished_at=?, packets=?, sessions=?, first_file=?, last_file=?, "
+                "message=? WHERE id=?",
+                ("failed" if result.status == "failed" else "done", time.time(), result.packets, result.sessions,
+                 first_file if result.packets else None, last_file if result.packets else None,
+                 result.message or None, row_id))
+        if result.status == "failed":
+            log.error("import of %s failed: %s", result.path, result.message)
+        elif result.message:
+            log.warning("%s: %s", result.path, result.message)
+
+
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz", ".gz")
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """Files as given, and the capture files inside directories (sorted, not recursive)."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            found += sorted(os.path.join(path, n) for n in os.listdir(path)
+                            if n.lower().endswith(CAPTURE_SUFFIXES) and not n.startswith(".")
+                            and os.path.isfile(os.path.join(path, n)))
+        else:
+            found.append(path)
+    return found

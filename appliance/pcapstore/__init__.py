@@ -1,0 +1,8 @@
+"""The PCAP store: every captured or imported packet in rotating classic pcap files under pcapDir.
+
+``writer`` writes and rotates files and keeps the ``pcap_files`` registry, ``freespace`` deletes the
+oldest files when the disk fills, ``reader`` reads a session's packets back. See docs/PCAP_STORE.md.
+"""
+
+FILE_SHIFT = 40  # a packet's position is file_number << 40 | byte offset of its record header
+OFFSET_MASK = (1 << FILE_SHIFT) - 1

@@ -1,0 +1,324 @@
+"""Rotating PCAP writer: every packet into ``{pcapDir}/{nodeName}-{YYMMDD}-{num:08d}.pcap``.
+
+Files are classic pcap (little-endian, microseconds, snaplen = snapLen). A file is written under a
+hidden name (``.name``) and renamed when it is closed, as stenographer does, so a name without a dot
+is always a complete file. Each file has a row in ``pcap_files`` (sql/002_pcap_files.sql) inserted
+*before* the file is created, so a crash can never leave a file the registry does not know.
+
+``write()`` returns the packet's position, ``file_number << 40 | offset of its record header``,
+which is what sessions keep (Arkime's fileId/packetPos). File numbers only ever grow, across
+restarts too, because a position must never point at another file's bytes.
+
+Rotation (Arkime's rules): after the packet that takes the file to maxFileSizeG, and when the file
+is maxFileTimeM old, measured in packet time by ``write()`` (so an imported capture is cut into
+files by its own clock) and in wall-clock time by ``tick()`` (so an idle link still rotates).
+Writes are buffered and reach the kernel at least once a second (``tick``) and on rotation; a
+closed file has also been fsync'ed.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+
+from appliance.pcapstore import FILE_SHIFT
+
+log = logging.getLogger(__name__)
+
+PCAP_HEADER = struct.Struct("<IHHiIII")
+RECORD_HEADER = struct.Struct("<IIII")
+PCAP_MAGIC_US = 0xA1B2C3D4
+BUFFER_BYTES = 256 * 1024  # Arkime's pcapWriteSize: big enough to amortise a write() per packet
+FLUSH_SECONDS = 1.0
+_NUM_RE = re.compile(r"-(\d{8,})\.pcap$")
+
+
+class WriterError(OSError):
+    """The store cannot take packets (disk full even after cleanup, pcapDir not writable...)."""
+
+
+def pcap_file_header(snaplen: int, linktype: int) -> bytes:
+    return PCAP_HEADER.pack(PCAP_MAGIC_US, 2, 4, 0, 0, snaplen, linktype)
+
+
+def file_name(node: str, num: int, ts_us: int) -> str:
+    """``{node}-{YYMMDD}-{num:08d}.pcap``; the date is the UTC day of the file's first packet."""
+    day = time.strftime("%y%m%d", time.gmtime(max(ts_us, 0) // 1_000_000))
+    return f"{node}-{day}-{num:08d}.pcap"
+
+
+def hidden_path(pcap_dir: str, name: str) -> str:
+    return os.path.join(pcap_dir, "." + name)
+
+
+@dataclass
+class _OpenFile:
+    num: int
+    name: str
+    fd: int
+    linktype: int
+    first_us: int
+    last_us: int
+    opened_wall: float
+    size: int = 24  # bytes handed out so far (buffered ones included)
+    packets: int = 0
+
+
+class PcapWriter:
+    """Writes packets into rotating pcap files and keeps the file registry up to date.
+
+    One writer per process and per pcapDir; it uses ``conn`` from the thread that calls it.
+    ``on_rotate(closed_num)`` runs after each file is closed (the free-space check hooks in there);
+    ``on_full()`` runs when a write fails with ENOSPC, before one retry.
+    """
+
+    def __init__(self, conn: apsw.Connection, settings: Any,
+                 on_rotate: Callable[[int], None] | None = None,
+                 on_full: Callable[[], None] | None = None) -> None:
+        self.conn = conn
+        self.dir = settings.pcapDir
+        self.node = settings.nodeName
+        self.snaplen = settings.snapLen
+        self.max_bytes = max(int(settings.maxFileSizeG * (1 << 30)), 25)
+        self.max_age_us = settings.maxFileTimeM * 60_000_000
+        self.on_rotate = on_rotate
+        self.on_full = on_full
+        os.makedirs(self.dir, exist_ok=True)
+        self.repaired = repair_open_files(conn, self.dir)
+        self.next_num = next_file_number(conn, self.dir)
+        self.file: _OpenFile | None = None
+        self.buffer = bytearray()
+        self.last_flush = time.monotonic()
+        self.files_written = 0
+        self.packets = 0
+
+    @property
+    def current_num(self) -> int | None:
+        """Number of the file being written (never deleted by the free-space check)."""
+        return self.file.num if self.file else None
+
+    # --- the packet path ----------------------------------------------------------------------
+
+    def write(self, ts_us: int, caplen: int, wirelen: int, data: bytes, linktype: int = 1) -> int:
+        """Append one packet; returns its position (file_number << 40 | record offset)."""
+        f = self.file
+        if f is None or f.linktype != linktype or (self.max_age_us and ts_us - f.first_us >= self.max_age_us):
+            f = self._start(ts_us, linktype)
+        if caplen > self.snaplen:  # the file header promises snapLen; imports may carry more
+            data, caplen = data[: self.snaplen], self.snaplen
+        position = (f.num << FILE_SHIFT) | f.size
+        buf = self.buffer
+        buf += RECORD_HEADER.pack(ts_us // 1_000_000, ts_us % 1_000_000, caplen, wirelen)
+        buf += data
+        f.size += 16 + caplen
+        f.packets += 1
+        f.last_us = ts_us
+        if len(buf) >= BUFFER_BYTES:
+            self._flush_buffer()
+        if f.size >= self.max_bytes:
+            self.rotate()
+        return position
+
+    def tick(self, now: float | None = None) -> None:
+        """Call about once a second: pushes buffered packets to the kernel, rotates old files."""
+        mono = time.monotonic()
+        if mono - self.last_flush < FLUSH_SECONDS:
+            return
+        self.last_flush = mono
+        f = self.file
+        if f is None:
+            return
+        wall = time.time() if now is None else now
+        if self.max_age_us and (wall - f.opened_wall) * 1_000_000 >= self.max_age_us:
+            self.rotate()
+            return
+        self._flush_buffer()
+        self._update_row(f)
+
+    def rotate(self) -> None:
+        """Close the current file (flush, fsync, publish under its real name, mark closed)."""
+        f = self.file
+        if f is None:
+            return
+        self._flush_buffer()
+        os.fsync(f.fd)
+        os.close(f.fd)
+        self.file = None
+        os.rename(hidden_path(self.dir, f.name), os.path.join(self.dir, f.name))
+        _fsync_dir(self.dir)
+        with self.conn:
+            self.conn.execute(
+                "UPDATE pcap_files SET state='closed', closed_at=?, size=?, packets=?, first_us=?, last_us=? "
+                "WHERE num=?", (time.time(), f.size, f.packets, f.first_us, f.last_us, f.num))
+        self.files_written += 1
+        self.packets += f.packets
+        if self.on_rotate is not None:
+            self.on_rotate(f.num)
+
+    def sync(self) -> None:
+        """Everything written so far is on disk and in the registry (end of an import)."""
+        f = self.file
+        if f is None:
+            return
+        self._flush_buffer()
+        os.fsync(f.fd)
+        self._update_row(f)
+
+    def close(self) -> None:
+        self.rotate()
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _start(self, ts_us: int, linktype: int) -> _OpenFile:
+        self.rotate()
+        num = self.next_num
+        self.next_num += 1
+        name = file_name(self.node, num, ts_us)
+        with self.conn:  # the row first: a crash then leaves a row to repair, never an unknown file
+            self.conn.execute(
+                "INSERT INTO pcap_files (num, name, node, first_us, last_us, size, packets, linktype, snaplen, "
+                "state, opened_at) VALUES (?, ?, ?, ?, ?, 24, 0, ?, ?, 'open', ?)",
+                (num, name, self.node, ts_us, ts_us, linktype, self.snaplen, time.time()))
+        fd = os.open(hidden_path(self.dir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        self.file = _OpenFile(num, name, fd, linktype, ts_us, ts_us, time.time())
+        self.buffer += pcap_file_header(self.snaplen, linktype)
+        return self.file
+
+    def _flush_buffer(self) -> None:
+        f = self.file
+        if f is None or not self.buffer:
+            return
+        view = memoryview(self.buffer)
+        retried = False
+        while view:
+            try:
+                view = view[os.write(f.fd, view):]
+            except OSError as err:
+                if err.errno != errno.ENOSPC or retried or self.on_full is None:
+                    view.release()
+                    raise WriterError(err.errno, f"cannot write {f.name}: {err.strerror}") from err
+                retried = True
+                log.warning("pcapDir is full while writing %s; freeing space and retrying", f.name)
+                self.on_full()
+        view.release()
+        self.buffer.clear()
+
+    def _update_row(self, f: _OpenFile) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE pcap_files SET size=?, packets=?, first_us=?, last_us=? WHERE num=?",
+                              (f.size, f.packets, f.first_us, f.last_us, f.num))
+
+
+def _fsync_dir(path: str) -> None:
+    """Make a rename durable: the directory entry lives in the directory's own blocks."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def next_file_number(conn: apsw.Connection, pcap_dir: str) -> int:
+    """One more than any number in the registry or on disk (a lost database must not reuse numbers)."""
+    row = conn.execute("SELECT max(num) FROM pcap_files").fetchone()
+    highest = row[0] if row and row[0] is not None else 0
+    for entry in os.listdir(pcap_dir):
+        match = _NUM_RE.search(entry)
+        if match:
+            highest = max(highest, int(match.group(1)))
+    return highest + 1
+
+
+# --- crash repair -------------------------------------------------------------------------------
+
+@dataclass
+class Repair:
+    """What start-up did to a file a crash left open."""
+
+    num: int
+    name: str
+    packets: int
+    size: int
+    cut_bytes: int
+    missing: bool = False
+
+
+def scan_records(path: str, snaplen: int) -> tuple[int, int, int | None, int | None]:
+    """(packets, end of the last whole record, first ts, last ts) of a pcap file we wrote.
+
+    A record whose header or data runs past the end (a torn write) or whose length is beyond the
+    file's snaplen (garbage after a torn header) ends the scan.
+    """
+    packets, first, last = 0, None, None
+    with open(path, "rb") as fh:
+        header = fh.read(24)
+        if len(header) < 24:
+            return 0, 0, None, None
+        end = 24
+        size = os.fstat(fh.fileno()).st_size
+        while True:
+            head = fh.read(16)
+            if len(head) < 16:
+                break
+            sec, usec, caplen, _ = RECORD_HEADER.unpack(head)
+            if caplen > snaplen or end + 16 + caplen > size:
+                break
+            fh.seek(caplen, os.SEEK_CUR)
+            ts = sec * 1_000_000 + usec
+            first = ts if first is None else first
+            last = ts
+            packets += 1
+            end += 16 + caplen
+    return packets, end, first, last
+
+
+def repair_open_files(conn: apsw.Connection, pcap_dir: str) -> list[Repair]:
+    """Close every file the registry says is open: cut a torn last record, publish it, mark it closed.
+
+    Run at start-up, before any new file is opened; every whole record of such a file is kept.
+    """
+    repairs = []
+    rows = conn.execute("SELECT num, name, snaplen, linktype FROM pcap_files WHERE state='open' ORDER BY num").fetchall()
+    for num, name, snaplen, linktype in rows:
+        repairs.append(_repair_one(conn, pcap_dir, num, name, snaplen, linktype))
+    return repairs
+
+
+def _repair_one(conn: apsw.Connection, pcap_dir: str, num: int, name: str, snaplen: int, linktype: int) -> Repair:
+    final, hidden = os.path.join(pcap_dir, name), hidden_path(pcap_dir, name)
+    path = hidden if os.path.exists(hidden) else final
+    if not os.path.exists(path):
+        with conn:
+            conn.execute("UPDATE pcap_files SET state='deleted', deleted_at=?, packets=0, size=0, "
+                         "note='missing at start-up after a crash' WHERE num=?", (time.time(), num))
+        log.warning("pcap file %s was open at a crash and is missing", name)
+        return Repair(num, name, 0, 0, 0, missing=True)
+    packets, end, first, last = scan_records(path, snaplen)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as fh:
+        if end < 24:  # not even a whole file header: write one, so the file reads as empty
+            fh.truncate(0)
+            fh.write(pcap_file_header(snaplen, linktype))
+            end = 24
+        fh.truncate(end)
+        os.fsync(fh.fileno())
+    if path != final:
+        os.rename(path, final)
+        _fsync_dir(pcap_dir)
+    cut = max(size - end, 0)
+    with conn:
+        conn.execute(
+            "UPDATE pcap_files SET state='closed', closed_at=?, size=?, packets=?, first_us=coalesce(?, first_us), "
+            "last_us=coalesce(?, last_us), note=? WHERE num=?",
+            (time.time(), end, packets, first, last, f"repaired after a crash: {cut} torn bytes cut", num))
+    log.warning("repaired %s after a crash: %d packets kept, %d torn bytes cut", name, packets, cut)
+    return Repair(num, name, packets, end, cut)

@@ -1,0 +1,283 @@
+"""Expression tree -> parameterised SQL over ``sessions s``.
+
+Field names are resolved against the registry (expression name, document path, ``db:path``,
+meta fields ``ip``, ``port``, ``host``) and mapped to SQL through ``store.layout``: the SQL text
+is built only from constants and registry-derived column names, every value is a ``?``
+parameter. Semantics follow Arkime's ``arkimeparser.jison``: ``!=`` is "no value matches"
+(sessions without the field match too), ``[a,b]`` ORs, ``]a,b[`` ANDs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance import fields as registry
+from appliance.query import values as V
+from appliance.query.parser import Bool, Compare, Node, Not, QueryError, Token, parse
+from appliance.store import layout
+from appliance.store.sessions import FieldMap, cid_key
+
+Sql = tuple[str, list[Any]]
+META = {"ip": "ip", "port": "port.", "host": "host."}
+# ip and port columns that belong together for ip:port values and the `ip` meta field.
+IP_PORT = {"source.ip": "source.port", "destination.ip": "destination.port"}
+_STRING_TYPES = layout.TEXT_TYPES
+
+
+@dataclass
+class Compiler:
+    """Compiles expressions for one store's field ids."""
+
+    fields: FieldMap
+    now: float | None = None
+    regexes: list[str] = field(default_factory=list)
+
+    def compile(self, text: str) -> Sql:
+        return self.node(parse(text))
+
+    def node(self, node: Node) -> Sql:
+        if isinstance(node, Bool):
+            parts = [self.node(item) for item in node.items]
+            joiner = " AND " if node.op == "and" else " OR "
+            return "(" + joiner.join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
+        if isinstance(node, Not):
+            sql, params = self.node(node.item)
+            return f"(NOT coalesce({sql}, 0))", params
+        return self.compare(node)
+
+    def compare(self, cmp: Compare) -> Sql:
+        targets = self.resolve(cmp.field, cmp.pos)
+        negate = cmp.op == "!="
+        op = "==" if negate else cmp.op
+        if cmp.value.kind == "EXISTS":
+            if op != "==":
+                raise QueryError("EXISTS! only goes with == or !=", cmp.value.pos)
+            parts = [self.exists(f) for f in targets]
+        elif cmp.value.kind == "LIST" and cmp.value.text.startswith("]"):
+            parts = [self.all_of(targets, op, cmp.value)]
+        else:
+            parts = [self.any_of(targets, op, cmp.value)]
+        sql = "(" + " OR ".join(p[0] for p in parts) + ")"
+        params = [x for p in parts for x in p[1]]
+        return (f"(NOT coalesce({sql}, 0))", params) if negate else (sql, params)
+
+    # --- field names ---------------------------------------------------------------------------
+
+    def resolve(self, name: str, pos: int) -> list[registry.Field]:
+        if name == "id":
+            return [_ID_FIELD]
+        if name in META:
+            found = self._meta(name)
+            if found:
+                return found
+        for candidate in (name, name.lower()):
+            path = candidate[3:] if candidate.startswith("db:") else None
+            spec = registry.BY_PATH.get(path) if path else (
+                registry.BY_EXPR.get(candidate) or registry.BY_PATH.get(candidate))
+            if spec is not None and spec.path in self.fields.storage:
+                return [spec]
+        raise QueryError(f"unknown field {name!r}", pos)
+
+    def _meta(self, name: str) -> list[registry.Field]:
+        if name == "ip":
+            return [f for f in registry.FIELDS if f.type == "ip"]
+        return [f for f in registry.FIELDS if f.expr.startswith(META[name])]
+
+    # --- one field -----------------------------------------------------------------------------
+
+    def exists(self, spec: registry.Field) -> Sql:
+        where = self._where(spec)
+        if where.kind in ("column", "derived", "cid", "node", "id"):
+            return f"({where.sql} IS NOT NULL)", []
+        if where.kind == "postings":
+            return ("(s.id IN (SELECT p.session_id FROM postings p WHERE p.term_id IN "
+                    "(SELECT t.id FROM terms t WHERE t.field_id = ?)))", [where.fid])
+        return "(fk_doc(s.doc, ?) IS NOT NULL)", [where.fid]
+
+    def any_of(self, targets: list[registry.Field], op: str, token: Token) -> Sql:
+        parts = []
+        for spec in targets:
+            sql = self.field_match(spec, op, token, V.list_items(token), "OR", len(targets) > 1)
+            if sql is not None:
+                parts.append(sql)
+        if not parts:
+            raise QueryError(f"no field can take the value {token.text!r}", token.pos)
+        return "(" + " OR ".join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
+
+    def all_of(self, targets: list[registry.Field], op: str, token: Token) -> Sql:
+        items = V.list_items(token)
+        parts = [self.any_of(targets, op, Token("QUOTED" if q else "STR", _requote(t, q), token.pos))
+                 for t, q in items]
+        return "(" + " AND ".join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
+
+    def field_match(self, spec: registry.Field, op: str, token: Token, items: list[tuple[str, bool]],
+                    joiner: str, lenient: bool) -> Sql | None:
+        """SQL for ``spec op items`` (OR over items); None when a meta member cannot take it."""
+        where = self._where(spec)
+        try:
+            conds = [self.condition(spec, where, op, text, quoted, token) for text, quoted in items]
+        except QueryError:
+            if lenient:
+                return None
+            raise
+        return where.wrap(f" {joiner} ".join(c[0] for c in conds), [x for c in conds for x in c[1]])
+
+    def condition(self, spec: registry.Field, where: Where, op: str, text: str, quoted: bool,
+                  token: Token) -> Sql:
+        """A condition on the value expression ``where.value``."""
+        value = where.value
+        if spec.type == "ip":
+            return self._ip_condition(spec, where, op, text, token)
+        if spec.type == "integer" or spec.path in ("lastPacket", "firstPacket"):
+            return _number_condition(spec, value, op, text, token, self.now)
+        if spec.type == "date":
+            return _number_condition(spec, value, op, text, token, self.now)
+        if spec.type in _STRING_TYPES or spec.type == "object":
+            if spec.type == "object":
+                raise QueryError(f"{spec.expr} can only be searched with EXISTS!", token.pos)
+            if where.kind == "cid":
+                return _cid_condition(op, text, token)
+            return self._string_condition(spec, value, op, text, quoted, token)
+        raise QueryError(f"{spec.expr} cannot be searched", token.pos)
+
+    def _ip_condition(self, spec: registry.Field, where: Where, op: str, text: str, token: Token) -> Sql:
+        if text.startswith("/") or "*" in text or "?" in text:
+            raise QueryError("addresses take no wildcards or regular expressions", token.pos)
+        (lo, hi), port = V.ip_range(text, token.pos)
+        value = where.value
+        sql, params = _range_sql(value, op, lo, hi)
+        if text == "ipv6":  # every address that is not IPv4-mapped
+            sql, params = f"({value} NOT BETWEEN ? AND ?)", list(V.V4_ALL)
+        if port is None:
+            return sql, params
+        port_path = IP_PORT.get(spec.path)
+        if port_path is None:
+            raise QueryError(f"{spec.expr} has no port", token.pos)
+        port_col = "s." + layout.COLUMNS[port_path]
+        if text.startswith(":"):
+            return f"({port_col} = ?)", [port]
+        return f"({sql} AND {port_col} = ?)", [*params, port]
+
+    def _string_condition(self, spec: registry.Field, value: str, op: str, text: str, quoted: bool,
+                          token: Token) -> Sql:
+        if op != "==":
+            raise QueryError(f"{spec.expr} is a string field: only == and != apply", token.pos)
+        if not quoted and len(text) > 1 and text.startswith("/") and text.endswith("/"):
+            pattern = text[1:-1].replace("\\/", "/")
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise QueryError(f"bad regular expression: {err}", token.pos) from None
+            return f"({value} REGEXP ?)", [pattern]
+        text = _transform(spec, text)
+        if not quoted and ("*" in text or "?" in text):
+            if text.strip("*") == "":
+                raise QueryError("a lone * matches everything: use EXISTS!", token.pos)
+            return _glob_sql(value, text)
+        return f"({value} = ?)", [text]
+
+    def _where(self, spec: registry.Field) -> Where:
+        if spec is _ID_FIELD:
+            return Where("id", "s.id", "s.id", 0)
+        storage = self.fields.storage[spec.path]
+        fid = self.fields.by_path[spec.path]
+        if storage.kind == "column":
+            col = "s." + storage.column
+            return Where("column", col, col, fid)
+        if storage.kind in ("derived", "cid"):
+            return Where(storage.kind, storage.column, storage.column, fid)
+        if storage.kind == "node":
+            return Where("node", "s.node", "t.value", fid)
+        if storage.kind == "postings":
+            return Where("postings", "", "t.value", fid)
+        value = "fk_ipkey(j.value)" if spec.type == "ip" else "j.value"
+        return Where("doc", "", value, fid)
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a field's values are: ``value`` is the SQL expression a condition tests."""
+
+    kind: str
+    sql: str
+    value: str
+    fid: int
+
+    def wrap(self, cond: str, params: list[Any]) -> Sql:
+        if self.kind == "postings":
+            return ("(s.id IN (SELECT p.session_id FROM postings p WHERE p.term_id IN "
+                    f"(SELECT t.id FROM terms t WHERE t.field_id = ? AND ({cond}))))", [self.fid, *params])
+        if self.kind == "node":
+            return f"(s.node IN (SELECT t.id FROM terms t WHERE t.field_id = ? AND ({cond})))", \
+                [self.fid, *params]
+        if self.kind == "doc":
+            return (f"(EXISTS (SELECT 1 FROM json_each(fk_doc(s.doc, ?)) j WHERE {cond}))",
+                    [self.fid, *params])
+        return f"({cond})", params
+
+
+_ID_FIELD = registry.Field("id", "id", "integer", "general", "Session id")
+_OPS = {"==": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _range_sql(value: str, op: str, lo: Any, hi: Any) -> Sql:
+    if op == "==":
+        return (f"({value} = ?)", [lo]) if lo == hi else (f"({value} BETWEEN ? AND ?)", [lo, hi])
+    if op in ("<", ">="):
+        return f"({value} {_OPS[op]} ?)", [lo]
+    return f"({value} {_OPS[op]} ?)", [hi]
+
+
+def _number_condition(spec: registry.Field, value: str, op: str, text: str, token: Token,
+                      now: float | None) -> Sql:
+    if text.startswith("/") and text.endswith("/") and len(text) > 1:
+        raise QueryError(f"{spec.expr} is numeric: no regular expressions", token.pos)
+    if "*" in text or "?" in text:
+        raise QueryError(f"{spec.expr} is numeric: no wildcards", token.pos)
+    if spec.type == "date" or spec.path in ("lastPacket", "firstPacket"):
+        ms = V.time_ms(text, token.pos, now)
+        if spec.path == "lastPacket":  # the id is the time: a rowid range, no scan
+            lo, hi = layout.id_range(ms, ms + 999)
+            return _range_sql("s.id", op, lo, hi)
+        return _range_sql(value, op, ms, ms + 999)  # == on a time means that whole second
+    lo, hi = V.integer_range(text, token.pos, protocol_names=spec.path == "ipProtocol")
+    return _range_sql(value, op, lo, hi)
+
+
+def _cid_condition(op: str, text: str, token: Token) -> Sql:
+    key = cid_key(text)
+    if op != "==" or key is None:
+        raise QueryError("communityId takes exact ids (1:...) with == or !=", token.pos)
+    return "(s.cid = ?)", [key]
+
+
+def _glob_sql(value: str, text: str) -> Sql:
+    pattern = text.replace("[", "[[]")
+    prefix = re.split(r"[*?]", text, maxsplit=1)[0]
+    if not prefix:
+        return f"({value} GLOB ?)", [pattern]
+    # A literal prefix bounds the index range (GLOB alone would scan every value of the field).
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return f"({value} >= ? AND {value} < ? AND {value} GLOB ?)", [prefix, upper, pattern]
+
+
+def _transform(spec: registry.Field, text: str) -> str:
+    if spec.expr.startswith("host") or spec.path.endswith(".host"):
+        text = re.sub(r"^[a-zA-Z]+://", "", text).split("/", 1)[0]
+    elif spec.path == "http.uri":
+        text = re.sub(r"^[a-zA-Z]+://", "", text)
+    if spec.path.endswith("mac") or spec.path.endswith("Mac"):
+        text = text.replace("-", ":")
+    if spec.type == "lotermfield":
+        return text.lower()
+    if spec.type == "uptermfield":
+        return text.upper()
+    return text
+
+
+def _requote(text: str, quoted: bool) -> str:
+    if not quoted:
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

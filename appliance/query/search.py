@@ -1,0 +1,202 @@
+"""Running compiled expressions: time bounds, the time limit, result rows and top-N counts.
+
+Every query runs under a deadline (an apsw progress handler): a user-typed expression that
+would scan for minutes is stopped and reported instead of holding the database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import apsw
+
+from appliance.query.compile import Compiler
+from appliance.query.parser import QueryError
+from appliance.store import layout
+from appliance.store.sessions import _COLUMN_ORDER, SessionStore, display_value
+
+DEFAULT_TIME_LIMIT = 10.0  # seconds
+
+
+class QueryTimeout(Exception):
+    """The query ran past its time limit and was interrupted."""
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """Arkime's time bounds, on lastPacket: ``date`` hours back (-1 = all) or start/stop (ms)."""
+
+    start_ms: int | None = None
+    stop_ms: int | None = None
+
+    @classmethod
+    def from_args(cls, date: float | None = None, start: str | None = None, stop: str | None = None,
+                  now: float | None = None) -> TimeRange:
+        from appliance.query.values import time_ms
+
+        now = time.time() if now is None else now
+        if start is not None or stop is not None:
+            return cls(time_ms(start, 0, now) if start else None, time_ms(stop, 0, now) if stop else None)
+        if date is None or date < 0:
+            return cls()
+        return cls(int((now - date * 3600) * 1000), int(now * 1000))
+
+    def sql(self) -> tuple[str, list[Any]]:
+        lo, hi = layout.id_range(self.start_ms, self.stop_ms)
+        parts, params = [], []
+        if lo is not None:
+            parts.append("s.id >= ?")
+            params.append(lo)
+        if hi is not None:
+            parts.append("s.id <= ?")
+            params.append(hi)
+        return (" AND ".join(parts) or "1"), params
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _regexp(pattern: str, value: Any) -> bool:
+    """SQLite's ``value REGEXP pattern``: whole-value match, like Lucene's regexp query."""
+    if not isinstance(value, str):
+        return False
+    return _regex(pattern).fullmatch(value) is not None
+
+
+_doc_cache: dict[str, Any] = {"blob": None, "items": {}}
+
+
+def _fk_doc(blob: bytes | None, fid: int) -> str | None:
+    """The values of one blob field as a JSON array (for json_each), or NULL."""
+    if not blob:
+        return None
+    if blob is not _doc_cache["blob"]:
+        items = json.loads(zlib.decompress(blob, -15))
+        _doc_cache["blob"], _doc_cache["items"] = blob, dict(zip(items[::2], items[1::2], strict=True))
+    value = _doc_cache["items"].get(fid)
+    if value is None:
+        return None
+    return json.dumps(value if isinstance(value, list) else [value])
+
+
+def _fk_ipkey(text: Any) -> bytes | None:
+    try:
+        return layout.ip_key(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def register_functions(conn: apsw.Connection) -> None:
+    """REGEXP and the blob helpers the compiled SQL uses."""
+    conn.create_scalar_function("regexp", _regexp, 2, deterministic=True)
+    conn.create_scalar_function("fk_doc", _fk_doc, 2, deterministic=True)
+    conn.create_scalar_function("fk_ipkey", _fk_ipkey, 1, deterministic=True)
+
+
+class Searcher:
+    """Searches one store: ``search``, ``count`` and ``spiview`` (top values)."""
+
+    def __init__(self, store: SessionStore, time_limit: float = DEFAULT_TIME_LIMIT) -> None:
+        self.store = store
+        self.conn = store.conn
+        self.time_limit = time_limit
+        register_functions(self.conn)
+
+    def where(self, expression: str | None, times: TimeRange, now: float | None = None
+              ) -> tuple[str, list[Any]]:
+        """The WHERE clause (over ``sessions s``) of an expression within a time range."""
+        time_sql, params = times.sql()
+        if not expression or not expression.strip():
+            return time_sql, params
+        expr_sql, expr_params = Compiler(self.store.fields, now).compile(expression)
+        return f"{time_sql} AND {expr_sql}", params + expr_params
+
+    def search(self, expression: str | None, times: TimeRange = TimeRange(), limit: int = 100,
+               offset: int = 0) -> list[dict[str, Any]]:
+        """Newest first: the flat documents (with ``id``) of the matching sessions."""
+        where, params = self.where(expression, times)
+        sql = (f"SELECT {', '.join('s.' + c for c in _COLUMN_ORDER)} FROM sessions s WHERE {where} "
+               "ORDER BY s.id DESC LIMIT ? OFFSET ?")
+        with self.deadline():
+            rows = self.conn.execute(sql, (*params, limit, offset)).fetchall()
+            return [{"id": row[0], **self.store.decode_row(row)} for row in rows]
+
+    def ids(self, expression: str | None, times: TimeRange = TimeRange()) -> list[int]:
+        where, params = self.where(expression, times)
+        with self.deadline():
+            return [r[0] for r in self.conn.execute(f"SELECT s.id FROM sessions s WHERE {where}", params)]
+
+    def count(self, expression: str | None, times: TimeRange = TimeRange()) -> int:
+        where, params = self.where(expression, times)
+        with self.deadline():
+            return self.store.count(where, tuple(params))
+
+    def spiview(self, path_or_expr: str, expression: str | None = None, times: TimeRange = TimeRange(),
+                size: int = 10) -> list[tuple[Any, int]]:
+        """The ``size`` most common values of one field among the matching sessions."""
+        spec = Compiler(self.store.fields).resolve(path_or_expr, 0)
+        if len(spec) != 1:
+            raise QueryError(f"{path_or_expr!r} is a meta field: name one field", 0)
+        field = spec[0]
+        storage = self.store.fields.storage[field.path]
+        with self.deadline():
+            if storage.kind == "postings":
+                return self._top_terms(field, expression, times, size)
+            if storage.kind in ("column", "node", "derived"):
+                return self._top_column(field, storage.column or "s.node", expression, times, size)
+        raise QueryError(f"{field.expr}: top values are kept for indexed fields only", 0)
+
+    def _top_column(self, field: Any, column: str, expression: str | None, times: TimeRange,
+                    size: int) -> list[tuple[Any, int]]:
+        column = column if "." in column or "(" in column else "s." + column
+        where, params = self.where(expression, times)
+        rows = self.conn.execute(
+            f"SELECT {column} AS v, count(*) AS n FROM sessions s WHERE {where} AND v IS NOT NULL "
+            "GROUP BY v ORDER BY n DESC, v LIMIT ?", (*params, size)).fetchall()
+        if column == "s.node":
+            names = self.store.term_values([v for v, _ in rows])
+            return list(zip(names, [n for _, n in rows], strict=True))
+        return [(display_value(field, v), n) for v, n in rows]
+
+    def _top_terms(self, field: Any, expression: str | None, times: TimeRange,
+                   size: int) -> list[tuple[Any, int]]:
+        fid = self.store.fields.by_path[field.path]
+        if not expression and times.start_ms is None and times.stop_ms is None:
+            # All time, no filter: the per-term counters kept by the writer.
+            rows = self.conn.execute("SELECT value, sessions FROM terms WHERE field_id = ? "
+                                     "ORDER BY sessions DESC LIMIT ?", (fid, size)).fetchall()
+            return [(display_value(field, v), n) for v, n in rows if n > 0]
+        lo, hi = layout.id_range(times.start_ms, times.stop_ms)
+        sql = ("SELECT p.term_id, count(*) AS n FROM postings p WHERE p.term_id IN "
+               "(SELECT id FROM terms WHERE field_id = ?) AND p.session_id BETWEEN ? AND ?")
+        params: list[Any] = [fid, lo if lo is not None else -(1 << 63), hi if hi is not None else (1 << 63) - 1]
+        if expression:
+            where, wparams = self.where(expression, times)
+            sql += f" AND p.session_id IN (SELECT s.id FROM sessions s WHERE {where})"
+            params += wparams
+        rows = self.conn.execute(sql + " GROUP BY p.term_id ORDER BY n DESC LIMIT ?",
+                                 (*params, size)).fetchall()
+        values = self.store.term_values([t for t, _ in rows])
+        return [(display_value(field, v), n) for v, (_, n) in zip(values, rows, strict=True)]
+
+    @contextmanager
+    def deadline(self) -> Iterator[None]:
+        """Interrupt the statement(s) run inside once ``time_limit`` seconds have passed."""
+        end = time.monotonic() + self.time_limit
+        self.conn.set_progress_handler(lambda: time.monotonic() > end, 10_000)
+        try:
+            yield
+        except apsw.InterruptError:
+            raise QueryTimeout(f"query stopped after its time limit of {self.time_limit:g} s") from None
+        finally:
+            self.conn.set_progress_handler(None)

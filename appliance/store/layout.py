@@ -1,0 +1,132 @@
+"""Where each registry field lives in the store: a column, a derived value, postings or the doc blob.
+
+Shared by the writer (``sessions.py``) and the query compiler (``appliance/query``) so that both
+agree; every field not named here is placed by a rule on its registry entry (``storage_of``).
+The SQL expressions in this module are constants: no user text ever reaches them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from appliance.fields import Field
+
+EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z: keeps ids of 2003..2036 in 6-byte integers
+SEQ_BITS = 8  # sessions per millisecond of lastPacket before the id spills into the next ms
+
+# Scalar core fields kept as typed columns: path -> column.
+COLUMNS: dict[str, str] = {
+    "segmentCnt": "segments",
+    "ipProtocol": "proto",
+    "ethertype": "ethertype",
+    "source.ip": "src_ip",
+    "destination.ip": "dst_ip",
+    "source.port": "src_port",
+    "destination.port": "dst_port",
+    "source.packets": "src_packets",
+    "destination.packets": "dst_packets",
+    "source.bytes": "src_bytes",
+    "destination.bytes": "dst_bytes",
+    "client.bytes": "src_databytes",
+    "server.bytes": "dst_databytes",
+    "initRTT": "init_rtt",
+    "tcpflags.syn": "tcp_syn",
+    "tcpflags.syn-ack": "tcp_synack",
+    "tcpflags.ack": "tcp_ack",
+    "tcpflags.psh": "tcp_psh",
+    "tcpflags.fin": "tcp_fin",
+    "tcpflags.rst": "tcp_rst",
+    "tcpflags.urg": "tcp_urg",
+    "tcpflags.srcZero": "tcp_srczero",
+    "tcpflags.dstZero": "tcp_dstzero",
+}
+IP_COLUMNS = ("src_ip", "dst_ip")
+
+# Fields computed from columns on read (and checked on write: a document that disagrees keeps
+# its own value in the blob). path -> SQL expression over the sessions row `s`.
+LAST_SQL = f"((s.id >> {SEQ_BITS}) + {EPOCH_MS})"
+DERIVED: dict[str, str] = {
+    "lastPacket": LAST_SQL,
+    "firstPacket": f"({LAST_SQL} - s.length)",
+    "length": "s.length",
+    "network.packets": "(s.src_packets + s.dst_packets)",
+    "network.bytes": "(s.src_bytes + s.dst_bytes)",
+    "totDataBytes": "(s.src_databytes + s.dst_databytes)",
+}
+COMMUNITY_ID = "network.community_id"
+NODE = "node"  # stored as a term id in sessions.node (one node name, many sessions)
+
+# Kept in the blob only: per-packet lists, and values unique to a session that would cost more
+# as terms than they are worth searching quickly (still searchable, by decoding the blob).
+DOC_ONLY = frozenset({
+    "packetPos", "packetLen", "srcTTL", "dstTTL", "srcDscp", "dstDscp",
+    "srcPayload8", "dstPayload8", "tls.srcSessionId", "tls.dstSessionId", "http.requestBody",
+})
+
+TEXT_TYPES = ("termfield", "lotermfield", "uptermfield", "textfield")
+
+
+@dataclass(frozen=True)
+class Storage:
+    """How a field is stored: kind is column, derived, cid, node, postings, doc or object."""
+
+    kind: str
+    column: str = ""
+    object_root: str = ""  # for sub-paths of object fields (dns.host inside dns[])
+
+
+def storage_of(field: Field, objects: tuple[str, ...]) -> Storage:
+    """The storage of one registry field; ``objects`` are the paths of object-type fields."""
+    path = field.path
+    if path in COLUMNS:
+        return Storage("column", COLUMNS[path])
+    if path in DERIVED:
+        return Storage("derived", DERIVED[path])
+    if path == "packetRange":  # {gte: firstPacket, lte: lastPacket}, rebuilt on read
+        return Storage("derived")
+    if path == COMMUNITY_ID:
+        return Storage("cid", "s.cid")
+    if path == NODE:
+        return Storage("node", "s.node")
+    if field.type == "object":
+        return Storage("object")
+    root = next((o for o in objects if path.startswith(o + ".")), "")
+    if root:
+        return Storage("postings", object_root=root)
+    if path in DOC_ONLY or (field.type == "integer" and not field.multi):
+        return Storage("doc")
+    return Storage("postings")
+
+
+def ip_key(text: str) -> bytes:
+    """16-byte sortable form of an address: IPv4 as ``::ffff:a.b.c.d``."""
+    addr = ipaddress.ip_address(text)
+    if addr.version == 4:
+        return b"\0" * 10 + b"\xff\xff" + addr.packed
+    return addr.packed
+
+
+V4_PREFIX = b"\0" * 10 + b"\xff\xff"
+
+
+def ip_text(key: bytes) -> str:
+    """Back from ``ip_key`` (an IPv4-mapped IPv6 address prints as IPv4, as Arkime does)."""
+    if key[:12] == V4_PREFIX:
+        return str(ipaddress.IPv4Address(key[12:]))
+    return str(ipaddress.IPv6Address(key))
+
+
+def session_id(last_ms: int, seq: int) -> int:
+    return ((last_ms - EPOCH_MS) << SEQ_BITS) | seq
+
+
+def id_range(start_ms: int | None, stop_ms: int | None) -> tuple[int | None, int | None]:
+    """Session id bounds for lastPacket within [start_ms, stop_ms] (either may be open)."""
+    lo = None if start_ms is None else (start_ms - EPOCH_MS) << SEQ_BITS
+    hi = None if stop_ms is None else ((stop_ms - EPOCH_MS + 1) << SEQ_BITS) - 1
+    return lo, hi
+
+
+def last_packet(sid: int) -> int:
+    return (sid >> SEQ_BITS) + EPOCH_MS

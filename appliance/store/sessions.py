@@ -1,0 +1,417 @@
+"""The session store: flat Arkime documents in, searchable rows out (one writer, many readers).
+
+``SessionStore.add`` takes ``documents.flat_document(session)`` and splits it by ``layout``:
+scalar core fields into typed columns, searchable list and protocol fields into ``terms`` and
+``postings``, and whatever is left into ``sessions.doc`` (JSON, raw deflate). Values that a
+column can derive (lastPacket from the id, network.bytes from the two sides, the community id
+from the 5-tuple) are checked on the way in, so ``get`` gives back exactly what was added.
+
+Rows are written in batches: a batch is committed after ``batch_size`` sessions or when the
+oldest pending session is ``max_delay`` seconds old, so a saved session is searchable within
+about a second while a busy link still gets large, cheap transactions.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import apsw
+
+from appliance import fields as registry
+from appliance.community_id import community_id
+from appliance.store import layout
+from appliance.store.layout import COLUMNS, IP_COLUMNS, Storage
+
+_COLUMN_ORDER = ("id", "length", "node", *COLUMNS.values(), "cid", "doc")
+_INSERT_SESSION = (f"INSERT INTO sessions ({', '.join(_COLUMN_ORDER)}) "
+                   f"VALUES ({', '.join('?' * len(_COLUMN_ORDER))})")
+_TERM_CACHE_MAX = 500_000  # distinct (field, value) pairs kept in memory by the writer
+_ABSENT = "\0absent"  # blob marker: a derivable field that the document did not have
+
+
+class FieldMap:
+    """Field ids and storage of every registry field, synchronised with the ``fields`` table."""
+
+    def __init__(self, conn: apsw.Connection) -> None:
+        self.conn = conn
+        self.by_path: dict[str, int] = {}
+        self.by_id: dict[int, registry.Field] = {}
+        self.storage: dict[str, Storage] = {}
+        self.sync()
+
+    def sync(self) -> None:
+        """Give every registered field an id (new parser fields just appear)."""
+        _load_protocol_fields()
+        known = {path: fid for fid, path in self.conn.execute("SELECT id, path FROM fields")}
+        missing = [f for f in registry.FIELDS if f.path not in known]
+        if missing:
+            with self.conn:
+                self.conn.executemany("INSERT INTO fields (path, expr, type) VALUES (?, ?, ?)",
+                                      [(f.path, f.expr, f.type) for f in missing])
+            known = {path: fid for fid, path in self.conn.execute("SELECT id, path FROM fields")}
+        objects = tuple(f.path for f in registry.FIELDS if f.type == "object")
+        for f in registry.FIELDS:
+            self.by_path[f.path] = known[f.path]
+            self.by_id[known[f.path]] = f
+            self.storage[f.path] = layout.storage_of(f, objects)
+        # Fields stored by an older build whose parser is gone still decode (as plain values).
+        for path, fid in known.items():
+            if fid not in self.by_id:
+                self.by_id[fid] = registry.field(path, path, "termfield", "unknown", "")
+                self.storage[path] = Storage("doc")
+                self.by_path[path] = fid
+
+    def sub_fields(self, root: str) -> list[str]:
+        """Registered search paths inside the objects of ``root`` (dns.host in dns[])."""
+        return [p for p, s in self.storage.items() if s.object_root == root]
+
+
+def _load_protocol_fields() -> None:
+    """Protocol modules register their fields at import; make sure they have been imported."""
+    try:
+        from appliance.protocols import AppLayer
+    except ImportError:  # a build without parsers stores the core fields only
+        return
+    AppLayer(None)  # imports every protocol module once (no public loader exists yet)
+
+
+def term_value(field: registry.Field, value: Any) -> Any:
+    """The stored form of one value: ip fields as 16-byte keys, everything else as is."""
+    if field.type == "ip" and isinstance(value, str):
+        try:
+            return layout.ip_key(value)
+        except ValueError:
+            return value
+    return value
+
+
+def display_value(field: registry.Field, value: Any) -> Any:
+    if field.type == "ip" and isinstance(value, bytes) and len(value) == 16:
+        return layout.ip_text(value)
+    return value
+
+
+def extract(objects: Any, subpath: str) -> list[Any]:
+    """Every value at ``subpath`` (``answers.ip``) inside a list of objects, flattened."""
+    out: list[Any] = []
+    items = objects if isinstance(objects, list) else [objects]
+    head, _, rest = subpath.partition(".")
+    for item in items:
+        if not isinstance(item, dict) or head not in item:
+            continue
+        value = item[head]
+        if rest:
+            out.extend(extract(value, rest))
+        elif isinstance(value, list):
+            out.extend(value)
+        else:
+            out.append(value)
+    return out
+
+
+def cid_key(text: str) -> int | None:
+    """The indexed form of a community id: the first 8 bytes of its SHA-1, as a signed int."""
+    if not isinstance(text, str) or not text.startswith("1:"):
+        return None
+    try:
+        digest = base64.b64decode(text[2:], validate=True)
+    except ValueError:
+        return None
+    if len(digest) < 8:
+        return None
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _encode_doc(items: list[Any]) -> bytes | None:
+    if not items:
+        return None
+    raw = json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode()
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: no header, no checksum
+    return packer.compress(raw) + packer.flush()
+
+
+def _decode_doc(blob: bytes | None) -> list[Any]:
+    if not blob:
+        return []
+    return json.loads(zlib.decompress(blob, -15))
+
+
+class SessionStore:
+    """Writer and reader of the sessions in one database (``db.open_database``)."""
+
+    def __init__(self, conn: apsw.Connection, batch_size: int = 5000, max_delay: float = 1.0) -> None:
+        self.conn = conn
+        self.fields = FieldMap(conn)
+        self.batch_size = batch_size
+        self.max_delay = max_delay
+        self._rows: list[tuple[Any, ...]] = []
+        self._postings: list[tuple[int, int]] = []
+        self._new_terms: list[tuple[int, int, Any, bool]] = []
+        self._term_counts: Counter[int] = Counter()
+        self._terms: dict[tuple[int, Any], int] = {}
+        self._seq: dict[int, int] = {}
+        self._oldest = 0.0
+        self._next_term = 0
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def add(self, doc: dict[str, Any]) -> int:
+        """Queue one flat document; returns its session id. Commits when the batch is due."""
+        if not self._rows:
+            self._oldest = time.monotonic()
+            self._next_term = self._max_term_id() + 1
+        sid = self._new_id(int(doc["lastPacket"]))
+        row, blob_items, terms = self._split(doc, layout.last_packet(sid))
+        for term_id in terms:
+            self._postings.append((term_id, sid))
+            self._term_counts[term_id] += 1
+        self._rows.append((sid, *row[:-1], _encode_doc(blob_items)))
+        self.tick()
+        return sid
+
+    def tick(self) -> None:
+        """Commit if the batch is full or old enough (call it from idle loops, too)."""
+        if self._rows and (len(self._rows) >= self.batch_size
+                           or time.monotonic() - self._oldest >= self.max_delay):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write and commit everything queued."""
+        if not self._rows:
+            return
+        try:
+            with self.conn:
+                self._write_batch()
+        except apsw.Error:
+            self._terms.clear()  # ids handed out in the failed batch were never written
+            self._seq.clear()
+            raise
+        finally:
+            self._rows, self._postings, self._new_terms = [], [], []
+            self._term_counts = Counter()
+
+    def close(self) -> None:
+        self.flush()
+
+    def _write_batch(self) -> None:
+        c = self.conn
+        new_ids = set()
+        if self._new_terms:
+            c.executemany("INSERT INTO terms (id, field_id, value, sessions) VALUES (?, ?, ?, ?)",
+                          [(t, f, v, self._term_counts[t]) for t, f, v, _ in self._new_terms])
+            c.executemany("INSERT INTO terms_fts (rowid, value) VALUES (?, ?)",
+                          [(t, v) for t, _, v, text in self._new_terms if text])
+            new_ids = {t for t, _, _, _ in self._new_terms}
+        c.executemany("UPDATE terms SET sessions = sessions + ? WHERE id = ?",
+                      [(n, t) for t, n in self._term_counts.items() if t not in new_ids])
+        c.executemany(_INSERT_SESSION, self._rows)
+        c.executemany("INSERT INTO postings (term_id, session_id) VALUES (?, ?)", self._postings)
+
+    def _max_term_id(self) -> int:
+        return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM terms").fetchall()[0][0])
+
+    def _new_id(self, last_ms: int) -> int:
+        """A free id for this lastPacket: the next sequence number within its millisecond."""
+        ms = last_ms
+        while True:
+            seq = self._seq.get(ms)
+            if seq is None:
+                if len(self._seq) > 200_000:
+                    self._seq.clear()
+                lo = layout.session_id(ms, 0)
+                top = self.conn.execute("SELECT max(id) FROM sessions WHERE id BETWEEN ? AND ?",
+                                        (lo, lo + (1 << layout.SEQ_BITS) - 1)).fetchall()[0][0]
+                seq = 0 if top is None else top - lo + 1
+            if seq < 1 << layout.SEQ_BITS:
+                self._seq[ms] = seq + 1
+                return layout.session_id(ms, seq)
+            ms += 1  # more sessions in one ms than the sequence holds: borrow the next ms
+
+    def _term(self, field_id: int, field: registry.Field, value: Any) -> int:
+        key = (field_id, value)
+        term_id = self._terms.get(key)
+        if term_id is None:
+            row = self.conn.execute("SELECT id FROM terms WHERE field_id = ? AND value = ?",
+                                    key).fetchall()
+            if row:
+                term_id = row[0][0]
+            else:
+                term_id = self._next_term
+                self._next_term += 1
+                is_text = isinstance(value, str) and field.type in layout.TEXT_TYPES
+                self._new_terms.append((term_id, field_id, value, is_text))
+            if len(self._terms) >= _TERM_CACHE_MAX:
+                self._terms.clear()
+            self._terms[key] = term_id
+        return term_id
+
+    def _split(self, doc: dict[str, Any], last_ms: int) -> tuple[list[Any], list[Any], set[int]]:
+        """(column values, blob items, term ids) of one document."""
+        columns: dict[str, Any] = {}
+        blob: list[Any] = []
+        terms: set[int] = set()
+        fmap = self.fields
+        for path, value in doc.items():
+            fid = fmap.by_path.get(path)
+            if fid is None:
+                raise KeyError(f"session field {path!r} is not in the field registry")
+            kind = fmap.storage[path].kind
+            if kind == "column" and self._put_column(columns, COLUMNS[path], value):
+                continue
+            if kind == "postings":
+                blob += [-fid, self._post(fid, value, terms)]
+            elif kind == "object":
+                blob += [fid, value]
+                self._post_objects(path, value, terms)
+            elif kind in ("doc", "column"):
+                blob += [fid, value]
+        columns["length"] = doc.get("length", 0) if isinstance(doc.get("length"), int) else 0
+        node = doc.get("node")
+        if isinstance(node, str):
+            columns["node"] = self._term(fmap.by_path["node"], fmap.by_id[fmap.by_path["node"]], node)
+        elif node is not None:
+            blob += [fmap.by_path["node"], node]
+        cid_text = doc.get(layout.COMMUNITY_ID)
+        columns["cid"] = cid_key(cid_text) if cid_text is not None else None
+        blob += self._check_derived(doc, columns, last_ms)
+        row = [columns.get(name) for name in _COLUMN_ORDER[1:]]
+        return row, blob, terms
+
+    @staticmethod
+    def _put_column(columns: dict[str, Any], column: str, value: Any) -> bool:
+        if column in IP_COLUMNS:
+            if not isinstance(value, str):
+                return False
+            try:
+                columns[column] = layout.ip_key(value)
+            except ValueError:
+                return False
+            return layout.ip_text(columns[column]) == value or _drop(columns, column)
+        if isinstance(value, int) and not isinstance(value, bool):
+            columns[column] = value
+            return True
+        return False
+
+    def _post(self, fid: int, value: Any, terms: set[int]) -> Any:
+        field = self.fields.by_id[fid]
+        if isinstance(value, list):
+            ids = [self._term(fid, field, term_value(field, v)) for v in value]
+            terms.update(ids)
+            return ids
+        term_id = self._term(fid, field, term_value(field, value))
+        terms.add(term_id)
+        return {"t": term_id}  # a scalar value of a postings field
+
+    def _post_objects(self, root: str, value: Any, terms: set[int]) -> None:
+        for path in self.fields.sub_fields(root):
+            fid = self.fields.by_path[path]
+            field = self.fields.by_id[fid]
+            for item in extract(value, path[len(root) + 1:]):
+                if isinstance(item, (str, int)) and not isinstance(item, bool):
+                    terms.add(self._term(fid, field, term_value(field, item)))
+
+    def _check_derived(self, doc: dict[str, Any], columns: dict[str, Any], last_ms: int) -> list[Any]:
+        """Blob items for derivable fields whose stored derivation would not match the document."""
+        out: list[Any] = []
+        derived = _derive(columns, last_ms, doc)
+        for path, computed in derived.items():
+            given = doc.get(path, _ABSENT)
+            if given != computed:
+                out += [self.fields.by_path[path], given]
+        return out
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def get(self, sid: int) -> dict[str, Any] | None:
+        """The nested Arkime document of one session (None if there is none)."""
+        flat = self.get_flat(sid)
+        return None if flat is None else registry.nest(flat)
+
+    def get_flat(self, sid: int) -> dict[str, Any] | None:
+        """The flat ``{path: value}`` document, as ``flat_document`` made it."""
+        rows = self.conn.execute(f"SELECT {', '.join(_COLUMN_ORDER)} FROM sessions WHERE id = ?",
+                                 (sid,)).fetchall()
+        return self.decode_row(rows[0]) if rows else None
+
+    def get_many(self, ids: Iterable[int]) -> list[dict[str, Any]]:
+        return [d for d in (self.get_flat(i) for i in ids) if d is not None]
+
+    def decode_row(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        """A sessions row (in ``_COLUMN_ORDER``) back to the flat document."""
+        columns = dict(zip(_COLUMN_ORDER, row, strict=True))
+        doc: dict[str, Any] = {}
+        fmap = self.fields
+        for path, column in COLUMNS.items():
+            value = columns[column]
+            if value is not None:
+                doc[path] = layout.ip_text(value) if column in IP_COLUMNS else value
+        if columns["node"] is not None:
+            doc["node"] = self.term_values([columns["node"]])[0]
+        extra: dict[str, Any] = {}
+        items = _decode_doc(columns["doc"])
+        for i in range(0, len(items), 2):
+            fid, value = items[i], items[i + 1]
+            if fid < 0:
+                value = self._resolve(fmap.by_id[-fid], value)
+            extra[fmap.by_id[abs(fid)].path] = value
+        doc.update(_derive(columns, layout.last_packet(columns["id"]), {**doc, **extra}))
+        doc.update(extra)
+        return {path: value for path, value in doc.items() if value != _ABSENT}
+
+    def _resolve(self, field: registry.Field, value: Any) -> Any:
+        if isinstance(value, dict):
+            return display_value(field, self.term_values([value["t"]])[0])
+        return [display_value(field, v) for v in self.term_values(value)]
+
+    def term_values(self, ids: list[int]) -> list[Any]:
+        """Values of terms by id, in the order given (ids may repeat)."""
+        found = dict(self.conn.execute(
+            f"SELECT id, value FROM terms WHERE id IN ({', '.join('?' * len(set(ids)))})",
+            tuple(set(ids))).fetchall()) if ids else {}
+        return [found[i] for i in ids]
+
+    def count(self, where: str = "1", params: tuple[Any, ...] = ()) -> int:
+        """Sessions matching a compiled WHERE clause over ``sessions s`` (see appliance.query)."""
+        return int(self.conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}",
+                                     params).fetchall()[0][0])
+
+
+def _drop(columns: dict[str, Any], column: str) -> bool:
+    """An address whose text form would not round-trip (odd spelling): keep it in the blob."""
+    del columns[column]
+    return False
+
+
+def _derive(columns: dict[str, Any], last_ms: int, doc: dict[str, Any]) -> dict[str, Any]:
+    """The fields that the columns determine: times, totals, the community id."""
+    out: dict[str, Any] = {"lastPacket": last_ms, "firstPacket": last_ms - (columns["length"] or 0),
+                           "length": columns["length"] or 0}
+    out["packetRange"] = {"gte": out["firstPacket"], "lte": last_ms}
+    for path, (a, b) in (("network.packets", ("src_packets", "dst_packets")),
+                         ("network.bytes", ("src_bytes", "dst_bytes")),
+                         ("totDataBytes", ("src_databytes", "dst_databytes"))):
+        if columns.get(a) is not None and columns.get(b) is not None:
+            out[path] = columns[a] + columns[b]
+        else:
+            out[path] = _ABSENT
+    out[layout.COMMUNITY_ID] = _community(columns, doc)
+    return out
+
+
+def _community(columns: dict[str, Any], doc: dict[str, Any]) -> Any:
+    src, dst, proto = columns.get("src_ip"), columns.get("dst_ip"), columns.get("proto")
+    if src is None or dst is None or proto is None or columns.get("cid") is None:
+        return _ABSENT
+    if proto in (1, 58):
+        types, codes = doc.get("icmp.type") or [0], doc.get("icmp.code") or [0]
+        ports = (types[0], codes[0])
+    else:
+        ports = (columns.get("src_port") or 0, columns.get("dst_port") or 0)
+    short = (lambda k: k[12:] if k[:12] == layout.V4_PREFIX else k)
+    return community_id(short(src), short(dst), proto, *ports)
