@@ -1,7 +1,9 @@
 """The import folder (pcapImportDir): captures dropped there are imported once they are complete.
 
 "Complete" means closed and stable: its size and mtime have not changed for ``settle`` seconds (a
-copy over the network or a tcpdump still writing keeps changing them). watchdog only tells us
+copy over the network or a tcpdump still writing keeps changing them) and, on Linux, no process
+has it open for writing (``/proc/*/fd``; a writer that pauses longer than ``settle`` would
+otherwise hand us half a file). watchdog only tells us
 *which* files to look at; the import itself runs in the caller's thread (``poll``), because the
 database connection and the writer belong to that thread. A file that cannot be read as a capture
 is moved to ``failed/`` beside it and reported; the others go on. Exactly-once across restarts is
@@ -58,6 +60,36 @@ def is_capture_name(name: str) -> bool:
     return not name.startswith(".") and name.lower().endswith(CAPTURE_SUFFIXES)
 
 
+def open_for_writing(path: str) -> bool:
+    """Whether any process we can see has ``path`` open for writing (always False without /proc)."""
+    target = os.path.realpath(path)
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:  # gone, or not ours to look at
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"{fd_dir}/{fd}") == target and _writable(pid, fd):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def _writable(pid: str, fd: str) -> bool:
+    with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+        for line in info:
+            if line.startswith("flags:"):
+                return int(line.split()[1], 8) & 3 != os.O_RDONLY
+    return False
+
+
 class ImportWatcher:
     """Watches ``folder``; call ``poll()`` about once a second from the importing thread."""
 
@@ -109,7 +141,7 @@ class ImportWatcher:
         if (st.st_size, st.st_mtime_ns) != (candidate.size, candidate.mtime_ns):
             candidate.size, candidate.mtime_ns, candidate.since = st.st_size, st.st_mtime_ns, now
             return False
-        return now - candidate.since >= self.settle
+        return now - candidate.since >= self.settle and not open_for_writing(path)
 
     def _import(self, path: str) -> FileResult:
         result = self.importer.import_file(path)
