@@ -127,7 +127,9 @@ class ImportWatcher:
         for path in sorted(self.candidates):
             if self._ready(path, now):
                 del self.candidates[path]
-                done.append(self._import(path))
+                result = self._import(path)
+                if result.status != "skipped":  # seen again (a late event, a restart): nothing to say
+                    done.append(result)
         self.results += done
         return done
 

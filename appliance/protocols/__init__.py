@@ -50,6 +50,7 @@ class Protocol:
     parser: Callable[[], Parser] | None = None
     ports: tuple[int, ...] = ()  # only try detect when one of these ports is in use (empty: always)
     ethertypes: tuple[int, ...] = ()  # non-IP sessions of these ethertypes get the parser at once
+    first_bytes: frozenset[int] | None = None  # detect can only succeed on data starting with these
 
 
 PROTOCOLS: list[Protocol] = []
@@ -81,6 +82,10 @@ class AppLayer:
         self.failures: Counter[str] = Counter()
         self.tcp = [p for p in PROTOCOLS if p.transports & TCP]
         self.udp = [p for p in PROTOCOLS if p.transports & UDP]
+        # Detection runs for every new session: index the candidates by the first byte of data,
+        # so a session only tries the protocols that could start that way (registration order kept).
+        self.tcp_by_byte = [[p for p in self.tcp if p.first_bytes is None or b in p.first_bytes] for b in range(256)]
+        self.udp_by_byte = [[p for p in self.udp if p.first_bytes is None or b in p.first_bytes] for b in range(256)]
         self.by_ethertype = {t: p for p in PROTOCOLS for t in p.ethertypes if p.parser is not None}
 
     def start(self, session: Any, frame: Any) -> None:
@@ -127,7 +132,9 @@ class AppLayer:
             session.parsers.append(parser)
 
     def _classify(self, session: Any, data: bytes, direction: int) -> None:
-        protocols = self.tcp if session.proto == 6 else self.udp
+        if not data:
+            return
+        protocols = (self.tcp_by_byte if session.proto == 6 else self.udp_by_byte)[data[0]]
         ports = (session.port1, session.port2)
         for protocol in protocols:
             if protocol.ports and ports[0] not in protocol.ports and ports[1] not in protocol.ports:

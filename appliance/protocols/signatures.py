@@ -122,7 +122,10 @@ def _sig_detect(sig: Sig) -> Detect:
 def register_sigs(sigs: Iterable[Sig]) -> None:
     """Register each signature as a detection-only protocol."""
     for sig in sigs:
-        register(Protocol(sig.name, sig.transports, _sig_detect(sig), None, sig.ports))
+        first = None
+        if sig.prefixes and sig.offset == 0 and all(sig.prefixes):
+            first = frozenset(prefix[0] for prefix in sig.prefixes)
+        register(Protocol(sig.name, sig.transports, _sig_detect(sig), None, sig.ports, first_bytes=first))
 
 
 def _confirm(check: Check, make: Callable[[], Parser]) -> Check:

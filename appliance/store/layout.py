@@ -7,7 +7,7 @@ The SQL expressions in this module are constants: no user text ever reaches them
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from dataclasses import dataclass
 
 from appliance.fields import Field
@@ -99,22 +99,27 @@ def storage_of(field: Field, objects: tuple[str, ...]) -> Storage:
     return Storage("postings")
 
 
-def ip_key(text: str) -> bytes:
-    """16-byte sortable form of an address: IPv4 as ``::ffff:a.b.c.d``."""
-    addr = ipaddress.ip_address(text)
-    if addr.version == 4:
-        return b"\0" * 10 + b"\xff\xff" + addr.packed
-    return addr.packed
-
-
 V4_PREFIX = b"\0" * 10 + b"\xff\xff"
+
+
+def ip_key(text: str) -> bytes:
+    """16-byte sortable form of an address: IPv4 as ``::ffff:a.b.c.d`` (ValueError if not one)."""
+    # socket's parsers are ~10x faster than ipaddress's, and this runs per session on insert.
+    try:
+        return V4_PREFIX + socket.inet_pton(socket.AF_INET, text)
+    except (OSError, TypeError):
+        pass
+    try:
+        return socket.inet_pton(socket.AF_INET6, text)
+    except (OSError, TypeError):
+        raise ValueError(f"{text!r} is not an address") from None
 
 
 def ip_text(key: bytes) -> str:
     """Back from ``ip_key`` (an IPv4-mapped IPv6 address prints as IPv4, as Arkime does)."""
     if key[:12] == V4_PREFIX:
-        return str(ipaddress.IPv4Address(key[12:]))
-    return str(ipaddress.IPv6Address(key))
+        return socket.inet_ntop(socket.AF_INET, key[12:])
+    return socket.inet_ntop(socket.AF_INET6, key)
 
 
 def session_id(last_ms: int, seq: int) -> int:

@@ -43,6 +43,7 @@ class FieldMap:
         self.by_path: dict[str, int] = {}
         self.by_id: dict[int, registry.Field] = {}
         self.storage: dict[str, Storage] = {}
+        self._subs: dict[str, list[tuple[str, int, registry.Field]]] = {}
         self.sync()
 
     def sync(self) -> None:
@@ -67,9 +68,14 @@ class FieldMap:
                 self.storage[path] = Storage("doc")
                 self.by_path[path] = fid
 
-    def sub_fields(self, root: str) -> list[str]:
-        """Registered search paths inside the objects of ``root`` (dns.host in dns[])."""
-        return [p for p, s in self.storage.items() if s.object_root == root]
+    def sub_fields(self, root: str) -> list[tuple[str, int, registry.Field]]:
+        """(path, id, field) of the registered search paths inside ``root``'s objects (dns.host)."""
+        found = self._subs.get(root)
+        if found is None:
+            found = [(p, self.by_path[p], self.by_id[self.by_path[p]])
+                     for p, s in self.storage.items() if s.object_root == root]
+            self._subs[root] = found
+        return found
 
 
 def _load_protocol_fields() -> None:
@@ -132,8 +138,7 @@ def _encode_doc(items: list[Any]) -> bytes | None:
     if not items:
         return None
     raw = json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode()
-    packer = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: no header, no checksum
-    return packer.compress(raw) + packer.flush()
+    return zlib.compress(raw, 6, wbits=-15)  # raw deflate: no header, no checksum
 
 
 def _decode_doc(blob: bytes | None) -> list[Any]:
@@ -309,9 +314,7 @@ class SessionStore:
         return {"t": term_id}  # a scalar value of a postings field
 
     def _post_objects(self, root: str, value: Any, terms: set[int]) -> None:
-        for path in self.fields.sub_fields(root):
-            fid = self.fields.by_path[path]
-            field = self.fields.by_id[fid]
+        for path, fid, field in self.fields.sub_fields(root):
             for item in extract(value, path[len(root) + 1:]):
                 if isinstance(item, (str, int)) and not isinstance(item, bool):
                     terms.add(self._term(fid, field, term_value(field, item)))
