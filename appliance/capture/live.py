@@ -51,7 +51,9 @@ class InterfaceStats:
     name: str
     received: int = 0  # pcap_stats ps_recv
     dropped: int = 0  # ps_drop: no room in the kernel buffer
-    if_dropped: int = 0  # ps_ifdrop: dropped by the interface/driver
+    # ps_ifdrop: on Linux the interface's rx_dropped, which also counts packets the *stack* dropped
+    # after the capture saw them (unknown protocol...), so it is reported but is not capture loss.
+    if_dropped: int = 0
     packets: int = 0  # handed to us
     maybe_truncated: int = 0  # caplen == snapLen in batch mode: wire length unknown
 
@@ -61,7 +63,8 @@ class LiveStats:
     interfaces: list[InterfaceStats] = field(default_factory=list)
 
     def dropped(self) -> int:
-        return sum(i.dropped + i.if_dropped for i in self.interfaces)
+        """Packets lost to the capture: no room in the kernel buffer (ps_drop)."""
+        return sum(i.dropped for i in self.interfaces)
 
     def summary(self) -> str:
         return "; ".join(f"{i.name}: {i.packets:,} packets, kernel received {i.received:,}, dropped {i.dropped:,}, "

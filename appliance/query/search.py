@@ -182,7 +182,9 @@ class Searcher:
         params: list[Any] = [fid, lo if lo is not None else -(1 << 63), hi if hi is not None else (1 << 63) - 1]
         if expression:
             where, wparams = self.where(expression, times)
-            sql += f" AND p.session_id IN (SELECT s.id FROM sessions s WHERE {where})"
+            # The unary + keeps SQLite from probing (term, session) pairs for every term of the
+            # field: walk the field's postings in the time range, test each against the set.
+            sql += f" AND +p.session_id IN (SELECT s.id FROM sessions s WHERE {where})"
             params += wparams
         rows = self.conn.execute(sql + " GROUP BY p.term_id ORDER BY n DESC LIMIT ?",
                                  (*params, size)).fetchall()

@@ -29,6 +29,7 @@ from appliance.store import layout
 from appliance.store.layout import COLUMNS, IP_COLUMNS, Storage
 
 _COLUMN_ORDER = ("id", "length", "node", *COLUMNS.values(), "cid", "doc")
+COLUMN_ORDER = _COLUMN_ORDER  # the row layout decode_row reads (public for the viewer's queries)
 _INSERT_SESSION = (f"INSERT INTO sessions ({', '.join(_COLUMN_ORDER)}) "
                    f"VALUES ({', '.join('?' * len(_COLUMN_ORDER))})")
 _TERM_CACHE_MAX = 500_000  # distinct (field, value) pairs kept in memory by the writer
@@ -416,5 +417,9 @@ def _community(columns: dict[str, Any], doc: dict[str, Any]) -> Any:
         ports = (types[0], codes[0])
     else:
         ports = (columns.get("src_port") or 0, columns.get("dst_port") or 0)
-    short = (lambda k: k[12:] if k[:12] == layout.V4_PREFIX else k)
-    return community_id(short(src), short(dst), proto, *ports)
+    return community_id(_short(src), _short(dst), proto, *ports)
+
+
+def _short(key: bytes) -> bytes:
+    """4 bytes for IPv4, as the community id hashes them."""
+    return key[12:] if key[:12] == layout.V4_PREFIX else key

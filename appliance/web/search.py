@@ -1,0 +1,291 @@
+"""The viewer's adapter over ``appliance.query``: Arkime's SessionsQuery parameters, the user's scope.
+
+``Searcher`` (appliance/query/search.py) knows expressions, time ranges and the time limit. The
+viewer adds what Arkime's ``buildQuery.js`` adds: the user's forced expression (compiled on its
+own and ANDed to the SQL, so no text in the user's expression can reach outside it), the user's
+time limit in hours, ordering by any column, paging, the histogram and connection graphs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from appliance import fields as registry
+from appliance.query import QueryError, Searcher, TimeRange
+from appliance.query.compile import Compiler
+from appliance.store import layout
+from appliance.store.sessions import SessionStore
+
+try:  # the row layout that SessionStore.decode_row reads (private there; the Searcher uses it too)
+    from appliance.store.sessions import _COLUMN_ORDER
+except ImportError:  # pragma: no cover - the store renamed it: fall back to asking SQLite
+    _COLUMN_ORDER = ()
+
+MAX_LENGTH = 2_000_000  # Arkime's cap on `length`
+DEFAULT_LENGTH = 100
+MAX_GRAPH_SESSIONS = 20_000
+ALL_TIME = TimeRange()  # connections/csv read at most this many rows per request
+
+
+class BadRequest(ValueError):
+    """A parameter the client must fix (HTTP 400); ``position`` set for expression errors."""
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.position = position
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a user may see: the forced expression and the most hours per query (None = no limit)."""
+
+    expression: str = ""
+    time_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class QueryArgs:
+    expression: str
+    times: TimeRange
+    length: int
+    start: int
+    order: list[tuple[str, bool]]  # (sql expression, descending)
+    fields: list[str]
+
+
+def int_param(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(float(raw))
+    except (TypeError, ValueError, OverflowError):  # "x", "nan", "inf"
+        raise BadRequest(f"{name} must be a number") from None
+    return max(lo, min(hi, value))
+
+
+def _float(params: Mapping[str, str], name: str) -> float | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number of hours") from None
+    if not math.isfinite(value):
+        raise BadRequest(f"{name} must be a finite number")
+    return value
+
+
+def time_range(params: Mapping[str, str], scope: Scope, now: float | None = None) -> TimeRange:
+    """Arkime's ``date`` (hours back, -1 all, default 1) or ``startTime``/``stopTime``, within the limit."""
+    now = time.time() if now is None else now
+    date = _float(params, "date")
+    start, stop = params.get("startTime") or None, params.get("stopTime") or None
+    if date is None and start is None and stop is None:
+        date = 1.0
+    try:
+        times = TimeRange.from_args(date, start, stop, now) if date is None else TimeRange.from_args(date, now=now)
+    except QueryError as err:
+        raise BadRequest(f"bad startTime/stopTime: {err.message}") from None
+    _check_limit(times, scope)
+    return times
+
+
+def _check_limit(times: TimeRange, scope: Scope) -> None:
+    if scope.time_limit is None:
+        return
+    if times.start_ms is None or times.stop_ms is None:
+        raise BadRequest(f"your searches are limited to {scope.time_limit} hours: give a time range")
+    if times.stop_ms - times.start_ms > scope.time_limit * 3600 * 1000:
+        raise BadRequest(f"your searches are limited to {scope.time_limit} hours")
+
+
+def order_by(text: str | None) -> list[tuple[str, bool]]:
+    """``field:asc|desc,...`` (document paths or expression names) as SQL sort keys."""
+    if not text:
+        return [("s.id", True)]
+    keys = []
+    for part in text.split(",")[:5]:
+        name, _, direction = part.strip().partition(":")
+        if direction not in ("", "asc", "desc"):
+            raise BadRequest(f"order direction must be asc or desc, not {direction!r}")
+        keys.append((_sort_sql(name), direction == "desc"))
+    return keys
+
+
+def _sort_sql(name: str) -> str:
+    spec = registry.BY_PATH.get(name) or registry.BY_EXPR.get(name)
+    path = spec.path if spec else name
+    if path in layout.COLUMNS:
+        return "s." + layout.COLUMNS[path]
+    if path in layout.DERIVED:
+        return layout.DERIVED[path]
+    raise BadRequest(f"cannot sort by {name!r}")
+
+
+def query_args(params: Mapping[str, str], scope: Scope) -> QueryArgs:
+    fields = [f.strip() for f in (params.get("fields") or "").split(",") if f.strip()]
+    return QueryArgs(
+        expression=params.get("expression") or "",
+        times=time_range(params, scope),
+        length=int_param(params, "length", DEFAULT_LENGTH, 0, MAX_LENGTH),
+        start=int_param(params, "start", 0, 0, 1 << 40),
+        order=order_by(params.get("order")),
+        fields=fields,
+    )
+
+
+class ScopedSearcher(Searcher):
+    """A Searcher whose every WHERE clause also holds the user's forced expression."""
+
+    def __init__(self, store: SessionStore, scope: Scope, time_limit: float = 10.0) -> None:
+        super().__init__(store, time_limit)
+        self.scope = scope
+        self._forced = self._compile_forced()
+
+    def _compile_forced(self) -> tuple[str, list[Any]] | None:
+        if not self.scope.expression.strip():
+            return None
+        try:
+            return Compiler(self.store.fields).compile(self.scope.expression)
+        except (QueryError, RecursionError):
+            # A broken forced expression must hide everything, never show everything.
+            return "(0)", []
+
+    def where(self, expression: str | None, times: TimeRange, now: float | None = None
+              ) -> tuple[str, list[Any]]:
+        try:
+            sql, params = super().where(expression, times, now)
+        except QueryError as err:
+            raise BadRequest(err.message, err.position) from None
+        except RecursionError:  # the parser and compiler recurse once per nesting level
+            raise BadRequest("the expression is nested too deeply") from None
+        if self._forced is None:
+            return sql, params
+        forced_sql, forced_params = self._forced
+        return f"({sql}) AND ({forced_sql})", [*params, *forced_params]
+
+    def spiview(self, path_or_expr: str, expression: str | None = None, times: TimeRange = ALL_TIME,
+                size: int = 10) -> list[tuple[Any, int]]:
+        # The Searcher answers an unfiltered all-time request from counters over every session;
+        # a scoped user must not see those, so a blank (but truthy) expression forces the
+        # filtered path, whose WHERE clause carries the forced expression.
+        if self._forced is not None and not (expression or "").strip():
+            expression = " "
+        try:
+            return super().spiview(path_or_expr, expression, times, size)
+        except QueryError as err:
+            raise BadRequest(err.message, err.position) from None
+
+    # --- what the API needs beyond Searcher ---------------------------------------------------------
+
+    def rows(self, args: QueryArgs, limit: int | None = None) -> list[dict[str, Any]]:
+        where, params = self.where(args.expression, args.times)
+        order = ", ".join(f"{sql} {'DESC' if desc else 'ASC'}" for sql, desc in args.order)
+        if order != "s.id DESC":
+            order += ", s.id DESC"  # a stable order, so paging never repeats or skips a row
+        sql = (f"SELECT {', '.join('s.' + c for c in _COLUMN_ORDER)} FROM sessions s WHERE {where} "
+               f"ORDER BY {order} LIMIT ? OFFSET ?")
+        length = args.length if limit is None else min(args.length, limit)
+        with self.deadline():
+            found = self.conn.execute(sql, (*params, length, args.start)).fetchall()
+            return [{"id": row[0], **self.store.decode_row(row)} for row in found]
+
+    def total(self, expression: str | None, times: TimeRange) -> int:
+        where, params = self.where(expression, times)
+        with self.deadline():
+            return int(self.conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}", params).fetchone()[0])
+
+    def histogram(self, args: QueryArgs) -> dict[str, Any]:
+        """Sessions, packets and bytes per time bucket (Arkime's ``graph``), bucketed on lastPacket."""
+        where, params = self.where(args.expression, args.times)
+        with self.deadline():
+            lo, hi = self.conn.execute(f"SELECT min(s.id), max(s.id) FROM sessions s WHERE {where}",
+                                       params).fetchone()
+            if lo is None:
+                return {"interval": 60, "sessionsHisto": [], "packetsHisto": [], "bytesHisto": []}
+            span = (layout.last_packet(hi) - layout.last_packet(lo)) / 1000
+            interval = _interval(span)
+            rows = self.conn.execute(
+                f"SELECT ({layout.LAST_SQL} / 1000 / ?) * ? AS b, count(*), "
+                "sum(coalesce(s.src_packets, 0) + coalesce(s.dst_packets, 0)), "
+                "sum(coalesce(s.src_bytes, 0) + coalesce(s.dst_bytes, 0)) "
+                f"FROM sessions s WHERE {where} GROUP BY b ORDER BY b", (interval, interval, *params)).fetchall()
+        return {"interval": interval,
+                "sessionsHisto": [[b * 1000, n] for b, n, _, _ in rows],
+                "packetsHisto": [[b * 1000, p] for b, _, p, _ in rows],
+                "bytesHisto": [[b * 1000, y] for b, _, _, y in rows]}
+
+    def ids(self, expression: str | None, times: TimeRange = ALL_TIME) -> list[int]:
+        try:
+            return super().ids(expression, times)
+        except QueryError as err:
+            raise BadRequest(err.message, err.position) from None
+
+    def visible(self, sid: int) -> bool:
+        """Whether one session id is inside the user's scope (forced expression, any time)."""
+        where, params = self.where(None, ALL_TIME)
+        return bool(self.conn.execute(f"SELECT 1 FROM sessions s WHERE s.id = ? AND {where}",
+                                      (sid, *params)).fetchall())
+
+
+def _interval(span_s: float) -> int:
+    """A bucket width giving at most ~200 bars."""
+    for step in (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400):
+        if span_s / step <= 200:
+            return step
+    return 30 * 86400
+
+
+def pick(doc: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    """Only the asked-for document paths (Arkime's ``fields``), always with the id."""
+    if not fields:
+        return doc
+    return {"id": doc["id"], **{f: doc[f] for f in fields if f in doc}}
+
+
+def values_of(doc: dict[str, Any], path: str) -> list[Any]:
+    """The values of one field in a flat document, with ip:port pseudo-fields (``ip.dst:port``)."""
+    if path.endswith(":port"):
+        base = path[:-5]
+        spec = registry.BY_EXPR.get(base) or registry.BY_PATH.get(base)
+        ip_path = spec.path if spec else base
+        port = doc.get(ip_path.replace(".ip", ".port"))
+        ips = values_of(doc, ip_path)
+        sep = "." if any(":" in str(i) for i in ips) else ":"
+        return [f"{ip}{sep}{port}" for ip in ips] if port is not None else ips
+    spec = registry.BY_EXPR.get(path) or registry.BY_PATH.get(path)
+    value = doc.get(spec.path if spec else path)
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def connections(docs: list[dict[str, Any]], src: str, dst: str, min_conn: int = 1) -> dict[str, Any]:
+    """Arkime's connections graph: a node per value, a link per (src, dst) with session/byte totals."""
+    nodes: dict[Any, dict[str, Any]] = {}
+    links: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for doc in docs:
+        for a in values_of(doc, src):
+            for b in values_of(doc, dst):
+                for value, kind in ((a, 1), (b, 2)):
+                    node = nodes.setdefault(value, {"id": str(value), "cnt": 0, "sessions": 0, "type": 0})
+                    node["sessions"] += 1
+                    node["type"] |= kind
+                link = links.setdefault((a, b), {"source": str(a), "target": str(b), "value": 0,
+                                                 "totBytes": 0, "totPackets": 0})
+                link["value"] += 1
+                link["totBytes"] += doc.get("network.bytes") or 0
+                link["totPackets"] += doc.get("network.packets") or 0
+    kept = [link for link in links.values() if link["value"] >= min_conn]
+    used = {link["source"] for link in kept} | {link["target"] for link in kept}
+    out_nodes = [n for n in nodes.values() if n["id"] in used]
+    for n in out_nodes:
+        n["cnt"] = sum(1 for link in kept if n["id"] in (link["source"], link["target"]))
+    return {"nodes": out_nodes, "links": kept}

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Throughput of getting packets in: ``fukurou import`` and live capture over veth.
+
+    python3 benchmarks/capture.py            # 400 MB session-heavy + 1 GB home captures (slow)
+    python3 benchmarks/capture.py --quick    # 20 MB + 50 MB captures, live at 8 MB
+    python3 benchmarks/capture.py --no-parsers --quick
+
+Import: ``fukurou import FILE`` as a child process into a fresh store (pcapDir and database in a
+temporary folder); wall time and peak RSS are the child's (``os.wait4``); packets and bytes from the
+import summary. Beside it, ``tcpdump -r FILE -w OUT`` as the floor for reading and writing the file.
+Captures come from ../shared/bench/make_bench_pcap.py (made when missing; /tmp/bench-sessions.pcap
+is used when present).
+
+Live (root, ip and tcpreplay needed): a veth pair in a network namespace, ``python -m
+appliance.capture.live`` on one end, ``tcpreplay --mbps R`` (R = 100, 300, 1000, then --topspeed)
+on the other; reported: packets sent, stored, kernel drops (pcap_stats ps_drop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATOR = ROOT.parent / "shared" / "bench" / "make_bench_pcap.py"
+
+
+def make_capture(path: str, profile: str, size: str, duration: str = "4h") -> str:
+    if not os.path.exists(path):
+        print(f"making {path} ({profile}, {size})...", file=sys.stderr)
+        subprocess.run([sys.executable, str(GENERATOR), "--profile", profile, "--size", size, "--duration", duration,
+                        "--no-sessions", "-o", path], check=True, capture_output=True)
+    return path
+
+
+def timed(cmd: list[str], **kwargs: object) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in MiB, stdout) of a child process."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **kwargs)  # type: ignore[call-overload]
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{cmd[:4]} failed with {proc.returncode}")
+    return time.monotonic() - start, usage.ru_maxrss // 1024, out
+
+
+def write_config(folder: str, **values: object) -> str:
+    path = os.path.join(folder, "config.ini")
+    base = {"pcapDir": os.path.join(folder, "pcap"), "dbPath": os.path.join(folder, "db.sqlite"), **values}
+    Path(path).write_text("[default]\n" + "".join(f"{k} = {v}\n" for k, v in base.items()))
+    return path
+
+
+def bench_import(capture: str, parsers: bool) -> None:
+    size = os.path.getsize(capture)
+    with tempfile.TemporaryDirectory(prefix="fukurou-bench-") as tmp:
+        config = write_config(tmp)
+        cmd = [sys.executable, "-m", "appliance", "--config", config, "import", capture]
+        wall, rss, out = timed(cmd + ([] if parsers else ["--no-parsers"]), cwd=ROOT)
+        packets = int(re.search(r"([\d,]+) packets", out).group(1).replace(",", ""))  # type: ignore[union-attr]
+        print(f"  fukurou import{'' if parsers else ' --no-parsers'}: {wall:7.1f} s {packets / wall:10,.0f} packets/s "
+              f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB")
+        if shutil.which("tcpdump"):
+            wall, rss, _ = timed(["tcpdump", "-r", capture, "-w", os.path.join(tmp, "copy.pcap")])
+            print(f"  tcpdump -r -w:  {wall:7.1f} s {packets / wall:10,.0f} packets/s "
+                  f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB")
+
+
+def bench_live(capture: str, rates: list[str], parsers: bool) -> None:
+    if os.geteuid() != 0 or not shutil.which("tcpreplay") or not shutil.which("ip"):
+        print("  live: skipped (needs root, ip and tcpreplay)")
+        return
+    ns = f"fukurou-bench-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for cmd in (["link", "add", "fka", "type", "veth", "peer", "name", "fkb"],
+                    ["link", "set", "fka", "mtu", "65535", "up"], ["link", "set", "fkb", "mtu", "65535", "up"]):
+            subprocess.run(["ip", "-n", ns, *cmd], check=True)
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"], check=True)
+        for rate in rates:
+            _live_once(ns, capture, rate, parsers)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def _live_once(ns: str, capture: str, rate: str, parsers: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="fukurou-bench-") as tmp:
+        config = write_config(tmp, interface="fkb", snapLen=65535, pcapBufferSize=64 << 20)
+        cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "appliance.capture.live", "--config", config]
+        proc = subprocess.Popen(cmd + ([] if parsers else ["--no-parsers"]), cwd=ROOT, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # "capturing"
+        speed = ["--topspeed"] if rate == "top" else ["--mbps", rate]
+        replay = subprocess.run(["ip", "netns", "exec", ns, "tcpreplay", "-i", "fka", *speed, capture],
+                                capture_output=True, text=True).stdout
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=600)[0]
+        sent = re.search(r"Actual: (\d+) packets .* in ([\d.]+) seconds", replay)
+        rated = re.search(r"Rated: [\d.]+ Bps, ([\d.]+) Mbps", replay)
+        got = re.search(r"packets=(\d+) .*dropped=(\d+)", out)
+        print(f"  live --mbps {rate:>4}: sent {sent.group(1) if sent else '?'} at {rated.group(1) if rated else '?'} "
+              f"Mbit/s, stored {got.group(1) if got else '?'}, kernel drops {got.group(2) if got else '?'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small captures (tens of MB)")
+    parser.add_argument("--no-parsers", action="store_true", help="L2-L4 sessions only")
+    parser.add_argument("--no-live", action="store_true")
+    args = parser.parse_args()
+    parsers = not args.no_parsers
+    if args.quick:
+        captures = [make_capture("/tmp/bench-quick-sessions.pcap", "session-heavy", "20M"),
+                    make_capture("/tmp/bench-quick-home.pcap", "home", "50M")]
+        live = make_capture("/tmp/bench-quick-live.pcap", "home", "8M", "1h")
+    else:
+        sessions = "/tmp/bench-sessions.pcap"
+        captures = [sessions if os.path.exists(sessions) else make_capture(sessions, "session-heavy", "400M"),
+                    make_capture("/tmp/bench-home.pcap", "home", "1G")]
+        live = make_capture("/tmp/bench-live.pcap", "home", "100M", "1h")
+    for capture in captures:
+        print(f"{capture} ({os.path.getsize(capture) / 1e6:,.0f} MB)")
+        bench_import(capture, parsers)
+    if not args.no_live:
+        print(f"live capture of {live} ({os.path.getsize(live) / 1e6:,.0f} MB) over veth")
+        bench_live(live, ["100", "300", "1000", "top"], parsers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

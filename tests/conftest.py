@@ -1,0 +1,49 @@
+"""Shared fixtures: the Arkime corpus parsed once, and stores filled from it."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "pcaps" / "arkime"
+
+
+def corpus_captures() -> list[str]:
+    return sorted(glob.glob(str(CORPUS / "*.pcap")))
+
+
+def corpus_documents() -> dict[str, list[dict[str, Any]]]:
+    """{capture: [flat documents]} of every corpus capture, through the real pipeline."""
+    from appliance.documents import flat_document
+    from appliance.pipeline import parse_capture
+    from appliance.settings import Settings
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in corpus_captures():
+        docs: list[dict[str, Any]] = []
+        parse_capture(path, Settings(), lambda s, d=docs: d.append(flat_document(s)))
+        out[path] = docs
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[int, dict[str, Any]]]]:
+    """(SessionStore, {session id: flat document}) over all corpus captures, stored once."""
+    if not corpus_captures():
+        pytest.skip("the shared corpus is absent")
+    from appliance.store.db import open_database
+    from appliance.store.sessions import SessionStore
+
+    conn = open_database(str(tmp_path_factory.mktemp("corpus") / "store.db"))
+    store = SessionStore(conn)
+    by_id = {}
+    for docs in corpus_documents().values():
+        for doc in docs:
+            by_id[store.add(doc)] = doc
+    store.flush()
+    yield store, by_id
+    conn.close()

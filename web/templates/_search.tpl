@@ -1,0 +1,19 @@
+<form class="searchbar" id="search" autocomplete="off">
+  <div class="expr">
+    <label for="expression" class="sr">Search expression</label>
+    <input id="expression" name="expression" placeholder="ip.src == 10.0.0.1 && port.dst == 443" spellcheck="false"
+           aria-describedby="expr-error" aria-autocomplete="list" aria-controls="complete">
+    <ul id="complete" role="listbox" hidden></ul>
+    <p id="expr-error" class="error" role="alert" hidden></p>
+  </div>
+  <label for="date" class="sr">Time range</label>
+  <select id="date" name="date">
+    <option value="1">Last hour</option>
+    <option value="6">Last 6 hours</option>
+    <option value="24">Last 24 hours</option>
+    <option value="168">Last 7 days</option>
+    <option value="720">Last 30 days</option>
+    <option value="-1">All</option>
+  </select>
+  <button type="submit">Search</button>
+</form>
