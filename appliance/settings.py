@@ -173,6 +173,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ouiFile", "path", "", "",
             "IEEE OUI list used to name the maker of each MAC address; empty searches "
             "/usr/share/ieee-data/oui.txt and /usr/share/hwdata/oui.txt.", _PARSERS),
+    Setting("queryTimeLimitS", "float", 10.0, "s",
+            "Longest a search or a top-values count may run before it is stopped with an error, so "
+            "one heavy query cannot stall the viewer or the writer.", _STORAGE, minimum=0.1, maximum=3600),
     # Viewer
     Setting("viewPort", "int", 8005, "",
             "TCP port of the web viewer (Arkime's default).", _VIEWER, minimum=1, maximum=65535),

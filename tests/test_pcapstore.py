@@ -194,15 +194,19 @@ def test_kill_9_mid_import_then_restart_repairs(tmp_path: Path) -> None:
     closed_before = stored_files(settings.pcapDir)
     conn = open_database(settings.dbPath)
     rows_before = dict(conn.execute("SELECT name, packets FROM pcap_files WHERE state='closed'").fetchall())
-    assert conn.execute("SELECT count(*) FROM pcap_files WHERE state='open'").fetchone()[0] == 1
+    # Usually one file is open; zero if the kill fell between closing one file and opening the next.
+    still_open = conn.execute("SELECT count(*) FROM pcap_files WHERE state='open'").fetchone()[0]
+    assert still_open <= 1
     conn.close()
 
     writer = PcapWriter(open_database(settings.dbPath), settings)  # what every start-up does
-    assert len(writer.repaired) == 1 and not writer.repaired[0].missing
+    assert len(writer.repaired) == still_open
+    # "missing" only if the kill fell between inserting the row and creating the file: no packets then.
+    assert all(r.packets == 0 for r in writer.repaired if r.missing)
     writer.close()
 
     conn = open_database(settings.dbPath)
-    assert conn.execute("SELECT count(*) FROM pcap_files WHERE state!='closed'").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM pcap_files WHERE state='open'").fetchone()[0] == 0
     # No packet of a closed file lost. (A kill between the rename and the registry update leaves a
     # published file whose row still says open: repair handles that one like any open file.)
     assert set(rows_before) <= set(closed_before)

@@ -66,18 +66,28 @@ def prefix(*prefixes: bytes) -> Detect:
     return lambda session, data, direction: data.startswith(prefixes)
 
 
-def _load_all() -> None:
+_loaded = False
+
+
+def load_all() -> None:
+    """Import every protocol module once, so its protocols and fields are registered."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
     for info in pkgutil.iter_modules(__path__):
         if not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}")
+
+
+_load_all = load_all  # the name the first callers used
 
 
 class AppLayer:
     """Runs detection on the first data of each side and feeds attached parsers."""
 
     def __init__(self, settings: Any = None) -> None:
-        if not PROTOCOLS:
-            _load_all()
+        load_all()
         self.settings = settings
         self.failures: Counter[str] = Counter()
         self.tcp = [p for p in PROTOCOLS if p.transports & TCP]

@@ -82,10 +82,10 @@ class FieldMap:
 def _load_protocol_fields() -> None:
     """Protocol modules register their fields at import; make sure they have been imported."""
     try:
-        from appliance.protocols import AppLayer
+        from appliance.protocols import load_all
     except ImportError:  # a build without parsers stores the core fields only
         return
-    AppLayer(None)  # imports every protocol module once (no public loader exists yet)
+    load_all()
 
 
 def term_value(field: registry.Field, value: Any) -> Any:

@@ -115,7 +115,8 @@ def check_csrf(csrf: str | None) -> None:
 
 def _refuse(err: Denied, page: bool) -> bottle.HTTPResponse:
     if page and err.status == 401:
-        target = bottle.request.fullpath
+        query = bottle.request.query_string
+        target = bottle.request.fullpath + ("?" + query if query else "")
         return bottle.HTTPResponse(status=303, headers={"Location": "/login?next=" + bottle.urlquote(target)})
     response = json_error(err.status, err.message)
     if err.retry_after:

@@ -5,6 +5,7 @@
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="{{csrf}}">
 <title>{{title}} · Fukurou</title>
+<link rel="icon" href="/static/favicon.svg?v={{version}}" type="image/svg+xml">
 <link rel="stylesheet" href="/static/app.css?v={{version}}">
 % for css in get('styles', []):
 <link rel="stylesheet" href="/static/{{css}}?v={{version}}">
