@@ -59,6 +59,7 @@ def flat_document(session: Session, node: str = "fukurou") -> dict[str, Any]:
             doc[name] = s.payload8[d].hex()
     if s.vlans:
         doc["network.vlan.id"] = list(s.vlans)
+
     if s.flags is not None:
         _tcp(s, doc)
     if s.icmp is not None and s.icmp[0]:

@@ -367,7 +367,7 @@ class SessionTable:
             if frame.ttl not in ttls and len(ttls) < 10:
                 ttls.append(frame.ttl)
         if frame.vlans:
-            self._add_vlans(session, frame.vlans)
+            self._add_vlans(session, frame.vlans, frame.dot1ad)
         if frame.outer and session.outer is None:
             session.outer = frame.outer
         if frame.flags == -1:  # a later IP fragment: counted, nothing to parse
@@ -386,12 +386,18 @@ class SessionTable:
         if self.app is not None:
             self.app.packet(session, frame, d)
 
-    def _add_vlans(self, session: Session, vlans: list[int]) -> None:
+    def _add_vlans(self, session: Session, vlans: list[int], outer: list[int] | None) -> None:
+        """All VLAN ids in ``network.vlan.id``; 802.1ad (QinQ service) and 802.1Q ids apart, too."""
         if session.vlans is None:
             session.vlans = []
+        fields = session.fields
         for vid in vlans:
             if vid not in session.vlans:
                 session.vlans.append(vid)
+            path = "dot1ad.id" if outer and vid in outer else "dot1q.id"
+            ids = fields.setdefault(path, [])
+            if vid not in ids:
+                ids.append(vid)
 
     def _datagram(self, session: Session, payload: bytes, d: int) -> None:
         n = len(payload)

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 COMPARE = "../shared/conformance/arkime_compare.py"
 CORPUS = "../shared/pcaps/arkime"
-MINIMUMS = ("sessions=0.99", "net=0.98", "app=0.90", "http=0.95", "dns=0.95", "ssh=0.95", "dhcp=0.95",
-            "icmp=0.95", "quic=0.80", "ntp=0.85", "email=0.85")
+MINIMUMS = ("sessions=0.99", "net=0.98", "app=0.90", "http=0.95", "dns=0.95", "tls=0.95", "cert=0.95",
+            "ssh=0.95", "dhcp=0.95", "icmp=0.95", "quic=0.80", "ntp=0.85", "email=0.85")
 
 
 @pytest.mark.slow
