@@ -587,7 +587,11 @@ class SessionTable:
             session = next(iter(age.values()))
             if session.seg_first // 1_000_000 >= limit:
                 break
-            self._mid_save(session)
+            if session.packets[0] or session.packets[1]:
+                self._mid_save(session)
+            else:  # nothing new since the last segment: no empty segment, just restart the clock
+                session.seg_first = self.clock
+                age.move_to_end(session.key)
         closing = self.closing
         if closing:
             limit = now - self.closing_timeout

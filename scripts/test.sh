@@ -17,5 +17,7 @@ if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+# The viewer's browser tests drive Debian's chromium through playwright-core.
+bash scripts/test-browser-deps.sh
 python3 -m ruff check appliance tests benchmarks
 exec python3 -m pytest -q -p no:cacheprovider "$@"

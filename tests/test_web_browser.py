@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from test_web_server import PASSWORD, Served, served  # noqa: F401 - the fixture is shared
 
 ROOT = Path(__file__).resolve().parents[1]

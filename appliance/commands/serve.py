@@ -18,6 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace, settings: Any) -> int:
     from appliance.store.db import StoreError, open_database
     from appliance.web.server import build_server, scheme
@@ -41,7 +45,9 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         return EXIT_USAGE
     host, port = server.bind_addr[:2]
     print(f"viewer on {scheme(settings)}://{host}:{port}/", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    # stop() from inside the handler would wait for serve(), which runs on this very thread:
+    # leave serve() by an exception instead, then stop in `finally`.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve()
     except KeyboardInterrupt:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-from importlib import resources
 from pathlib import Path
 
 import apsw
+
+from appliance.paths import sql_root
 
 BUSY_TIMEOUT_MS = 10_000
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -23,11 +24,8 @@ class StoreError(Exception):
 
 
 def sql_dir() -> Path:
-    """Where the migrations are: ``sql/`` in a checkout, ``appliance/sql`` when installed."""
-    packaged = Path(str(resources.files("appliance"))) / "sql"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "sql"
+    """Where the migrations are (``sql/`` in a checkout, ``<prefix>/share/fukurou/sql`` installed)."""
+    return sql_root()
 
 
 def migrations(folder: Path | None = None) -> list[tuple[int, str, str]]:
@@ -56,6 +54,9 @@ def open_database(path: str, readonly: bool = False, migrate: bool = True) -> ap
         raise StoreError(f"{path}: {err}") from err
     conn.setbusytimeout(BUSY_TIMEOUT_MS)
     if not readonly:
+        # Must come before WAL and the first table; a no-op on an existing database. Lets
+        # `fukurou expire` give the pages of expired sessions back to the disk (incremental_vacuum).
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable at every checkpoint and safe with WAL: a power cut loses at most the
         # last transactions, never the database.

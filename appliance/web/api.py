@@ -32,6 +32,7 @@ from appliance.web.search import (
     BadRequest,
     QueryArgs,
     connections,
+    graph_from_links,
     int_param,
     pick,
     query_args,
@@ -235,9 +236,15 @@ class Handlers:
         p = params()
         searcher = self.ctx.searcher(user)
         args = query_args({**p, "length": p.get("length") or str(MAX_GRAPH_SESSIONS)}, searcher.scope)
+        src, dst = p.get("srcField") or "ip.src", p.get("dstField") or "ip.dst:port"
+        min_conn = int_param(p, "minConn", 1, 1, 1 << 30)
+        links = searcher.column_links(args, src, dst)
+        if links is not None:  # both ends are columns: grouped in SQL, no documents decoded
+            graph = graph_from_links(links, min_conn)
+            graph["recordsFiltered"] = sum(row["n"] for row in links)
+            return _json(graph)
         docs = searcher.rows(args, MAX_GRAPH_SESSIONS)
-        graph = connections(docs, p.get("srcField") or "ip.src", p.get("dstField") or "ip.dst:port",
-                            int_param(p, "minConn", 1, 1, 1 << 30))
+        graph = connections(docs, src, dst, min_conn)
         graph["recordsFiltered"] = len(docs)
         return _json(graph)
 

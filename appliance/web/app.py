@@ -15,6 +15,7 @@ from typing import Any
 import apsw
 import bottle
 
+from appliance import fields as registry
 from appliance.web import api, pages
 from appliance.web.context import WEB_ROOT, Context
 
@@ -25,6 +26,7 @@ STATIC_MAX_AGE = 7 * 86400  # static URLs carry ?v=<version>, so a release chang
 
 def make_app(settings: Any, conn_factory: Callable[[], apsw.Connection], web_root: Path = WEB_ROOT) -> bottle.Bottle:
     """The viewer as a WSGI application."""
+    registry.load_protocol_fields()  # pages list every field; parsers register theirs at import
     app = bottle.Bottle(catchall=True)
     app.config["json.enable"] = False  # handlers return JSON text themselves
     ctx = Context(settings, conn_factory, web_root)

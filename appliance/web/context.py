@@ -16,12 +16,13 @@ from typing import Any
 import apsw
 import bottle
 
+from appliance.paths import web_root
 from appliance.store.sessions import SessionStore
 from appliance.web.search import Scope, ScopedSearcher
 from appliance.web.throttle import Throttle
 from appliance.web.users import User, Users
 
-WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
+WEB_ROOT = web_root()
 
 
 def client_address() -> str:
@@ -73,7 +74,8 @@ class Context:
         return Users(self.conn())
 
     def searcher(self, user: User) -> ScopedSearcher:
-        return ScopedSearcher(self.store(), Scope(user.expression, user.time_limit))
+        limit = float(getattr(self.settings, "queryTimeLimitS", 10.0))
+        return ScopedSearcher(self.store(), Scope(user.expression, user.time_limit), limit)
 
     @property
     def templates(self) -> str:
