@@ -39,6 +39,7 @@ CHUNK_BYTES = 256 * 1024
 PACKET_QUEUE_CHUNKS = 32  # at most ~8 MiB of packet data waiting; the kernel buffer is the real buffer
 SESSION_QUEUE = 2000  # flat documents waiting for the database thread
 STATUS_SECONDS = 5.0
+SWEEP_ROUNDS = 100  # up to ~1000 timed-out sessions per queue and second on an idle link
 CHECK_SECONDS = 5.0  # how often a capture thread checks that its interface is still the same one
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 EXPIRE_FIRST_SECONDS = 300.0  # a box that was off for a week catches up soon after it starts
@@ -285,7 +286,7 @@ class Appliance:
             now = time.monotonic()
             if now >= next_tick:
                 next_tick = now + 1.0
-                sink.sweep(int(time.time() * 1_000_000))
+                self._sweep()
                 self.writer.tick()
                 self.guard.tick()
             if now >= next_status:
@@ -296,6 +297,18 @@ class Appliance:
         self.writer.close()
         log.info("saved %d open sessions and closed the pcap file", open_sessions)
         self._put(self.sessions_q, _STOP)
+
+    def _sweep(self) -> None:
+        """Time sessions out by the wall clock. The table saves at most a few sessions per queue
+        and call (Arkime's per-check limit, which its packet threads call far more often than
+        once a second), so call it again while it finds work."""
+        self.sink.sweep(int(time.time() * 1_000_000))
+        table = self.sink.table
+        for _ in range(SWEEP_ROUNDS):
+            done = table.saved + table.segments_saved
+            table.sweep(table.clock)
+            if table.saved + table.segments_saved == done:
+                return
 
     # --- database --------------------------------------------------------------------------------
 

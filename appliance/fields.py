@@ -156,7 +156,9 @@ def fields_markdown() -> str:
     groups: dict[str, list[Field]] = {}
     for f in FIELDS:
         groups.setdefault(f.group, []).append(f)
-    for group, items in groups.items():
+    # Sorted, so the page does not depend on which protocol module happened to load first.
+    for group in sorted(groups, key=lambda g: (g != "general", g)):
+        items = sorted(groups[group], key=lambda f: f.path)
         lines += [f"### {group}", "", "| document path | expression | type | help |", "|---|---|---|---|"]
         lines += [f"| `{f.path}` | `{f.expr}` | {f.type}{' (list)' if f.multi else ''} | {f.help} |" for f in items]
         lines.append("")

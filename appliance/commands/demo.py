@@ -106,7 +106,8 @@ def _serve(settings: Any, port: int | None) -> int:
         print(f"fukurou demo: cannot serve the viewer: {err}", file=sys.stderr)
         return EXIT_USAGE
     host, bound = server.bind_addr[:2]
-    print(f"\nThe viewer: http://{host}:{bound}/\nLog in as {DEMO_USER} with password {password}\n"
+    print(f"\nData folder (deleted at the end): {os.path.dirname(settings.dbPath)}")
+    print(f"The viewer: http://{host}:{bound}/\nLog in as {DEMO_USER} with password {password}\n"
           "(the password is shown only now; Ctrl-C stops the demo and deletes its data)", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     try:

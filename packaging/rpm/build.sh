@@ -73,6 +73,7 @@ fi
 version=$(cd "$work/src" && $PY -c 'import appliance; print(appliance.__version__)')
 say "fukurou $version-$release, python$pyver, $arch"
 pipq=(-q --disable-pip-version-check)
+export PIP_ROOT_USER_ACTION=ignore
 if $PY -c 'import setuptools, wheel' >/dev/null 2>&1; then
     $PY -m pip wheel "${pipq[@]}" --no-deps --no-build-isolation -w "$work/wheel" "$work/src" >&2
 else
@@ -92,18 +93,19 @@ install_site() {
     rm -rf "$stage/site-packages"
     $PY -m pip install "${pipq[@]}" --no-index --find-links "$cache/wheels" --find-links "$work/wheel" \
         --require-hashes --no-deps --no-compile --target "$stage/site-packages" "${target[@]}" \
-        -r "$work/requirements.txt" >&2
+        -r "$work/requirements.txt" > "$work/pip.log" 2>&1
 }
 if ! install_site 2>/dev/null; then
     say "downloading wheels by hash into $cache/wheels"
     $PY -m pip download "${pipq[@]}" --require-hashes --no-deps -d "$cache/wheels" "${target[@]}" \
-        -r "$here/requirements.lock" >&2
-    install_site
+        -r "$here/requirements.lock" > "$work/pip.log" 2>&1 || { cat "$work/pip.log" >&2; exit 1; }
+    install_site || { cat "$work/pip.log" >&2; exit 1; }
 fi
 site=$stage/site-packages
 # Console scripts written with the build host's shebang (we ship our own launcher), and apsw's
 # optional SQLite shell/extension binaries (unused; they would add a libsqlite3_tool.so dependency).
-rm -rf "$site/bin" "$site/apsw/sqlite_extra_binaries"
+# Test suites and docs of the dependencies are not needed at run time either.
+rm -rf "$site/bin" "$site/apsw/sqlite_extra_binaries" "$site/apsw/tests" "$site/cheroot/test" "$site/share"
 # Until the wheel carries them (pyproject package-data), put the migrations and the viewer's files
 # where the code looks for them when installed: appliance/sql (store/db.py) and <site>/web
 # (web/context.py: parents[2] / "web").
@@ -137,7 +139,9 @@ cp "$here"/fukurou.launcher "$here"/fukurou.service "$here"/fukurou-expire.servi
    "$here"/fukurou-expire.timer "$here"/50-fukurou.preset "$here"/fukurou.sysusers \
    "$here"/fukurou-firewalld.xml "$top/SOURCES/"
 args=(--define "_topdir $top" --define "fukurou_version $version" --define "fukurou_release $release"
-      --define "pyver $pyver" --target "$arch")
+      --define "pyver $pyver")
+# --target re-reads the macro files and would drop a --load file: only for a cross-arch build.
+[ "$arch" = "$(uname -m)" ] || args+=(--target "$arch")
 # Debian's rpm lacks the systemd/firewalld macros: load the fallbacks (never on EL).
 [ -n "$(rpm --eval '%{?_unitdir}')" ] || args+=(--load "$here/macros.debian-ci")
 # BuildRequires are checked against the rpm database; on a non-RPM system (Debian) it is empty.
