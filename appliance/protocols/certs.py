@@ -14,7 +14,7 @@ import hashlib
 from typing import Any
 
 from appliance import fields
-from appliance.protocols import Parser
+from appliance.protocols import Parser, _asn1
 
 CERT_TAG_SELF_SIGNED = "cert:self-signed"
 CERT_TAG_CA = "cert:certificate-authority"
@@ -46,33 +46,11 @@ NAME_STRING_TAGS = (12, 19, 20)  # UTF8String, PrintableString, TeletexString
 # --- DER ------------------------------------------------------------------------------------------
 def tlv(data: bytes, pos: int, end: int) -> tuple[bool, int, int, int] | None:
     """(constructed, tag, value start, value end) of the element at ``pos``, or None if broken."""
-    if pos + 2 > end:
+    head = _asn1.header(data, pos, end)
+    if head is None or head[2] + head[3] > end:
         return None
-    first = data[pos]
-    tag = first & 0x1F
-    pos += 1
-    if tag == 0x1F:  # high tag number form
-        tag = 0
-        while pos < end and data[pos] & 0x80:
-            tag = (tag << 7) | (data[pos] & 0x7F)
-            pos += 1
-        if pos >= end:
-            return None
-        tag = (tag << 7) | data[pos]
-        pos += 1
-    if pos >= end:
-        return None
-    length = data[pos]
-    pos += 1
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or pos + count > end:
-            return None
-        length = int.from_bytes(data[pos:pos + count], "big")
-        pos += count
-    if pos + length > end:
-        return None
-    return bool(first & 0x20), tag, pos, pos + length
+    constructed, tag, start, length = head
+    return constructed, tag, start, start + length
 
 
 def children(data: bytes, start: int, end: int) -> list[tuple[bool, int, int, int]]:

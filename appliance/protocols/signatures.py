@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.protocols import PROTOCOLS, TCP, UDP, Detect, Parser, Protocol, register
+from appliance.protocols import PROTOCOLS, TCP, UDP, Detect, Parser, Protocol, _asn1, register
 
 Check = Callable[[Any, bytes, int], bool]
 
@@ -64,32 +64,11 @@ def asn_tlv(data: bytes, pos: int) -> tuple[int, int, int, int] | None:
     Like Arkime's reader, a length running past the buffer is cut to what is there, so the first
     segment of a long message still classifies.
     """
-    end = len(data)
-    if pos + 2 > end:
+    head = _asn1.header(data, pos, len(data))
+    if head is None:
         return None
-    first = data[pos]
-    constructed, tag = (first >> 5) & 1, first & 0x1F
-    pos += 1
-    if tag == 0x1F:  # high tag number form
-        tag = 0
-        while pos < end and data[pos] & 0x80:
-            tag = (tag << 7) | (data[pos] & 0x7F)
-            pos += 1
-        if pos >= end:
-            return None
-        tag = (tag << 7) | data[pos]
-        pos += 1
-    if pos >= end:
-        return None
-    length = data[pos]
-    pos += 1
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or pos + count > end:
-            return None
-        length = int.from_bytes(data[pos:pos + count], "big")
-        pos += count
-    return constructed, tag, pos, min(length, end - pos)
+    constructed, tag, start, length = head
+    return int(constructed), tag, start, min(length, len(data) - start)
 
 
 # --- table-driven signatures ----------------------------------------------------------------------
