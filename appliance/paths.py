@@ -6,6 +6,7 @@ In a checkout they are at the top of the tree; an installed package has them und
 
 from __future__ import annotations
 
+import site
 import sys
 from pathlib import Path
 
@@ -19,11 +20,19 @@ def _first_existing(*candidates: Path) -> Path:
     return candidates[0]
 
 
+def _candidates(name: str) -> list[Path]:
+    # A checkout (or a tree that put them beside the package, as the RPM does), then the
+    # data-files prefixes of a normal, a --user and a --target install.
+    return [CHECKOUT / name, Path(sys.prefix) / "share" / "fukurou" / name,
+            Path(site.USER_BASE or "") / "share" / "fukurou" / name,
+            CHECKOUT / "share" / "fukurou" / name]
+
+
 def web_root() -> Path:
     """The folder holding ``templates/`` and ``static/``."""
-    return _first_existing(CHECKOUT / "web", Path(sys.prefix) / "share" / "fukurou" / "web")
+    return _first_existing(*_candidates("web"))
 
 
 def sql_root() -> Path:
     """The folder holding the numbered migrations."""
-    return _first_existing(CHECKOUT / "sql", Path(sys.prefix) / "share" / "fukurou" / "sql")
+    return _first_existing(*_candidates("sql"))

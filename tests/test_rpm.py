@@ -77,7 +77,8 @@ def test_rpm_builds_with_the_expected_files(rpms: dict[str, Path]) -> None:
                  "/usr/lib/systemd/system-preset/50-fukurou.preset", "/usr/lib/sysusers.d/fukurou.conf",
                  "/usr/lib/firewalld/services/fukurou.xml", "/var/lib/fukurou", "/var/lib/fukurou/pcap",
                  "/opt/fukurou/lib/site-packages/appliance/cli.py",
-                 "/opt/fukurou/lib/site-packages/appliance/sql/001_sessions.sql"):
+                 "/opt/fukurou/lib/site-packages/sql/001_sessions.sql",
+                 "/opt/fukurou/lib/site-packages/web/templates/base.tpl"):
         assert path in files, path
     # Byte-compiled for the target interpreter, everything.
     pys = {f for f in files if f.startswith("/opt/fukurou/lib/site-packages/") and f.endswith(".py")}

@@ -102,15 +102,17 @@ if ! install_site 2>/dev/null; then
     install_site || { cat "$work/pip.log" >&2; exit 1; }
 fi
 site=$stage/site-packages
+# The migrations and the viewer's files: the wheel carries them as data files (share/fukurou/,
+# which --target puts in <site>/share), but appliance/paths.py looks in sys.prefix/share/fukurou
+# (/usr: not ours) or next to the package (<site>/sql, <site>/web). Put them next to it.
+for d in sql web; do
+    if [ -d "$site/share/fukurou/$d" ]; then mv "$site/share/fukurou/$d" "$site/$d"
+    elif [ ! -d "$site/$d" ]; then cp -a "$work/src/$d" "$site/$d"; fi
+done
 # Console scripts written with the build host's shebang (we ship our own launcher), and apsw's
 # optional SQLite shell/extension binaries (unused; they would add a libsqlite3_tool.so dependency).
 # Test suites and docs of the dependencies are not needed at run time either.
 rm -rf "$site/bin" "$site/apsw/sqlite_extra_binaries" "$site/apsw/tests" "$site/cheroot/test" "$site/share"
-# Until the wheel carries them (pyproject package-data), put the migrations and the viewer's files
-# where the code looks for them when installed: appliance/sql (store/db.py) and <site>/web
-# (web/context.py: parents[2] / "web").
-[ -d "$site/appliance/sql" ] || cp -a "$work/src/sql" "$site/appliance/sql"
-[ -d "$site/appliance/web/static" ] || [ -d "$site/web" ] || cp -a "$work/src/web" "$site/web"
 # ELF dependencies (glibc versions) are generated only for executable shared objects.
 find "$site" -name '*.so*' -type f -exec chmod 0755 {} +
 find "$site" -name '__pycache__' -type d -prune -exec rm -rf {} +
