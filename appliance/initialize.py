@@ -9,7 +9,9 @@ nothing and says so; an edited settings file is never overwritten without ``forc
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +83,8 @@ def choose_interface(interfaces: list[Interface], default: str | None) -> tuple[
 
 
 def init_appliance(config_path: str, interface: str | None = None, pcap_dir: str | None = None,
-                   force: bool = False) -> InitReport:
+                   force: bool = False, admin: str | None = None,
+                   password: Callable[[], str | None] | None = None) -> InitReport:
     """Write the settings file, make the folders and the database. Safe to run again."""
     report = InitReport()
     detected: dict[str, object] = {}
@@ -98,6 +101,8 @@ def init_appliance(config_path: str, interface: str | None = None, pcap_dir: str
     settings = load_settings(config_path)
     _make_folders(settings, report)
     _make_database(settings, report)
+    if admin:
+        _make_admin(settings, admin, password or (lambda: None), report)
     if not report.changed:
         report.lines.append("nothing to do: the appliance was already set up")
     return report
@@ -152,6 +157,28 @@ def _make_database(settings: Settings, report: InitReport) -> None:
         report.did(f"{settings.dbPath}: database upgraded from version {before} to {after}")
     else:
         report.kept(f"{settings.dbPath}: database up to date (schema version {after})")
+
+
+def _make_admin(settings: Settings, name: str, password: Callable[[], str | None], report: InitReport) -> None:
+    """The first admin of the viewer; an existing user is left as it is."""
+    from appliance.store.db import open_database
+    from appliance.web.users import Users
+
+    conn = open_database(settings.dbPath)
+    try:
+        users = Users(conn)
+        if users.get(name) is not None:
+            report.kept(f"user {name}: exists, unchanged")
+            return
+        given = password()
+        secret = given or secrets.token_urlsafe(12)
+        users.add(name, secret, "admin")
+        if given:
+            report.did(f"user {name}: created (admin)")
+        else:
+            report.did(f"user {name}: created (admin) with password {secret}  <- shown once, write it down")
+    finally:
+        conn.close()
 
 
 def _read(path: Path) -> str:

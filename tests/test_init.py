@@ -71,3 +71,17 @@ def test_edited_config_is_kept_unless_forced(tmp_path: Path) -> None:
     assert ".bak" in forced.stdout
     assert (tmp_path / "config.ini.bak").read_text() == edited
     assert "tcpTimeout = 600" not in path.read_text()
+
+
+def test_admin_created_once_with_a_generated_password(tmp_path: Path) -> None:
+    first = _init(tmp_path, "--admin", "owl")
+    assert "user owl: created (admin) with password" in first.stdout
+    second = _init(tmp_path, "--admin", "owl")
+    assert "user owl: exists, unchanged" in second.stdout and "nothing to do" in second.stdout
+
+
+def test_admin_password_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("correct horse battery staple\n")
+    out = _init(tmp_path, "--admin", "owl", "--password-file", str(secret)).stdout
+    assert "user owl: created (admin)" in out and "correct horse" not in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from appliance.commands._common import EXIT_USAGE
@@ -24,6 +25,6 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     interfaces = args.interface or list(settings.interface)
     if not interfaces:
         print("fukurou run: no interface to capture on: set interface= in the settings "
-              "(`fukurou init` picks one) or give --interface")
+              "(`fukurou init` picks one) or give --interface", file=sys.stderr)
         return EXIT_USAGE
     return run_appliance(settings, args.config, viewer=not args.no_viewer, interfaces=interfaces)
