@@ -24,10 +24,11 @@ database keeps its free pages for reuse; ``vacuum=True`` converts it once (a ful
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,20 @@ def expire(conn: apsw.Connection, settings: Any, now: float | None = None, dry_r
     return report
 
 
+@contextlib.contextmanager
+def _write_transaction(conn: apsw.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE: for a transaction that reads and then writes. A deferred one would hold a
+    read snapshot, and if the capture's writer commits before our first write SQLite refuses the
+    upgrade at once (SQLITE_BUSY_SNAPSHOT, no busy-timeout wait). IMMEDIATE waits for the lock first."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 # --- sessions -------------------------------------------------------------------------------------
 
 def _count_sessions(conn: apsw.Connection, cutoff: int) -> int:
@@ -153,7 +168,7 @@ def delete_postings(conn: apsw.Connection, cutoff: int) -> int:
     """Delete postings of sessions below ``cutoff`` and take them off their terms' session counts."""
     total = 0
     for ids in _term_batches(conn):
-        with conn:
+        with _write_transaction(conn):
             counts = [(n, t) for t in ids if (n := conn.execute(_OLD_POSTINGS, (t, cutoff)).fetchall()[0][0])]
             conn.executemany("DELETE FROM postings WHERE term_id = ? AND session_id < ?",
                              [(t, cutoff) for _, t in counts])
@@ -166,9 +181,10 @@ def delete_postings(conn: apsw.Connection, cutoff: int) -> int:
 def prune_terms(conn: apsw.Connection) -> int:
     """Delete terms that no session holds any more (not as a posting, not as its node)."""
     total = 0
+    # Read once: pruning runs where no session can be added meanwhile (see the module docstring).
     node_ids = {r[0] for r in conn.execute("SELECT DISTINCT node FROM sessions WHERE node IS NOT NULL")}
     for ids in _term_batches(conn):
-        with conn:
+        with _write_transaction(conn):
             rows = [r for r in conn.execute(
                 f"SELECT t.id, t.value FROM terms t WHERE t.id IN ({','.join('?' * len(ids))}) AND t.sessions <= 0 "
                 "AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.term_id = t.id)", ids) if r[0] not in node_ids]

@@ -145,9 +145,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds an SCTP association may stay idle before it is saved.", _SESSIONS, minimum=1, maximum=86400),
     Setting("espTimeout", "int", 600, "s",
             "Seconds an IPsec ESP flow may stay idle before it is saved.", _SESSIONS, minimum=1, maximum=86400),
-    Setting("maxStreams", "int", 100000, "sessions",
-            "Most sessions tracked at once; each open session costs about 1 KB of RAM, so 100000 is about "
-            "100 MB (Arkime: 1500000).", _SESSIONS, minimum=1, maximum=10_000_000),
+    Setting("maxStreams", "int", 50000, "sessions",
+            "Most sessions tracked at once (when full, the longest idle one is saved early); each open "
+            "session costs about 2.5 KB of RAM, 5 KB with parsed HTTP, so 50000 is about 125-250 MB "
+            "(Arkime: 1500000).", _SESSIONS, minimum=1, maximum=10_000_000),
     Setting("maxPackets", "int", 10000, "packets",
             "After this many packets a session is saved and continued as a new linked segment, as in Arkime.",
             _SESSIONS, minimum=1, maximum=65535),

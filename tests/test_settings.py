@@ -51,7 +51,7 @@ def test_defaults_without_a_config_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert s.snapLen == 16384
     assert s.freeSpaceG == FreeSpace(5.0, True)
     assert s.tcpTimeout == 480 and s.tcpSaveTimeout == 480
-    assert s.maxStreams == 100000
+    assert s.maxStreams == 50000
     assert s.viewPort == 8005
     assert s.promiscuous is True
     assert all(s.source(setting.name) == "default" for setting in SETTINGS)
