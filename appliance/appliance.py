@@ -381,7 +381,7 @@ class Appliance:
 
         def prune(db: Any, store: Any) -> None:
             pruned = prune_terms(db)
-            store._terms.clear()  # its (field, value) -> id cache may name a pruned term
+            store.forget_terms()  # its (field, value) -> id cache may name a pruned term
             log.info("expire: %d terms without sessions deleted", pruned)
 
         self._put(self.sessions_q, prune)

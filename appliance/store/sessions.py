@@ -25,6 +25,7 @@ import apsw
 
 from appliance import fields as registry
 from appliance.community_id import community_id
+from appliance.insights import aggregates
 from appliance.store import layout
 from appliance.store.layout import COLUMNS, IP_COLUMNS, Storage
 
@@ -164,6 +165,8 @@ class SessionStore:
         self._seq: dict[int, int] = {}
         self._oldest = 0.0
         self._next_term = 0
+        # Scan and device aggregates (issue 9), written in the same transaction; None turns them off.
+        self.insights: aggregates.Batch | None = aggregates.Batch()
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -178,6 +181,8 @@ class SessionStore:
             self._postings.append((term_id, sid))
             self._term_counts[term_id] += 1
         self._rows.append((sid, *row[:-1], _encode_doc(blob_items)))
+        if self.insights is not None:
+            aggregates.record(self.insights, doc)
         self.tick()
         return sid
 
@@ -201,9 +206,15 @@ class SessionStore:
         finally:
             self._rows, self._postings, self._new_terms = [], [], []
             self._term_counts = Counter()
+            if self.insights is not None:
+                self.insights = aggregates.Batch()
 
     def close(self) -> None:
         self.flush()
+
+    def forget_terms(self) -> None:
+        """Drop the (field, value) -> term id cache: retention may have deleted unused terms."""
+        self._terms.clear()
 
     def _write_batch(self) -> None:
         c = self.conn
@@ -218,6 +229,8 @@ class SessionStore:
                       [(n, t) for t, n in self._term_counts.items() if t not in new_ids])
         c.executemany(_INSERT_SESSION, self._rows)
         c.executemany("INSERT INTO postings (term_id, session_id) VALUES (?, ?)", self._postings)
+        if self.insights:
+            aggregates.write(c, self.insights)
 
     def _max_term_id(self) -> int:
         return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM terms").fetchall()[0][0])
