@@ -13,7 +13,6 @@ import argparse
 import os
 import secrets
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -92,7 +91,7 @@ def _free_port(preferred: int) -> int:
 
 def _serve(settings: Any, port: int | None) -> int:
     from appliance.store.db import open_database
-    from appliance.web.server import build_server
+    from appliance.web.server import build_server, serve_until_stopped
     from appliance.web.users import Users
 
     password = secrets.token_urlsafe(12)
@@ -109,11 +108,5 @@ def _serve(settings: Any, port: int | None) -> int:
     print(f"\nData folder (deleted at the end): {os.path.dirname(settings.dbPath)}")
     print(f"The viewer: http://{host}:{bound}/\nLog in as {DEMO_USER} with password {password}\n"
           "(the password is shown only now; Ctrl-C stops the demo and deletes its data)", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
-    try:
-        server.serve()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_stopped(server)
     return EXIT_OK

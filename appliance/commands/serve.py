@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from typing import Any
 
@@ -18,13 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def _interrupt(*_: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace, settings: Any) -> int:
     from appliance.store.db import StoreError, open_database
-    from appliance.web.server import build_server, scheme
+    from appliance.web.server import build_server, scheme, serve_until_stopped
     from appliance.web.users import Users
 
     logging.basicConfig(level=getattr(logging, settings.logLevel.upper()), stream=sys.stderr,
@@ -45,13 +40,5 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         return EXIT_USAGE
     host, port = server.bind_addr[:2]
     print(f"viewer on {scheme(settings)}://{host}:{port}/", flush=True)
-    # stop() from inside the handler would wait for serve(), which runs on this very thread:
-    # leave serve() by an exception instead, then stop in `finally`.
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        server.serve()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_stopped(server)
     return EXIT_OK

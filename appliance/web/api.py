@@ -22,6 +22,7 @@ import bottle
 
 from appliance import __version__
 from appliance import fields as registry
+from appliance.insights import web as insights_web
 from appliance.pcapstore.reader import StoreReader
 from appliance.query import QueryTimeout
 from appliance.web import packets
@@ -111,6 +112,7 @@ def _routes(ctx: Context) -> list[tuple[str, list[str], Callable[..., Any], bool
         ("/api/users", ["POST"], h.user_create, True),
         ("/api/user/<name>", ["POST"], h.user_update, True),
         ("/api/user/<name>", ["DELETE"], h.user_delete, True),
+        *insights_web.routes(ctx),  # /api/scans, /api/devices (issue 9)
     ]
 
 

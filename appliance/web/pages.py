@@ -24,6 +24,8 @@ PAGES = (  # path, template, title, admin only
     ("/sessions", "sessions", "Sessions", False),
     ("/spiview", "spiview", "SPI View", False),
     ("/connections", "connections", "Connections", False),
+    ("/scans", "scans", "Scans", False),
+    ("/devices", "devices", "Devices", False),
     ("/files", "files", "Files", False),
     ("/stats", "stats", "Stats", False),
     ("/users", "users", "Users", True),

@@ -42,3 +42,24 @@ def build_server(settings: Any, host: str | None = None, port: int | None = None
 
 def scheme(settings: Any) -> str:
     return "https" if settings.certFile and settings.keyFile else "http"
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def serve_until_stopped(server: Any) -> None:
+    """Serve until Ctrl-C or SIGTERM, then stop cleanly.
+
+    stop() called from inside the signal handler would wait for serve(), which runs on this very
+    thread: the handler leaves serve() by an exception instead, and stop() runs in ``finally``.
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

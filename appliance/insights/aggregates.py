@@ -1,0 +1,285 @@
+"""Aggregates kept as sessions are stored: per (source, day) scan counters and per-device facts.
+
+``SessionStore`` owns one :class:`Batch`, calls :func:`record` for each document it queues and
+:func:`write` inside the transaction that writes the batch, so the aggregates commit (or roll
+back) with their sessions. ``record`` only touches dicts and sets; the hashing, sketch merging
+and upserts happen once per batch and per distinct key, which keeps the cost per session small.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import apsw
+
+from appliance.insights.sketch import Sketch, value_hash
+
+DAY_MS = 86_400_000
+_PORTED = (6, 17, 132)
+_NO_SOURCE = ("0.0.0.0", "::")  # DHCP clients before they have an address
+_LOCAL_CACHE_MAX = 100_000
+
+
+class Batch:
+    """What the sessions of one store batch add to the aggregates."""
+
+    def __init__(self) -> None:
+        # (src, day) -> [sessions, probes, answered, first_ms, last_ms, ports, hosts]
+        self.scans: dict[tuple[str, int], list[Any]] = {}
+        self.starts: defaultdict[str, list[int]] = defaultdict(list)
+        self.devices: dict[str, list[Any]] = {}  # mac -> [first, last, dhcp host, dhcp class]
+        self.ips: dict[tuple[str, str], list[int]] = {}  # (mac, ip) -> [first, last]
+        self.days: dict[tuple[str, int], list[int]] = {}  # (mac, day) -> [sessions, bytes]
+        self.hosts: dict[tuple[str, str], list[int]] = {}  # (mac, host) -> [sessions, last]
+
+    def __bool__(self) -> bool:
+        return bool(self.scans or self.devices)
+
+
+def record(batch: Batch, doc: dict[str, Any]) -> None:
+    """Add one flat session document (``documents.flat_document``) to the batch."""
+    last = doc["lastPacket"]
+    first = doc.get("firstPacket", last)
+    src = doc.get("source.ip")
+    if src is not None and src not in _NO_SOURCE:
+        _record_scan(batch, doc, src, first, last)
+    _record_devices(batch, doc, first, last)
+
+
+# --- scans -------------------------------------------------------------------------------------
+
+def is_probe(sp: int, dp: int, doc: dict[str, Any]) -> bool:
+    """One packet, or a SYN that was never answered with a SYN-ACK (a RST answer is still a probe)."""
+    if sp + dp == 1:
+        return not is_group(doc.get("destination.ip", ""))  # DHCP, mDNS, SSDP: not probes
+    return (doc.get("tcpflags.syn", 0) > 0 and doc.get("tcpflags.syn-ack", 0) == 0
+            and doc.get("client.bytes", 0) == 0)
+
+
+def is_answered(sp: int, dp: int, doc: dict[str, Any]) -> bool:
+    """The other side replied, and with data both ways or at least 3 packets in all."""
+    if dp == 0:  # three retransmitted SYNs are not an answer
+        return False
+    return sp + dp >= 3 or (doc.get("client.bytes", 0) > 0 and doc.get("server.bytes", 0) > 0)
+
+
+def _record_scan(batch: Batch, doc: dict[str, Any], src: str, first: int, last: int) -> None:
+    key = (src, last // DAY_MS)
+    agg = batch.scans.get(key)
+    if agg is None:
+        agg = batch.scans[key] = [0, 0, 0, first, last, set(), set()]
+    sp, dp = doc.get("source.packets", 0), doc.get("destination.packets", 0)
+    agg[0] += 1
+    if is_probe(sp, dp, doc):
+        agg[1] += 1
+    if is_answered(sp, dp, doc):
+        agg[2] += 1
+    if first < agg[3]:
+        agg[3] = first
+    if last > agg[4]:
+        agg[4] = last
+    if doc.get("ipProtocol") in _PORTED:
+        agg[5].add(doc.get("destination.port", 0))
+    dst = doc.get("destination.ip")
+    if dst is not None:
+        agg[6].add(dst)
+    batch.starts[src].append(first)
+
+
+def is_group(ip: str) -> bool:
+    """Broadcast or multicast destinations (one-packet sessions to them are announcements)."""
+    if ip.startswith(("255.", "ff")) or ip.endswith(".255"):
+        return True
+    head = ip.split(".", 1)[0]
+    return head.isdigit() and 224 <= int(head) <= 239
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+_local_cache: dict[str, bool] = {}
+
+
+def is_local(ip: str) -> bool:
+    """Private, link-local or ULA: an address that names a device on this network."""
+    found = _local_cache.get(ip)
+    if found is None:
+        found = _local(ip)
+        if len(_local_cache) >= _LOCAL_CACHE_MAX:
+            _local_cache.clear()
+        _local_cache[ip] = found
+    return found
+
+
+def _local(ip: str) -> bool:
+    if ip.startswith(("10.", "192.168.", "169.254.", "fe80:", "fd", "fc")):
+        return True
+    if ip.startswith("172."):
+        second = ip.split(".")[1]
+        return second.isdigit() and 16 <= int(second) <= 31
+    return False
+
+
+def is_unicast(mac: str) -> bool:
+    """The group bit (lowest bit of the first octet) is clear; all-zero MACs are no device."""
+    return len(mac) == 17 and not int(mac[:2], 16) & 1 and mac != "00:00:00:00:00:00"
+
+
+def _record_devices(batch: Batch, doc: dict[str, Any], first: int, last: int) -> None:
+    day = last // DAY_MS
+    counted: set[str] = set()  # ARP sessions list both MACs on both sides: count each once
+    for side, ip_path in (("source.mac", "source.ip"), ("destination.mac", "destination.ip")):
+        macs = [m for m in doc.get(side) or () if is_unicast(m)]
+        for mac in macs:
+            if mac not in counted:
+                counted.add(mac)
+                _seen(batch, mac, first, last, day, doc.get("network.bytes", 0))
+            if side == "source.mac":
+                _destinations(batch, doc, mac, last)
+        ip = doc.get(ip_path)
+        # With two MACs on one side (a router's both legs) the address could be either's.
+        if len(macs) == 1 and ip is not None and is_local(ip):
+            _ip(batch, macs[0], ip, first, last)
+    if "dhcp.mac" in doc:
+        _record_dhcp(batch, doc, first, last)
+    if "arp.mac" in doc:
+        _record_arp(batch, doc, first, last)
+
+
+def _seen(batch: Batch, mac: str, first: int, last: int, day: int, nbytes: int) -> None:
+    dev = batch.devices.get(mac)
+    if dev is None:
+        batch.devices[mac] = [first, last, None, None]
+    else:
+        dev[0], dev[1] = min(dev[0], first), max(dev[1], last)
+    per_day = batch.days.get((mac, day))
+    if per_day is None:
+        batch.days[(mac, day)] = [1, nbytes]
+    else:
+        per_day[0] += 1
+        per_day[1] += nbytes
+
+
+def _ip(batch: Batch, mac: str, ip: str, first: int, last: int) -> None:
+    span = batch.ips.get((mac, ip))
+    if span is None:
+        batch.ips[(mac, ip)] = [first, last]
+    else:
+        span[0], span[1] = min(span[0], first), max(span[1], last)
+
+
+def _destinations(batch: Batch, doc: dict[str, Any], mac: str, last: int) -> None:
+    names: set[str] = set()
+    for path in ("http.host", "quic.host"):
+        names.update(doc.get(path) or ())
+    for query in doc.get("dns") or ():
+        if isinstance(query, dict) and query.get("queryHost"):
+            names.add(query["queryHost"])
+    for name in names:
+        entry = batch.hosts.get((mac, name))
+        if entry is None:
+            batch.hosts[(mac, name)] = [1, last]
+        else:
+            entry[0] += 1
+            entry[1] = max(entry[1], last)
+
+
+def _record_dhcp(batch: Batch, doc: dict[str, Any], first: int, last: int) -> None:
+    hosts, classes = doc.get("dhcp.host") or [None], doc.get("dhcp.classId") or [None]
+    requested = [ip for ip in doc.get("dhcp.requestIp") or () if ip != "0.0.0.0"]
+    for mac in doc["dhcp.mac"]:
+        if not is_unicast(mac):
+            continue
+        dev = batch.devices.setdefault(mac, [first, last, None, None])
+        dev[2] = hosts[-1] or dev[2]
+        dev[3] = classes[-1] or dev[3]
+        for ip in requested:
+            _ip(batch, mac, ip, first, last)
+
+
+def _record_arp(batch: Batch, doc: dict[str, Any], first: int, last: int) -> None:
+    # One ARP session per address asked about: a MAC that answered owns that address.
+    ips = doc.get("arp.ip") or []
+    if len(ips) != 1:
+        return
+    for mac in doc["arp.mac"]:
+        if is_unicast(mac):
+            dev = batch.devices.setdefault(mac, [first, last, None, None])
+            dev[0], dev[1] = min(dev[0], first), max(dev[1], last)
+            _ip(batch, mac, ips[0], first, last)
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+def write(conn: apsw.Connection, batch: Batch) -> None:
+    """Fold the batch into the tables (call inside the store's batch transaction)."""
+    if batch.scans:
+        _write_scans(conn, batch)
+    if batch.devices:
+        _write_devices(conn, batch)
+
+
+def _write_scans(conn: apsw.Connection, batch: Batch) -> None:
+    gaps = _gaps(conn, batch)
+    rows = []
+    for (src, day), (n, probes, answered, first, last, ports, hosts) in batch.scans.items():
+        old = conn.execute("SELECT sessions, probes, answered, first_ms, last_ms, gap_n, gap_sum, gap_sumsq, "
+                           "ports, hosts FROM scan_days WHERE src = ? AND day = ?", (src, day)).fetchall()
+        gn, gs, gq = gaps.get((src, day), (0, 0.0, 0.0))
+        port_sketch, host_sketch = Sketch(), Sketch()
+        if old:
+            o = old[0]
+            n, probes, answered = n + o[0], probes + o[1], answered + o[2]
+            first, last = min(first, o[3]), max(last, o[4])
+            gn, gs, gq = gn + o[5], gs + o[6], gq + o[7]
+            port_sketch, host_sketch = Sketch.decode(o[8]), Sketch.decode(o[9])
+        port_sketch.add_hashes(value_hash(p) for p in ports)
+        host_sketch.add_hashes(value_hash(h) for h in hosts)
+        rows.append((src, day, n, probes, answered, first, last, gn, gs, gq, port_sketch.count(),
+                     host_sketch.count(), port_sketch.encode(), host_sketch.encode()))
+    conn.executemany("INSERT OR REPLACE INTO scan_days (src, day, sessions, probes, answered, first_ms, last_ms, "
+                     "gap_n, gap_sum, gap_sumsq, ports_n, hosts_n, ports, hosts) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _gaps(conn: apsw.Connection, batch: Batch) -> dict[tuple[str, int], tuple[int, float, float]]:
+    """(count, sum, sum of squares) of the gaps in seconds between each source's session starts,
+    by the day of the later start; the last start is kept so gaps continue across batches.
+    Sessions are saved when they end, so a start older than the previous one is skipped."""
+    out: defaultdict[tuple[str, int], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    ends = []
+    for src, starts in batch.starts.items():
+        row = conn.execute("SELECT start_ms FROM scan_last WHERE src = ?", (src,)).fetchall()
+        prev = row[0][0] if row else None
+        for t in sorted(starts):
+            if prev is not None and t >= prev:
+                gap = (t - prev) / 1000.0
+                acc = out[(src, t // DAY_MS)]
+                acc[0] += 1
+                acc[1] += gap
+                acc[2] += gap * gap
+            prev = t if prev is None else max(prev, t)
+        ends.append((src, prev))
+    conn.executemany("INSERT OR REPLACE INTO scan_last (src, start_ms) VALUES (?, ?)", ends)
+    return {k: (int(v[0]), v[1], v[2]) for k, v in out.items()}
+
+
+def _write_devices(conn: apsw.Connection, batch: Batch) -> None:
+    conn.executemany(
+        "INSERT INTO devices (mac, first_ms, last_ms, dhcp_host, dhcp_class) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (mac) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms), "
+        "last_ms = max(last_ms, excluded.last_ms), dhcp_host = coalesce(excluded.dhcp_host, dhcp_host), "
+        "dhcp_class = coalesce(excluded.dhcp_class, dhcp_class)",
+        [(mac, *v) for mac, v in batch.devices.items()])
+    conn.executemany(
+        "INSERT INTO device_ips (mac, ip, first_ms, last_ms) VALUES (?, ?, ?, ?) ON CONFLICT (mac, ip) "
+        "DO UPDATE SET first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)",
+        [(*k, *v) for k, v in batch.ips.items()])
+    conn.executemany(
+        "INSERT INTO device_days (mac, day, sessions, bytes) VALUES (?, ?, ?, ?) ON CONFLICT (mac, day) "
+        "DO UPDATE SET sessions = sessions + excluded.sessions, bytes = bytes + excluded.bytes",
+        [(*k, *v) for k, v in batch.days.items()])
+    conn.executemany(
+        "INSERT INTO device_hosts (mac, host, sessions, last_ms) VALUES (?, ?, ?, ?) ON CONFLICT (mac, host) "
+        "DO UPDATE SET sessions = sessions + excluded.sessions, last_ms = max(last_ms, excluded.last_ms)",
+        [(*k, *v) for k, v in batch.hosts.items()])
