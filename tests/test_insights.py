@@ -16,7 +16,7 @@ from appliance.insights import devices, scans
 from appliance.insights.sketch import Sketch, value_hash
 
 OUI_FILE = str(Path(__file__).parent / "data" / "oui.txt")
-START_US = 1_700_000_000_000_000
+START_US = 1_699_920_000_000_000  # a UTC midnight: 7 days of traffic are 7 days
 MIN_US = 60_000_000
 DAY_US = 86_400_000_000
 ROUTER_MAC = bytes.fromhex("b827eb000001")
@@ -124,7 +124,7 @@ def slow_scan(rnd: random.Random) -> list[tuple[int, bytes]]:
 
 def fast_scan(rnd: random.Random) -> list[tuple[int, bytes]]:
     """An nmap-like SYN sweep from a local machine: 1,000 ports in 2 s from one source port."""
-    out, t = [], START_US + DAY_US + 5_000_000
+    out, t = [], START_US + 2 * DAY_US + 5_000_000
     for port in ports(rnd):
         out += probe("192.168.1.200", 54321, port, t, bytes.fromhex("001a6b000099"))
         t += 2000
@@ -205,7 +205,7 @@ def test_inventory_of_generated_devices(slow_store: Any) -> None:
         assert d.vendor == "Synology Incorporated"
         assert (d.dhcp_host, d.dhcp_class) == (f"host-{n:02d}", "android-dhcp-14")
         assert [i["ip"] for i in d.ips] == [device_ip(n)]
-        assert len(d.bytes_per_day) == 7 and d.bytes > 0
+        assert len(d.bytes_per_day) == (8 if n == TARGET else 7) and d.bytes > 0  # the scan runs into day 8
         assert {h["host"] for h in d.top_hosts} <= {f"site{k}.example.com" for k in range(7)}
         assert d.top_hosts and not d.new
         assert count(slow_store, d.expression) == d.sessions
@@ -215,7 +215,7 @@ def test_inventory_of_generated_devices(slow_store: Any) -> None:
 
 def test_new_device_is_highlighted(fast_store: Any) -> None:
     found = {d.mac: d for d in devices.inventory(fast_store.conn, OUI_FILE)}
-    assert found["00:1a:6b:00:00:99"].new  # the sweeping machine appeared on day 2 of 3
+    assert found["00:1a:6b:00:00:99"].new  # the sweeping machine appeared on the last day
     assert not any(d.new for mac, d in found.items() if mac != "00:1a:6b:00:00:99")
 
 
@@ -276,3 +276,60 @@ def test_aggregates_roll_back_with_their_batch(tmp_path: Path) -> None:
         store.add(doc)
     store.flush()
     assert store.conn.execute("SELECT count(*) FROM scan_days").fetchall()[0][0] == 0
+
+
+# --- the viewer and the commands -------------------------------------------------------------------
+
+def wsgi(app: Any, path: str, token: str) -> tuple[int, bytes]:
+    from io import BytesIO
+    from wsgiref.util import setup_testing_defaults
+
+    path, _, query = path.partition("?")
+    environ: dict[str, Any] = {"PATH_INFO": path, "QUERY_STRING": query, "HTTP_AUTHORIZATION": "Bearer " + token,
+                               "wsgi.input": BytesIO()}
+    setup_testing_defaults(environ)
+    status: list[str] = []
+    body = b"".join(app(environ, lambda s, h, *a: status.append(s)))
+    return int(status[0].split()[0]), body
+
+
+def test_pages_and_api(fast_store: Any) -> None:
+    import json
+    from types import SimpleNamespace
+
+    from appliance.store.db import open_database
+    from appliance.web.app import make_app
+    from appliance.web.users import Users
+
+    db = fast_store.conn.filename
+    users = Users(fast_store.conn)
+    users.add("admin", "a-long-password-9", "admin")
+    users.add("alice", "a-long-password-9", "user", expression="protocols == dns")
+    tokens = {n: users.new_token(n) for n in ("admin", "alice")}
+    settings = SimpleNamespace(ouiFile=OUI_FILE, queryTimeLimitS=10.0, dbPath=db)
+    app = make_app(settings, lambda: open_database(db))
+    status, body = wsgi(app, "/api/scans?days=30", tokens["admin"])
+    assert status == 200 and json.loads(body)["data"][0]["src"] == "192.168.1.200"
+    status, body = wsgi(app, "/api/devices", tokens["admin"])
+    assert status == 200 and len(json.loads(body)["data"]) == 22  # 20 devices, the router, the sweeper
+    assert wsgi(app, "/api/scans", tokens["alice"])[0] == 403  # aggregates ignore forced expressions
+    for page in ("/scans", "/devices"):
+        status, body = wsgi(app, page, tokens["admin"])
+        assert status == 200 and b'href="/scans"' in body and b'href="/devices"' in body
+
+
+def test_commands(fast_store: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    import json
+
+    from appliance.commands import devices as devices_cmd
+    from appliance.commands import scans as scans_cmd
+    from appliance.settings import Settings
+
+    db = fast_store.conn.filename
+    args = argparse.Namespace(days=30, limit=5, format="table", db=db)
+    assert scans_cmd.handler(args, Settings()) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].startswith("!  192.168.1.200") and f"{device_ip(TARGET)}:22" in out
+    assert devices_cmd.handler(argparse.Namespace(days=30, format="json", db=db), Settings()) == 0
+    assert len(json.loads(capsys.readouterr().out)["data"]) == 22

@@ -98,13 +98,11 @@ def _import_files(job: _Job, args: argparse.Namespace) -> int:
         result = job.importer.import_file(path, force=args.force, progress=progress)
         totals.files.append(result)
         progress.finish()
+        # The importer has logged the failure or the damage already (stderr): only the exit code here.
         if result.status == "failed":
-            print(f"fukurou import: {path}: {result.message}", file=sys.stderr)
             status = EXIT_USAGE
-        elif result.message and result.status == "done":
-            print(f"fukurou import: {path}: {result.message}", file=sys.stderr)
-            if args.strict:
-                status = max(status, EXIT_DAMAGED)
+        elif result.message and result.status == "done" and args.strict:
+            status = max(status, EXIT_DAMAGED)
     print(totals.summary())
     if job.output.store_errors:
         print(f"fukurou import: the session store refused {job.output.store_errors} sessions (see the log)",

@@ -39,6 +39,8 @@ class Batch:
 
 def record(batch: Batch, doc: dict[str, Any]) -> None:
     """Add one flat session document (``documents.flat_document``) to the batch."""
+    if doc.get("network.packets", 1) == 0:
+        return  # an empty trailing segment of a session already counted: not traffic
     last = doc["lastPacket"]
     first = doc.get("firstPacket", last)
     src = doc.get("source.ip")

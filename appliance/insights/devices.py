@@ -51,7 +51,7 @@ def inventory(conn: apsw.Connection, oui_file: str | None = None, days: int = 30
     _add_days(conn, devices, days)
     _add_hosts(conn, devices, days)
     for d in devices.values():
-        d.expression = f"mac.src == {d.mac} || mac.dst == {d.mac}"
+        d.expression = f"(mac.src == {d.mac} || mac.dst == {d.mac}) && packets >= 1"
     return list(devices.values())
 
 

@@ -113,7 +113,7 @@ def _exact(conn: apsw.Connection, row: tuple[Any, ...], lo: int, hi: int) -> Sca
 def _describe(conn: apsw.Connection, s: Scanner, lo: int, hi: int) -> None:
     """The Sessions expressions of the row and, for flagged sources, the answered probes."""
     bounds = f"stoptime >= {lo * DAY_MS // 1000} && stoptime < {(hi + 1) * DAY_MS // 1000}"
-    s.expression = f"ip.src == {s.src} && {bounds}"
+    s.expression = f"ip.src == {s.src} && packets >= 1 && {bounds}"  # as counted: no empty segments
     s.answered_expression = f"{s.expression} && {ANSWERED_EXPR}"
     if s.flagged and s.answered:
         s.answered_probes = answered_probes(conn, s.src, lo, hi)
