@@ -333,3 +333,21 @@ def test_commands(fast_store: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert out.splitlines()[1].startswith("!  192.168.1.200") and f"{device_ip(TARGET)}:22" in out
     assert devices_cmd.handler(argparse.Namespace(days=30, format="json", db=db), Settings()) == 0
     assert len(json.loads(capsys.readouterr().out)["data"]) == 22
+
+
+def test_expire_drops_old_days(tmp_path: Path) -> None:
+    from appliance.insights import aggregates
+    from appliance.store.db import open_database
+    from appliance.store.sessions import SessionStore
+
+    store = SessionStore(open_database(str(tmp_path / "e.db")))
+    for day in (0, 10):
+        t = 1_700_000_000_000 + day * aggregates.DAY_MS
+        store.add({"lastPacket": t, "firstPacket": t, "source.ip": "10.0.0.1", "destination.ip": "10.0.0.2",
+                   "ipProtocol": 17, "source.port": 5, "destination.port": 53, "source.packets": 1,
+                   "destination.packets": 1, "network.packets": 2, "source.mac": ["00:11:32:00:00:01"],
+                   "http.host": ["a.example"]})
+    store.flush()
+    assert aggregates.expire(store.conn, 1_700_000_000_000 + 5 * aggregates.DAY_MS) == 2  # a scan day and a device day
+    assert store.conn.execute("SELECT count(*) FROM scan_days").fetchall()[0][0] == 1
+    assert [d.mac for d in devices.inventory(store.conn)] == ["00:11:32:00:00:01"]

@@ -28,13 +28,16 @@ class Batch:
         # (src, day) -> [sessions, probes, answered, first_ms, last_ms, ports, hosts]
         self.scans: dict[tuple[str, int], list[Any]] = {}
         self.starts: defaultdict[str, list[int]] = defaultdict(list)
+        # (source MACs, destination MACs, local source ip, local destination ip, day)
+        #   -> [sessions, bytes, first, last]
+        self.flows: dict[tuple[Any, ...], list[int]] = {}
         self.devices: dict[str, list[Any]] = {}  # mac -> [first, last, dhcp host, dhcp class]
         self.ips: dict[tuple[str, str], list[int]] = {}  # (mac, ip) -> [first, last]
         self.days: dict[tuple[str, int], list[int]] = {}  # (mac, day) -> [sessions, bytes]
         self.hosts: dict[tuple[str, str], list[int]] = {}  # (mac, host) -> [sessions, last]
 
     def __bool__(self) -> bool:
-        return bool(self.scans or self.devices)
+        return bool(self.scans or self.flows or self.devices)
 
 
 def record(batch: Batch, doc: dict[str, Any]) -> None:
@@ -71,19 +74,20 @@ def _record_scan(batch: Batch, doc: dict[str, Any], src: str, first: int, last: 
     agg = batch.scans.get(key)
     if agg is None:
         agg = batch.scans[key] = [0, 0, 0, first, last, set(), set()]
-    sp, dp = doc.get("source.packets", 0), doc.get("destination.packets", 0)
+    get = doc.get
+    sp, dp = get("source.packets", 0), get("destination.packets", 0)
     agg[0] += 1
-    if is_probe(sp, dp, doc):
+    if sp <= 3 and is_probe(sp, dp, doc):  # a probe is a SYN (and its retries), maybe a RST back
         agg[1] += 1
-    if is_answered(sp, dp, doc):
+    if dp and is_answered(sp, dp, doc):
         agg[2] += 1
     if first < agg[3]:
         agg[3] = first
     if last > agg[4]:
         agg[4] = last
-    if doc.get("ipProtocol") in _PORTED:
-        agg[5].add(doc.get("destination.port", 0))
-    dst = doc.get("destination.ip")
+    if get("ipProtocol") in _PORTED:
+        agg[5].add(get("destination.port", 0))
+    dst = get("destination.ip")
     if dst is not None:
         agg[6].add(dst)
     batch.starts[src].append(first)
@@ -127,39 +131,67 @@ def is_unicast(mac: str) -> bool:
     return len(mac) == 17 and not int(mac[:2], 16) & 1 and mac != "00:00:00:00:00:00"
 
 
+_unicast_cache: dict[str, bool] = {}
+
+
+def _unicast(mac: str) -> bool:
+    found = _unicast_cache.get(mac)
+    if found is None:
+        found = is_unicast(mac)
+        if len(_unicast_cache) >= _LOCAL_CACHE_MAX:
+            _unicast_cache.clear()
+        _unicast_cache[mac] = found
+    return found
+
+
 def _record_devices(batch: Batch, doc: dict[str, Any], first: int, last: int) -> None:
-    day = last // DAY_MS
-    counted: set[str] = set()  # ARP sessions list both MACs on both sides: count each once
-    for side, ip_path in (("source.mac", "source.ip"), ("destination.mac", "destination.ip")):
-        macs = [m for m in doc.get(side) or () if is_unicast(m)]
-        for mac in macs:
-            if mac not in counted:
-                counted.add(mac)
-                _seen(batch, mac, first, last, day, doc.get("network.bytes", 0))
-            if side == "source.mac":
-                _destinations(batch, doc, mac, last)
-        ip = doc.get(ip_path)
-        # With two MACs on one side (a router's both legs) the address could be either's.
-        if len(macs) == 1 and ip is not None and is_local(ip):
-            _ip(batch, macs[0], ip, first, last)
+    # The hottest code here: one coarse key per session (MACs, local addresses, day), expanded to
+    # devices, addresses and days once per key at write time. A home network repeats these keys
+    # all day, so most sessions cost one dict update.
+    get = doc.get
+    smacs, dmacs = get("source.mac"), get("destination.mac")
+    if smacs or dmacs:
+        sip, dip = get("source.ip"), get("destination.ip")
+        if sip is not None and not is_local(sip):
+            sip = None
+        if dip is not None and not is_local(dip):
+            dip = None
+        key = (tuple(smacs) if smacs else (), tuple(dmacs) if dmacs else (), sip, dip, last // DAY_MS)
+        flow = batch.flows.get(key)
+        if flow is None:
+            batch.flows[key] = [1, get("network.bytes", 0), first, last]
+        else:
+            flow[0] += 1
+            flow[1] += get("network.bytes", 0)
+            if first < flow[2]:
+                flow[2] = first
+            if last > flow[3]:
+                flow[3] = last
+        if smacs and ("http.host" in doc or "dns" in doc or "quic.host" in doc):
+            for mac in smacs:
+                if _unicast(mac):
+                    _destinations(batch, doc, mac, last)
     if "dhcp.mac" in doc:
         _record_dhcp(batch, doc, first, last)
     if "arp.mac" in doc:
         _record_arp(batch, doc, first, last)
 
 
-def _seen(batch: Batch, mac: str, first: int, last: int, day: int, nbytes: int) -> None:
-    dev = batch.devices.get(mac)
-    if dev is None:
-        batch.devices[mac] = [first, last, None, None]
-    else:
-        dev[0], dev[1] = min(dev[0], first), max(dev[1], last)
-    per_day = batch.days.get((mac, day))
-    if per_day is None:
-        batch.days[(mac, day)] = [1, nbytes]
-    else:
-        per_day[0] += 1
-        per_day[1] += nbytes
+def _expand_flows(batch: Batch) -> None:
+    """Devices, addresses and bytes per day from the batch's flow keys."""
+    for (smacs, dmacs, sip, dip, day), (n, nbytes, first, last) in batch.flows.items():
+        src = [m for m in smacs if _unicast(m)]
+        dst = [m for m in dmacs if _unicast(m)]
+        for mac in src + [m for m in dst if m not in src]:  # ARP lists both MACs on both sides
+            dev = batch.devices.setdefault(mac, [first, last, None, None])
+            dev[0], dev[1] = min(dev[0], first), max(dev[1], last)
+            per_day = batch.days.setdefault((mac, day), [0, 0])
+            per_day[0] += n
+            per_day[1] += nbytes
+        # With two MACs on one side (a router's both legs) the address could be either's.
+        for macs, ip in ((src, sip), (dst, dip)):
+            if len(macs) == 1 and ip is not None:
+                _ip(batch, macs[0], ip, first, last)
 
 
 def _ip(batch: Batch, mac: str, ip: str, first: int, last: int) -> None:
@@ -171,19 +203,19 @@ def _ip(batch: Batch, mac: str, ip: str, first: int, last: int) -> None:
 
 
 def _destinations(batch: Batch, doc: dict[str, Any], mac: str, last: int) -> None:
-    names: set[str] = set()
-    for path in ("http.host", "quic.host"):
-        names.update(doc.get(path) or ())
+    hosts = batch.hosts
+    names = [*(doc.get("http.host") or ()), *(doc.get("quic.host") or ())]
     for query in doc.get("dns") or ():
         if isinstance(query, dict) and query.get("queryHost"):
-            names.add(query["queryHost"])
+            names.append(query["queryHost"])
     for name in names:
-        entry = batch.hosts.get((mac, name))
+        entry = hosts.get((mac, name))
         if entry is None:
-            batch.hosts[(mac, name)] = [1, last]
+            hosts[(mac, name)] = [1, last]
         else:
             entry[0] += 1
-            entry[1] = max(entry[1], last)
+            if last > entry[1]:
+                entry[1] = last
 
 
 def _record_dhcp(batch: Batch, doc: dict[str, Any], first: int, last: int) -> None:
@@ -217,6 +249,7 @@ def write(conn: apsw.Connection, batch: Batch) -> None:
     """Fold the batch into the tables (call inside the store's batch transaction)."""
     if batch.scans:
         _write_scans(conn, batch)
+    _expand_flows(batch)
     if batch.devices:
         _write_devices(conn, batch)
 
@@ -285,3 +318,19 @@ def _write_devices(conn: apsw.Connection, batch: Batch) -> None:
         "INSERT INTO device_hosts (mac, host, sessions, last_ms) VALUES (?, ?, ?, ?) ON CONFLICT (mac, host) "
         "DO UPDATE SET sessions = sessions + excluded.sessions, last_ms = max(last_ms, excluded.last_ms)",
         [(*k, *v) for k, v in batch.hosts.items()])
+
+
+def expire(conn: apsw.Connection, before_ms: int) -> int:
+    """Drop aggregate rows of days wholly before ``before_ms`` (for retention); returns rows dropped.
+
+    Devices themselves are kept (an inventory outlives the sessions), as are their addresses.
+    """
+    day = before_ms // DAY_MS
+    with conn:
+        dropped = 0
+        for sql in ("DELETE FROM scan_days WHERE day < ?", "DELETE FROM device_days WHERE day < ?"):
+            conn.execute(sql, (day,))
+            dropped += conn.changes()
+        conn.execute("DELETE FROM device_hosts WHERE last_ms < ?", (day * DAY_MS,))
+        dropped += conn.changes()
+    return dropped

@@ -70,26 +70,47 @@ def window(conn: apsw.Connection, days: int, end_day: int | None = None) -> tupl
 
 def find_scanners(conn: apsw.Connection, days: int = 30, limit: int = 50,
                   end_day: int | None = None) -> tuple[list[Scanner], tuple[int, int]]:
-    """The ``limit`` most scan-like sources of the window, best first, and the window."""
+    """The ``limit`` most scan-like sources of the window, best first, and the window.
+
+    Sources with at least MIN_PROBES probes (the only ones that can be flagged) come first; the
+    internet's background noise (thousands of addresses with a SYN or two each) only fills the
+    remaining rows, so its sketches are merged for at most ``limit`` sources.
+    """
     lo, hi = window(conn, days, end_day)
     candidates = sorted(_candidates(conn, lo, hi), key=lambda c: -c[0])
-    top: list[Scanner] = []
-    for bound, row in candidates:
-        if len(top) >= limit and bound < top[-1].score:
-            break  # no later source can beat the current last place
-        top.append(_exact(conn, row, lo, hi))
-        top.sort(key=lambda s: (-s.score, -s.probes, s.src))
-        del top[limit:]
+    top = _best(conn, [c for c in candidates if c[1][2] >= MIN_PROBES], limit, lo, hi)
+    if len(top) < limit:
+        rest = [_exact(conn, row, lo, hi) for _, row in
+                [c for c in candidates if c[1][2] < MIN_PROBES][:limit - len(top)]]
+        top += sorted(rest, key=lambda s: (-s.score, -s.probes, s.src))
     for s in top:
         _describe(conn, s, lo, hi)
     return top, (lo, hi)
 
 
+def _best(conn: apsw.Connection, candidates: list[tuple[float, tuple[Any, ...]]], limit: int,
+          lo: int, hi: int) -> list[Scanner]:
+    """Exact scores in upper-bound order, until no later source can beat the last place."""
+    top: list[Scanner] = []
+    for bound, row in candidates:
+        if len(top) >= limit and bound < top[-1].score:
+            break
+        top.append(_exact(conn, row, lo, hi))
+        top.sort(key=lambda s: (-s.score, -s.probes, s.src))
+        del top[limit:]
+    return top
+
+
+_TOTALS = ("SELECT src, sum(sessions), sum(probes), sum(answered), min(first_ms), max(last_ms), sum(gap_n), "
+           "sum(gap_sum), sum(gap_sumsq), sum(ports_n), sum(hosts_n), count(*), max(ports_n), max(hosts_n) "
+           "FROM scan_days {} WHERE day BETWEEN ? AND ? GROUP BY src")
+
+
 def _candidates(conn: apsw.Connection, lo: int, hi: int) -> list[tuple[float, tuple[Any, ...]]]:
-    rows = conn.execute(
-        "SELECT src, sum(sessions), sum(probes), sum(answered), min(first_ms), max(last_ms), sum(gap_n), "
-        "sum(gap_sum), sum(gap_sumsq), sum(ports_n), sum(hosts_n), count(*), max(ports_n), max(hosts_n) "
-        "FROM scan_days WHERE day BETWEEN ? AND ? GROUP BY src", (lo, hi)).fetchall()
+    try:  # the covering index keeps the sketches (most of the bytes) out of the scan
+        rows = conn.execute(_TOTALS.format("INDEXED BY scan_days_totals"), (lo, hi)).fetchall()
+    except apsw.SQLError:  # a development database migrated before the index existed
+        rows = conn.execute(_TOTALS.format(""), (lo, hi)).fetchall()
     return [(score(r[2], r[1], r[9], r[10]), r) for r in rows]
 
 
