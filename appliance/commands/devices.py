@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from typing import Any
 
-from appliance.commands._common import EXIT_OK, EXIT_USAGE
+from appliance.commands._common import EXIT_OK, EXIT_USAGE, open_store_or_complain, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,12 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def handler(args: argparse.Namespace, settings: Any) -> int:
     from appliance.insights import devices
-    from appliance.store.db import StoreError, open_database
-
-    try:
-        conn = open_database(args.db or settings.dbPath)
-    except StoreError as err:
-        print(f"fukurou: {err}", file=sys.stderr)
+    conn = open_store_or_complain(args.db or settings.dbPath)
+    if conn is None:
         return EXIT_USAGE
     found = devices.inventory(conn, getattr(settings, "ouiFile", "") or None, max(args.days, 1))
     if args.format == "json":
@@ -36,9 +31,7 @@ def handler(args: argparse.Namespace, settings: Any) -> int:
     rows = [("new" if d.new else "", d.mac, d.vendor or "", d.dhcp_host or "", ",".join(i["ip"] for i in d.ips),
              _time(d.first_ms), _time(d.last_ms), str(d.bytes), ",".join(h["host"] for h in d.top_hosts[:3]))
             for d in found]
-    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
-    for row in (head, *rows):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print_table(head, rows)
     return EXIT_OK
 
 

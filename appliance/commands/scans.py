@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from appliance.commands._common import EXIT_OK, EXIT_USAGE
+from appliance.commands._common import EXIT_OK, EXIT_USAGE, open_store_or_complain, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,12 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def handler(args: argparse.Namespace, settings: Any) -> int:
     from appliance.insights import scans
-    from appliance.store.db import StoreError, open_database
-
-    try:
-        conn = open_database(args.db or settings.dbPath)
-    except StoreError as err:
-        print(f"fukurou: {err}", file=sys.stderr)
+    conn = open_store_or_complain(args.db or settings.dbPath)
+    if conn is None:
         return EXIT_USAGE
     found, span = scans.find_scanners(conn, max(args.days, 1), max(args.limit, 1))
     if args.format == "json":
@@ -40,9 +35,7 @@ def _table(found: list[Any]) -> None:
     head = ("", "source", "score", "sessions", "probe%", "ports", "hosts", "answered", "gap mean/sd (s)")
     rows = [("!" if s.flagged else "", s.src, f"{s.score:.1f}", str(s.sessions), f"{100 * s.probe_share:.0f}",
              str(s.ports), str(s.hosts), str(s.answered), _gaps(s)) for s in found]
-    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
-    for row in (head, *rows):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print_table(head, rows)
     for s in found:
         if s.flagged:
             print(f"\n{s.src}: sessions: {s.expression}")
