@@ -47,3 +47,16 @@ def corpus_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any
     store.flush()
     yield store, by_id
     conn.close()
+
+
+def corpus_sessions(name: str) -> list[Any]:
+    """The sessions of one corpus capture (real Session objects, parsers on); skip if absent."""
+    from appliance.pipeline import parse_capture
+    from appliance.settings import Settings
+
+    path = CORPUS / f"{name}.pcap"
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    out: list[Any] = []
+    parse_capture(str(path), Settings(), out.append)
+    return out

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import random
 import struct
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import corpus_sessions
 from test_proto_tls import FakeSession, client_hello
 
-from appliance.pipeline import parse_capture
 from appliance.protocols import quic
-from appliance.settings import Settings
 
-PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps" / "arkime"
 DCID = bytes.fromhex("8394c8f03e515708")
 
 
@@ -138,22 +135,13 @@ def test_hostile_datagrams() -> None:
     assert quic.parse_chlo(b"CHLO\xff\xff\x00\x00") == (True, {})
 
 
-def _sessions(name: str) -> list[Any]:
-    path = PCAPS / f"{name}.pcap"
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    out: list[Any] = []
-    parse_capture(str(path), Settings(), out.append)
-    return out
-
-
 def test_capture_quic_ietf() -> None:
-    (session,) = [s for s in _sessions("quicietf") if "quic" in s.protocols]
+    (session,) = [s for s in corpus_sessions("quicietf") if "quic" in s.protocols]
     assert session.fields["http.host"] == ["ssl.gstatic.com"]
     assert session.fields["tls.ja4"] == ["q13d0311h3_55b375c5d22e_3512bcbbc9ec"]
 
 
 def test_capture_gquic() -> None:
-    (session,) = [s for s in _sessions("quic43") if "quic" in s.protocols]
+    (session,) = [s for s in corpus_sessions("quic43") if "quic" in s.protocols]
     assert session.fields["quic.host"] == ["r3---sn-n4v7knl6.googlevideo.com"]
     assert session.fields["quic.version"] == ["Q043"]

@@ -5,22 +5,17 @@ from __future__ import annotations
 import datetime
 import random
 import struct
-from pathlib import Path
 from typing import Any
 
-import pytest
+from conftest import corpus_sessions
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from appliance.pipeline import parse_capture
 from appliance.protocols import _tls_hello as hello_mod
 from appliance.protocols import certs, tls
-from appliance.settings import Settings
-
-PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps" / "arkime"
 
 
 class FakeSession:
@@ -242,29 +237,20 @@ def test_absurd_lengths() -> None:
 
 
 # --- real captures --------------------------------------------------------------------------------
-def _sessions(name: str) -> list[Any]:
-    path = PCAPS / f"{name}.pcap"
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    out: list[Any] = []
-    parse_capture(str(path), Settings(), out.append)
-    return out
-
-
 def test_capture_tls13_draft() -> None:
-    (session,) = [s for s in _sessions("tls13") if "tls" in s.protocols]
+    (session,) = [s for s in corpus_sessions("tls13") if "tls" in s.protocols]
     assert session.fields["tls.version"] == ["TLSv1.3-draft-18"]
     assert session.fields["tls.ja4"] == ["t00d1815h2_a30347de7a75_2a77702ff8e0"]
     assert session.fields["http.host"] == ["blog.cloudflare.com"]
 
 
 def test_capture_certificate_chain() -> None:
-    (session,) = [s for s in _sessions("https2-301-get") if "tls" in s.protocols]
+    (session,) = [s for s in corpus_sessions("https2-301-get") if "tls" in s.protocols]
     alts = [c.get("alt") for c in session.fields["cert"]]
     assert ["github.com", "www.github.com"] in alts
     assert session.fields["tls.ja3s"] == ["280ca4511bfaa384b2e931c058e8816e"]
 
 
 def test_capture_dtls_certificate() -> None:
-    (session,) = [s for s in _sessions("wireshark-dtls0") if "dtls" in s.protocols]
+    (session,) = [s for s in corpus_sessions("wireshark-dtls0") if "dtls" in s.protocols]
     assert session.fields["cert"][0]["issuerCN"] == ["snake oil ca"]

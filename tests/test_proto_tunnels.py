@@ -9,21 +9,17 @@ from __future__ import annotations
 import datetime
 import random
 import struct
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import corpus_sessions
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from appliance.pipeline import parse_capture
 from appliance.protocols import http2, ike, opcua, openvpn
-from appliance.settings import Settings
-
-PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps" / "arkime"
 
 
 class FakeSession:
@@ -65,18 +61,9 @@ def make_cert(cn: str = "vpn.example") -> bytes:
             .sign(key, hashes.SHA256()).public_bytes(Encoding.DER))
 
 
-def _sessions(name: str) -> list[Any]:
-    path = PCAPS / f"{name}.pcap"
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    out: list[Any] = []
-    parse_capture(str(path), Settings(), out.append)
-    return out
-
-
 # --- real captures --------------------------------------------------------------------------------
 def test_capture_openvpn_udp_and_tcp() -> None:
-    sessions = [s for s in _sessions("openvpn_synthetic") if "openvpn" in s.protocols]
+    sessions = [s for s in corpus_sessions("openvpn_synthetic") if "openvpn" in s.protocols]
     assert len(sessions) == 4
     for session in sessions:
         assert "tls" not in session.protocols  # Arkime names only the carrier
@@ -88,7 +75,7 @@ def test_capture_openvpn_udp_and_tcp() -> None:
 
 
 def test_capture_ike_certificates() -> None:
-    sessions = [s for s in _sessions("ike-cert_synthetic") if "isakmp" in s.protocols]
+    sessions = [s for s in corpus_sessions("ike-cert_synthetic") if "isakmp" in s.protocols]
     cns = sorted(c["subjectCN"][0] for s in sessions for c in s.fields.get("cert", []))
     assert cns == ["ikev1-ipv6.example.com", "ikev1.example.com", "ikev2-ipv6.example.com",
                    "ikev2.example.com"]
@@ -97,17 +84,17 @@ def test_capture_ike_certificates() -> None:
 
 
 def test_capture_ike_proposals() -> None:
-    (v1,) = [s for s in _sessions("IKEv1") if "isakmp" in s.protocols]
+    (v1,) = [s for s in corpus_sessions("IKEv1") if "isakmp" in s.protocols]
     assert v1.fields["isakmp.authMethod"] == ["psk"]
     assert set(v1.fields["isakmp.vendorId"]) >= {"dpd", "ikev2"}
-    (v2,) = [s for s in _sessions("IKEv2") if "isakmp" in s.protocols]
+    (v2,) = [s for s in corpus_sessions("IKEv2") if "isakmp" in s.protocols]
     assert v2.fields["isakmp.encryption"] == ["aes-cbc"]
     assert v2.fields["isakmp.hash"] == ["prf-hmac-sha2-512"]
     assert v2.fields["isakmp.dhGroup"] == ["ecp384"]
 
 
 def test_capture_opcua() -> None:
-    sessions = [s for s in _sessions("opcua_synthetic") if "opcua" in s.protocols]
+    sessions = [s for s in corpus_sessions("opcua_synthetic") if "opcua" in s.protocols]
     urls = {u for s in sessions for u in s.fields.get("opcua.endpointUrl", [])}
     assert "opc.tcp://hostA.example:4840/" in urls
     cns = {c["subjectCN"][0] for s in sessions for c in s.fields.get("cert", [])}
@@ -115,7 +102,7 @@ def test_capture_opcua() -> None:
 
 
 def test_capture_http2_prior_knowledge() -> None:
-    sessions = _sessions("http2-nghttp2")
+    sessions = corpus_sessions("http2-nghttp2")
     assert any("http2" in s.protocols and "http" in s.protocols for s in sessions)
 
 
