@@ -315,6 +315,8 @@ def test_spiview_unique_connections_files_stats(served: Served) -> None:
     assert re.match(r"tcp, \d+\n", unique)
     graph = served.api("/api/connections", params={**ALL, "minConn": "2"}).json()
     assert graph["links"] and all(link["value"] >= 2 for link in graph["links"])
+    small = served.api("/api/connections", params={**ALL, "length": "10"}).json()  # Arkime's query size
+    assert small["recordsFiltered"] == 10 == sum(link["value"] for link in small["links"])
     assert served.api("/api/files").json()["recordsTotal"] > 0
     assert served.api("/api/stats").json()["data"][0]["sessions"] > 100
 

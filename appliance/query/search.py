@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ import apsw
 from appliance.query.compile import Compiler
 from appliance.query.parser import QueryError
 from appliance.store import layout
-from appliance.store.sessions import _COLUMN_ORDER, SessionStore, display_value
+from appliance.store.sessions import _COLUMN_ORDER, SessionStore, decode_doc, display_value
 
 DEFAULT_TIME_LIMIT = 10.0  # seconds
+MINUTE_MS = 60_000
 
 
 class QueryTimeout(Exception):
@@ -81,8 +81,7 @@ def _fk_doc(blob: bytes | None, fid: int) -> str | None:
     if not blob:
         return None
     if blob is not _doc_cache["blob"]:
-        items = json.loads(zlib.decompress(blob, -15))
-        _doc_cache["blob"], _doc_cache["items"] = blob, dict(zip(items[::2], items[1::2], strict=True))
+        _doc_cache["blob"], _doc_cache["items"] = blob, dict(decode_doc(blob))
     value = _doc_cache["items"].get(fid)
     if value is None:
         return None
@@ -129,7 +128,7 @@ class Searcher:
                "ORDER BY s.id DESC LIMIT ? OFFSET ?")
         with self.deadline():
             rows = self.conn.execute(sql, (*params, limit, offset)).fetchall()
-            return [{"id": row[0], **self.store.decode_row(row)} for row in rows]
+            return [{"id": row[0], **doc} for row, doc in zip(rows, self.store.decode_rows(rows), strict=True)]
 
     def ids(self, expression: str | None, times: TimeRange = TimeRange()) -> list[int]:
         where, params = self.where(expression, times)
@@ -140,6 +139,37 @@ class Searcher:
         where, params = self.where(expression, times)
         with self.deadline():
             return self.store.count(where, tuple(params))
+
+    def minute_totals(self, times: TimeRange) -> list[tuple[int, int, int, int]]:
+        """(minute, sessions, packets, bytes) of every session in a time range, unfiltered.
+
+        Whole minutes come from ``session_minutes`` (kept by the writer); the partial minutes at
+        either end of the range are counted from the sessions themselves (an id range)."""
+        start, stop = times.start_ms, times.stop_ms
+        first = None if start is None else -(-start // MINUTE_MS)  # first whole minute
+        last = None if stop is None else (stop + 1) // MINUTE_MS - 1  # last whole minute
+        with self.deadline():
+            if first is not None and last is not None and first > last:
+                return self._count_minutes(start, stop)
+            out = self._count_minutes(start, first * MINUTE_MS - 1) if first is not None and start is not None else []
+            out += self.conn.execute(
+                "SELECT minute, sessions, packets, bytes FROM session_minutes "
+                "WHERE minute BETWEEN ? AND ? AND sessions > 0 ORDER BY minute",
+                (first if first is not None else -(1 << 62), last if last is not None else 1 << 62)).fetchall()
+            if last is not None and stop is not None:
+                out += self._count_minutes((last + 1) * MINUTE_MS, stop)
+        return out
+
+    def _count_minutes(self, start_ms: int | None, stop_ms: int | None) -> list[tuple[int, int, int, int]]:
+        lo, hi = layout.id_range(start_ms, stop_ms)
+        if lo is not None and hi is not None and lo > hi:
+            return []
+        return self.conn.execute(
+            f"SELECT {layout.LAST_SQL} / {MINUTE_MS} AS m, count(*), "
+            "sum(coalesce(s.src_packets, 0) + coalesce(s.dst_packets, 0)), "
+            "sum(coalesce(s.src_bytes, 0) + coalesce(s.dst_bytes, 0)) "
+            "FROM sessions s WHERE s.id BETWEEN ? AND ? GROUP BY m ORDER BY m",
+            (lo if lo is not None else -(1 << 62), hi if hi is not None else 1 << 62)).fetchall()
 
     def spiview(self, path_or_expr: str, expression: str | None = None, times: TimeRange = TimeRange(),
                 size: int = 10) -> list[tuple[Any, int]]:

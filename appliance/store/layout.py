@@ -60,9 +60,12 @@ NODE = "node"  # stored as a term id in sessions.node (one node name, many sessi
 # Kept in the blob only: per-packet lists, and values unique to a session that would cost more
 # as terms than they are worth searching quickly (still searchable, by decoding the blob).
 DOC_ONLY = frozenset({
-    "packetPos", "packetLen", "srcTTL", "dstTTL", "srcDscp", "dstDscp",
+    "fileId", "packetPos", "packetLen", "srcTTL", "dstTTL", "srcDscp", "dstDscp",
     "srcPayload8", "dstPayload8", "tls.srcSessionId", "tls.dstSessionId", "http.requestBody",
 })
+
+# Blob lists stored as gaps between neighbours (sessions.delta_encode): offsets that only grow.
+DELTA_ENCODED = frozenset({"packetPos"})
 
 TEXT_TYPES = ("termfield", "lotermfield", "uptermfield", "textfield")
 

@@ -237,7 +237,8 @@ class Handlers:
     def connections(self, user: User) -> str:
         p = params()
         searcher = self.ctx.searcher(user)
-        args = query_args({**p, "length": p.get("length") or str(MAX_GRAPH_SESSIONS)}, searcher.scope)
+        # Arkime's query size: the newest 5,000 sessions unless asked (its UI offers up to 100,000).
+        args = query_args({**p, "length": p.get("length") or "5000"}, searcher.scope)
         src, dst = p.get("srcField") or "ip.src", p.get("dstField") or "ip.dst:port"
         min_conn = int_param(p, "minConn", 1, 1, 1 << 30)
         links = searcher.column_links(args, src, dst)

@@ -24,6 +24,7 @@ from appliance.store.sessions import SessionStore
 MAX_LENGTH = 2_000_000  # Arkime's cap on `length`
 DEFAULT_LENGTH = 100
 MAX_GRAPH_SESSIONS = 20_000
+MAX_LINK_SESSIONS = 100_000  # connections grouped in SQL (Arkime's largest query size)
 ALL_TIME = TimeRange()  # connections/csv read at most this many rows per request
 
 
@@ -191,21 +192,36 @@ class ScopedSearcher(Searcher):
         length = args.length if limit is None else min(args.length, limit)
         with self.deadline():
             found = self.conn.execute(sql, (*params, length, args.start)).fetchall()
-            return [{"id": row[0], **self.store.decode_row(row)} for row in found]
+            return [{"id": row[0], **doc} for row, doc in zip(found, self.store.decode_rows(found), strict=True)]
+
+    def unfiltered(self, expression: str | None) -> bool:
+        """No expression and no forced one: totals can come from the per-minute counts."""
+        return self._forced is None and not (expression or "").strip()
 
     def total(self, expression: str | None, times: TimeRange) -> int:
+        if self.unfiltered(expression):
+            return sum(n for _, n, _, _ in self.minute_totals(times))
         where, params = self.where(expression, times)
         with self.deadline():
             return int(self.conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}", params).fetchone()[0])
 
     def histogram(self, args: QueryArgs) -> dict[str, Any]:
         """Sessions, packets and bytes per time bucket (Arkime's ``graph``), bucketed on lastPacket."""
+        if self.unfiltered(args.expression):
+            minutes = self.minute_totals(args.times)
+            if not minutes:
+                return _histogram([], 60)
+            if _interval((minutes[-1][0] - minutes[0][0]) * 60) >= 60:
+                return _histogram_of_minutes(minutes)
+            # under a few hours: buckets finer than a minute, counted from the (few) sessions
         where, params = self.where(args.expression, args.times)
         with self.deadline():
-            lo, hi = self.conn.execute(f"SELECT min(s.id), max(s.id) FROM sessions s WHERE {where}",
-                                       params).fetchone()
+            # Two statements: SQLite answers a lone min() or max() of the rowid from the b-tree's
+            # ends, but scans every row for both in one SELECT.
+            lo = self.conn.execute(f"SELECT min(s.id) FROM sessions s WHERE {where}", params).fetchone()[0]
             if lo is None:
-                return {"interval": 60, "sessionsHisto": [], "packetsHisto": [], "bytesHisto": []}
+                return _histogram([], 60)
+            hi = self.conn.execute(f"SELECT max(s.id) FROM sessions s WHERE {where}", params).fetchone()[0]
             span = (layout.last_packet(hi) - layout.last_packet(lo)) / 1000
             interval = _interval(span)
             rows = self.conn.execute(
@@ -213,10 +229,7 @@ class ScopedSearcher(Searcher):
                 "sum(coalesce(s.src_packets, 0) + coalesce(s.dst_packets, 0)), "
                 "sum(coalesce(s.src_bytes, 0) + coalesce(s.dst_bytes, 0)) "
                 f"FROM sessions s WHERE {where} GROUP BY b ORDER BY b", (interval, interval, *params)).fetchall()
-        return {"interval": interval,
-                "sessionsHisto": [[b * 1000, n] for b, n, _, _ in rows],
-                "packetsHisto": [[b * 1000, p] for b, _, p, _ in rows],
-                "bytesHisto": [[b * 1000, y] for b, _, _, y in rows]}
+        return _histogram(rows, interval)
 
     def column_links(self, args: QueryArgs, src: str, dst: str) -> list[dict[str, Any]] | None:
         """Connections between two column fields, grouped by SQL (None when a field is no column).
@@ -230,11 +243,15 @@ class ScopedSearcher(Searcher):
         (a_sql, a_port), (b_sql, b_port) = ends  # type: ignore[misc]
         where, params = self.where(args.expression, args.times)
         cols = ", ".join(c for c in (a_sql, a_port, b_sql, b_port) if c)
-        sql = (f"SELECT {cols}, count(*), sum(coalesce(s.src_bytes,0)+coalesce(s.dst_bytes,0)), "
-               "sum(coalesce(s.src_packets,0)+coalesce(s.dst_packets,0)) "
-               f"FROM sessions s WHERE {where} GROUP BY {cols} LIMIT 100000")
+        # Arkime's connections graph is drawn from the newest `length` matching sessions (its
+        # "query size"), not from every session in the range.
+        sql = (f"SELECT {cols.replace('s.', 'n.')}, count(*), sum(n.b), sum(n.p) FROM "
+               f"(SELECT {cols}, coalesce(s.src_bytes,0)+coalesce(s.dst_bytes,0) AS b, "
+               "coalesce(s.src_packets,0)+coalesce(s.dst_packets,0) AS p "
+               f"FROM sessions s WHERE {where} ORDER BY s.id DESC LIMIT ?) n "
+               f"GROUP BY {cols.replace('s.', 'n.')}")
         with self.deadline():
-            rows = self.conn.execute(sql, params).fetchall()
+            rows = self.conn.execute(sql, (*params, min(args.length, MAX_LINK_SESSIONS))).fetchall()
         out = []
         for row in rows:
             values, i = [], 0
@@ -292,6 +309,29 @@ def graph_from_links(links: list[dict[str, Any]], min_conn: int) -> dict[str, An
             node["cnt"] += 1
             node["type"] |= kind
     return {"nodes": list(nodes.values()), "links": kept}
+
+
+def _histogram(rows: list[tuple[int, int, int, int]], interval: int) -> dict[str, Any]:
+    """Arkime's graph from (bucket start in s, sessions, packets, bytes) rows."""
+    return {"interval": interval,
+            "sessionsHisto": [[b * 1000, n] for b, n, _, _ in rows],
+            "packetsHisto": [[b * 1000, p] for b, _, p, _ in rows],
+            "bytesHisto": [[b * 1000, y] for b, _, _, y in rows]}
+
+
+def _histogram_of_minutes(minutes: list[tuple[int, int, int, int]]) -> dict[str, Any]:
+    """The graph from per-minute totals: buckets of at least a minute (finer needs the sessions)."""
+    if not minutes:
+        return _histogram([], 60)
+    interval = max(60, _interval((minutes[-1][0] - minutes[0][0]) * 60))
+    buckets: dict[int, list[int]] = {}
+    for minute, n, p, y in minutes:
+        b = minute * 60 // interval * interval
+        bucket = buckets.setdefault(b, [b, 0, 0, 0])
+        bucket[1] += n
+        bucket[2] += p
+        bucket[3] += y
+    return _histogram([tuple(v) for v in buckets.values()], interval)  # type: ignore[misc]
 
 
 def _interval(span_s: float) -> int:
