@@ -34,6 +34,7 @@ from typing import Any
 
 import apsw
 
+from appliance.insights import aggregates
 from appliance.store import layout
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class ExpireReport:
     dry_run: bool = False
     sessions: int = 0
     postings: int = 0
+    aggregate_rows: int = 0
     terms_pruned: int = 0
     terms_pruning: str = "done"
     pcap_files: int = 0
@@ -64,7 +66,8 @@ class ExpireReport:
 
     def lines(self) -> list[str]:
         verb = "would delete" if self.dry_run else "deleted"
-        out = [f"sessions: {verb} {self.sessions:,} (and {self.postings:,} postings)",
+        out = [f"sessions: {verb} {self.sessions:,} (and {self.postings:,} postings)"
+               + (f"; {self.aggregate_rows:,} scan, device and per-minute rows of those days" if self.aggregate_rows else ""),
                f"pcap files past pcapRetentionDays: {verb} {self.pcap_files:,} ({self.pcap_bytes:,} bytes)",
                f"pcap files for freeSpaceG: {verb} {self.freespace_files:,} ({self.freespace_bytes:,} bytes)"]
         if not self.dry_run:
@@ -95,6 +98,7 @@ def expire(conn: apsw.Connection, settings: Any, now: float | None = None, dry_r
         else:
             report.sessions = delete_sessions(conn, cutoff)
             report.postings = delete_postings(conn, cutoff) if report.sessions else 0
+            report.aggregate_rows = expire_aggregates(conn, layout.last_packet(cutoff))
     if settings.pcapRetentionDays:
         cutoff_us = int((now - settings.pcapRetentionDays * 86400) * 1_000_000)
         report.pcap_files, report.pcap_bytes = expire_pcap_files(conn, settings, cutoff_us, dry_run)
@@ -141,6 +145,17 @@ def delete_sessions(conn: apsw.Connection, cutoff: int) -> int:
         total += done
         if done < CHUNK:
             return total
+
+
+def expire_aggregates(conn: apsw.Connection, before_ms: int) -> int:
+    """The scan and device counters of the days that are gone, and emptied per-minute totals.
+
+    The per-minute totals follow deleted sessions by themselves (a trigger); rows left at zero
+    are dropped here. Devices and their addresses stay: the inventory outlives the sessions."""
+    dropped = aggregates.expire(conn, before_ms)
+    with conn:
+        conn.execute("DELETE FROM session_minutes WHERE sessions <= 0")
+        return dropped + conn.changes()
 
 
 def _term_batches(conn: apsw.Connection) -> Any:

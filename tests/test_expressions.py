@@ -324,3 +324,17 @@ def test_hostile_values_never_reach_sql(searcher: Searcher, corpus_store: Any, l
         return
     assert 0 <= n <= len(by_id)
     assert searcher.count("") == len(by_id)  # nothing was changed or dropped
+
+
+def test_newest_slice_first_gives_the_same_pages(corpus_store: Any) -> None:
+    """Searching the newest slice first (a few sessions here) returns exactly the rows that
+    searching the whole range returns, for every expression of the table, time range and page."""
+    store, by_id = corpus_store
+    sliced, whole = Searcher(store, slice_sessions=40), Searcher(store, slice_sessions=0)
+    middle = sorted(d["lastPacket"] for d in by_id.values())[len(by_id) // 2]
+    for expression, _ in TABLE:
+        for times in (TimeRange(), TimeRange(None, middle), TimeRange(middle, None)):
+            for limit, offset in ((1, 0), (3, 0), (2, 1)):
+                got = [r["id"] for r in sliced.search(expression, times, limit, offset)]
+                assert got == [r["id"] for r in whole.search(expression, times, limit, offset)], \
+                    (expression, times, limit, offset)

@@ -114,8 +114,18 @@ def test_sessions_older_than_the_limit_go_and_nothing_else(store90: tuple[Any, S
                                        "WHERE f.value LIKE '%day-8%'")]
     assert hits == ["day-8"]  # day-80..89 were expired
 
+    # The scan and device counters of the expired days go with them; per-minute totals follow.
+    first_day = cutoff_ms // DAY_MS
+    assert report.aggregate_rows > 0
+    for table in ("scan_days", "device_days"):
+        days = [r[0] for r in conn.execute(f"SELECT day FROM {table}")]
+        assert days and min(days) == first_day, table
+    assert conn.execute("SELECT min(last_ms) FROM device_hosts").fetchall()[0][0] >= first_day * DAY_MS
+    minutes = conn.execute("SELECT sum(sessions), min(sessions) FROM session_minutes").fetchall()[0]
+    assert minutes[0] == len(kept) and minutes[1] > 0  # no emptied minute is left behind
+
     again = retention.expire(conn, s, now=NOW)
-    assert (again.sessions, again.postings, again.terms_pruned) == (0, 0, 0)
+    assert (again.sessions, again.postings, again.terms_pruned, again.aggregate_rows) == (0, 0, 0, 0)
 
 
 def test_space_is_reclaimed(store90: tuple[Any, Settings, list[int]]) -> None:

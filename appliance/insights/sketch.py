@@ -12,6 +12,7 @@ import hashlib
 import math
 import struct
 from collections.abc import Iterable
+from functools import lru_cache
 
 P = 10
 M = 1 << P
@@ -20,6 +21,7 @@ _EXACT, _HLL = b"E", b"H"
 _ALPHA = 0.7213 / (1 + 1.079 / M)
 
 
+@lru_cache(maxsize=1 << 16)  # ports and host names repeat all day: hash each once
 def value_hash(value: str | int) -> int:
     """A 64-bit hash that is stable across processes (``hash()`` is salted per process)."""
     return int.from_bytes(hashlib.blake2b(str(value).encode(), digest_size=8).digest(), "big")

@@ -24,6 +24,7 @@ META = {"ip": "ip", "port": "port.", "host": "host."}
 # ip and port columns that belong together for ip:port values and the `ip` meta field.
 IP_PORT = {"source.ip": "source.port", "destination.ip": "destination.port"}
 _STRING_TYPES = layout.TEXT_TYPES
+COMMON_TERM_SESSIONS = 20_000  # a value held by more sessions is tested per session, not listed
 
 
 @dataclass
@@ -33,6 +34,9 @@ class Compiler:
     fields: FieldMap
     now: float | None = None
     regexes: list[str] = field(default_factory=list)
+    # Session id bounds of the query (its time range): postings lookups read only that slice of
+    # each term's (term, session) run instead of every session that ever had the value.
+    window: tuple[int, int] | None = None
 
     def compile(self, text: str) -> Sql:
         return self.node(parse(text))
@@ -92,8 +96,9 @@ class Compiler:
         if where.kind in ("column", "derived", "cid", "node", "id"):
             return f"({where.sql} IS NOT NULL)", []
         if where.kind == "postings":
+            bounds, extra = where.bounds()
             return ("(s.id IN (SELECT p.session_id FROM postings p WHERE p.term_id IN "
-                    "(SELECT t.id FROM terms t WHERE t.field_id = ?)))", [where.fid])
+                    f"(SELECT t.id FROM terms t WHERE t.field_id = ?){bounds}))", [where.fid, *extra])
         return "(fk_doc(s.doc, ?) IS NOT NULL)", [where.fid]
 
     def any_of(self, targets: list[registry.Field], op: str, token: Token) -> Sql:
@@ -122,7 +127,22 @@ class Compiler:
             if lenient:
                 return None
             raise
-        return where.wrap(f" {joiner} ".join(c[0] for c in conds), [x for c in conds for x in c[1]])
+        cond, params = f" {joiner} ".join(c[0] for c in conds), [x for c in conds for x in c[1]]
+        if where.kind == "postings" and self._common(where.fid, conds):
+            return where.probe(cond, params)
+        return where.wrap(cond, params)
+
+    def _common(self, fid: int, conds: list[Sql]) -> bool:
+        """Whether exact values match so many sessions that testing each candidate session
+        (one primary-key probe) beats listing all of theirs: ``protocols == tls`` in a query that
+        also names a rare host must not read a million postings to find a hundred sessions."""
+        if not all(c[0] == "(t.value = ?)" for c in conds):
+            return False
+        values = [c[1][0] for c in conds]
+        found = self.fields.conn.execute(
+            f"SELECT coalesce(sum(sessions), 0) FROM terms WHERE field_id = ? AND value IN "
+            f"({', '.join('?' * len(values))})", (fid, *values)).fetchall()
+        return int(found[0][0]) >= COMMON_TERM_SESSIONS
 
     def condition(self, spec: registry.Field, where: Where, op: str, text: str, quoted: bool,
                   token: Token) -> Sql:
@@ -191,7 +211,7 @@ class Compiler:
         if storage.kind == "node":
             return Where("node", "s.node", "t.value", fid)
         if storage.kind == "postings":
-            return Where("postings", "", "t.value", fid)
+            return Where("postings", "", "t.value", fid, self.window)
         value = "fk_ipkey(j.value)" if spec.type == "ip" else "j.value"
         return Where("doc", "", value, fid)
 
@@ -204,11 +224,25 @@ class Where:
     sql: str
     value: str
     fid: int
+    window: tuple[int, int] | None = None
+
+    def bounds(self) -> Sql:
+        if self.window is None:
+            return "", []
+        return " AND p.session_id BETWEEN ? AND ?", list(self.window)
+
+    def probe(self, cond: str, params: list[Any]) -> Sql:
+        """A postings condition as a test of the current session (never a list of sessions)."""
+        return ("(EXISTS (SELECT 1 FROM postings p WHERE p.term_id IN "
+                f"(SELECT t.id FROM terms t WHERE t.field_id = ? AND ({cond})) AND p.session_id = s.id))",
+                [self.fid, *params])
 
     def wrap(self, cond: str, params: list[Any]) -> Sql:
         if self.kind == "postings":
+            bounds, extra = self.bounds()
             return ("(s.id IN (SELECT p.session_id FROM postings p WHERE p.term_id IN "
-                    f"(SELECT t.id FROM terms t WHERE t.field_id = ? AND ({cond}))))", [self.fid, *params])
+                    f"(SELECT t.id FROM terms t WHERE t.field_id = ? AND ({cond})){bounds}))",
+                    [self.fid, *params, *extra])
         if self.kind == "node":
             return f"(s.node IN (SELECT t.id FROM terms t WHERE t.field_id = ? AND ({cond})))", \
                 [self.fid, *params]

@@ -24,6 +24,8 @@ from appliance.store.sessions import _COLUMN_ORDER, SessionStore, decode_doc, di
 
 DEFAULT_TIME_LIMIT = 10.0  # seconds
 MINUTE_MS = 60_000
+ALL_OF_TIME_S = 60 << 40  # a bucket wider than any time range: one total
+SLICE_SESSIONS = 20_000  # the newest slice tried first by newest_rows
 
 
 class QueryTimeout(Exception):
@@ -105,10 +107,12 @@ def register_functions(conn: apsw.Connection) -> None:
 class Searcher:
     """Searches one store: ``search``, ``count`` and ``spiview`` (top values)."""
 
-    def __init__(self, store: SessionStore, time_limit: float = DEFAULT_TIME_LIMIT) -> None:
+    def __init__(self, store: SessionStore, time_limit: float = DEFAULT_TIME_LIMIT,
+                 slice_sessions: int = SLICE_SESSIONS) -> None:
         self.store = store
         self.conn = store.conn
         self.time_limit = time_limit
+        self.slice_sessions = slice_sessions  # 0: always search the whole range
         register_functions(self.conn)
 
     def where(self, expression: str | None, times: TimeRange, now: float | None = None
@@ -117,18 +121,49 @@ class Searcher:
         time_sql, params = times.sql()
         if not expression or not expression.strip():
             return time_sql, params
-        expr_sql, expr_params = Compiler(self.store.fields, now).compile(expression)
+        lo, hi = layout.id_range(times.start_ms, times.stop_ms)
+        window = None if lo is None and hi is None else (
+            lo if lo is not None else -(1 << 62), hi if hi is not None else 1 << 62)
+        expr_sql, expr_params = Compiler(self.store.fields, now, window=window).compile(expression)
         return f"{time_sql} AND {expr_sql}", params + expr_params
 
     def search(self, expression: str | None, times: TimeRange = TimeRange(), limit: int = 100,
                offset: int = 0) -> list[dict[str, Any]]:
         """Newest first: the flat documents (with ``id``) of the matching sessions."""
-        where, params = self.where(expression, times)
-        sql = (f"SELECT {', '.join('s.' + c for c in _COLUMN_ORDER)} FROM sessions s WHERE {where} "
-               "ORDER BY s.id DESC LIMIT ? OFFSET ?")
         with self.deadline():
-            rows = self.conn.execute(sql, (*params, limit, offset)).fetchall()
+            rows = self.newest_rows(expression, times, f"{', '.join('s.' + c for c in _COLUMN_ORDER)}",
+                                    limit, offset)
             return [{"id": row[0], **doc} for row, doc in zip(rows, self.store.decode_rows(rows), strict=True)]
+
+    def unfiltered(self, expression: str | None) -> bool:
+        """Whether the query is its time range alone (every session in it matches)."""
+        return not (expression or "").strip()
+
+    def newest_rows(self, expression: str | None, times: TimeRange, columns: str, limit: int,
+                    offset: int = 0) -> list[tuple[Any, ...]]:
+        """``columns`` of the newest matching sessions, trying the newest slice of the range first.
+
+        An expression that many sessions match (``protocols == tls``, ``port == 443``) has its
+        newest hundred among the newest few thousand sessions: searching that slice reads a
+        few thousand rows where the whole range would read a million. When the slice holds too
+        few matches (a rare value), the whole range is searched, where the indexes make rare
+        values cheap. Both give the same rows."""
+        order = " ORDER BY s.id DESC LIMIT ? OFFSET ?"
+        need = limit + offset
+        if not self.unfiltered(expression) and need <= self.slice_sessions // 10:
+            time_sql, time_params = times.sql()
+            edge = self.conn.execute(f"SELECT s.id FROM sessions s WHERE {time_sql} ORDER BY s.id DESC "
+                                     "LIMIT 1 OFFSET ?", (*time_params, self.slice_sessions - 1)).fetchall()
+            if edge:
+                newest = TimeRange(layout.last_packet(edge[0][0]), times.stop_ms)
+                where, params = self.where(expression, newest)
+                rows = self.conn.execute(f"SELECT {columns} FROM sessions s WHERE {where} AND s.id >= ?{order}",
+                                         (*params, edge[0][0], limit, offset)).fetchall()
+                if len(rows) == limit:
+                    return rows
+        where, params = self.where(expression, times)
+        return self.conn.execute(f"SELECT {columns} FROM sessions s WHERE {where}{order}",
+                                 (*params, limit, offset)).fetchall()
 
     def ids(self, expression: str | None, times: TimeRange = TimeRange()) -> list[int]:
         where, params = self.where(expression, times)
@@ -140,36 +175,53 @@ class Searcher:
         with self.deadline():
             return self.store.count(where, tuple(params))
 
-    def minute_totals(self, times: TimeRange) -> list[tuple[int, int, int, int]]:
-        """(minute, sessions, packets, bytes) of every session in a time range, unfiltered.
+    def time_buckets(self, times: TimeRange, interval_s: int) -> list[tuple[int, int, int, int]]:
+        """(bucket start in s, sessions, packets, bytes) of every session in a time range, unfiltered,
+        in buckets of ``interval_s`` seconds (a multiple of 60) aligned on the epoch.
 
-        Whole minutes come from ``session_minutes`` (kept by the writer); the partial minutes at
-        either end of the range are counted from the sessions themselves (an id range)."""
+        Whole minutes are summed from ``session_minutes`` (kept by the writer) inside SQLite; the
+        partial minutes at either end of the range are counted from the sessions (an id range)."""
         start, stop = times.start_ms, times.stop_ms
-        first = None if start is None else -(-start // MINUTE_MS)  # first whole minute
-        last = None if stop is None else (stop + 1) // MINUTE_MS - 1  # last whole minute
-        with self.deadline():
-            if first is not None and last is not None and first > last:
-                return self._count_minutes(start, stop)
-            out = self._count_minutes(start, first * MINUTE_MS - 1) if first is not None and start is not None else []
-            out += self.conn.execute(
-                "SELECT minute, sessions, packets, bytes FROM session_minutes "
-                "WHERE minute BETWEEN ? AND ? AND sessions > 0 ORDER BY minute",
-                (first if first is not None else -(1 << 62), last if last is not None else 1 << 62)).fetchall()
-            if last is not None and stop is not None:
-                out += self._count_minutes((last + 1) * MINUTE_MS, stop)
-        return out
+        first = -(1 << 40) if start is None else -(-start // MINUTE_MS)  # first whole minute
+        last = 1 << 40 if stop is None else (stop + 1) // MINUTE_MS - 1  # last whole minute
+        buckets: dict[int, list[int]] = {}
 
-    def _count_minutes(self, start_ms: int | None, stop_ms: int | None) -> list[tuple[int, int, int, int]]:
+        def add(rows: list[tuple[int, int, int, int]]) -> None:
+            for b, n, p, y in rows:
+                bucket = buckets.setdefault(b, [b, 0, 0, 0])
+                bucket[1] += n
+                bucket[2] += p or 0
+                bucket[3] += y or 0
+
+        with self.deadline():
+            if first > last:  # the range lies within one minute
+                add(self._bucket_sessions(start, stop, interval_s))
+            else:
+                if start is not None:
+                    add(self._bucket_sessions(start, first * MINUTE_MS - 1, interval_s))
+                add(self.conn.execute(
+                    "SELECT minute * 60 / ?1 * ?1 AS b, sum(sessions), sum(packets), sum(bytes) "
+                    "FROM session_minutes WHERE minute BETWEEN ?2 AND ?3 GROUP BY b HAVING sum(sessions) > 0",
+                    (interval_s, first, last)).fetchall())
+                if stop is not None:
+                    add(self._bucket_sessions((last + 1) * MINUTE_MS, stop, interval_s))
+        return sorted(tuple(v) for v in buckets.values())  # type: ignore[misc]
+
+    def _bucket_sessions(self, start_ms: int | None, stop_ms: int | None,
+                         interval_s: int) -> list[tuple[int, int, int, int]]:
         lo, hi = layout.id_range(start_ms, stop_ms)
         if lo is not None and hi is not None and lo > hi:
             return []
         return self.conn.execute(
-            f"SELECT {layout.LAST_SQL} / {MINUTE_MS} AS m, count(*), "
+            f"SELECT {layout.LAST_SQL} / 1000 / ?1 * ?1 AS b, count(*), "
             "sum(coalesce(s.src_packets, 0) + coalesce(s.dst_packets, 0)), "
             "sum(coalesce(s.src_bytes, 0) + coalesce(s.dst_bytes, 0)) "
-            "FROM sessions s WHERE s.id BETWEEN ? AND ? GROUP BY m ORDER BY m",
-            (lo if lo is not None else -(1 << 62), hi if hi is not None else 1 << 62)).fetchall()
+            "FROM sessions s WHERE s.id BETWEEN ?2 AND ?3 GROUP BY b",
+            (interval_s, lo if lo is not None else -(1 << 62), hi if hi is not None else 1 << 62)).fetchall()
+
+    def count_all(self, times: TimeRange) -> int:
+        """Sessions in a time range (no expression), from the per-minute totals."""
+        return sum(n for _, n, _, _ in self.time_buckets(times, ALL_OF_TIME_S))
 
     def spiview(self, path_or_expr: str, expression: str | None = None, times: TimeRange = TimeRange(),
                 size: int = 10) -> list[tuple[Any, int]]:

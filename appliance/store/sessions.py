@@ -19,6 +19,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterable
+from itertools import accumulate
 from typing import Any
 
 import apsw
@@ -171,6 +172,11 @@ def delta_encode(positions: list[Any]) -> list[Any]:
 
 
 def delta_decode(gaps: list[Any]) -> list[Any]:
+    try:
+        if len(gaps) > 1 and isinstance(gaps[0], int) and gaps[0] < 0 and min(gaps[1:]) >= 0:
+            return [gaps[0], *accumulate(gaps[1:])]  # one file: the usual case, summed in C
+    except TypeError:  # not all numbers: take the long way, which keeps them as they are
+        pass
     out: list[Any] = []
     prev = 0
     for gap in gaps:
@@ -443,22 +449,28 @@ class SessionStore:
         """A sessions row (in ``_COLUMN_ORDER``) back to the flat document."""
         return self.decode_rows([row])[0]
 
-    def decode_rows(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    def decode_rows(self, rows: list[tuple[Any, ...]], wanted: set[str] | None = None) -> list[dict[str, Any]]:
         """Rows back to flat documents, with one terms lookup for all of them (a page of 100
-        sessions names ~1,000 terms: one query, not one per field and row)."""
+        sessions names ~1,000 terms: one query, not one per field and row). With ``wanted``,
+        only those paths are decoded (a list page needs a dozen fields, not packetPos)."""
+        by_id = self.fields.by_id
         blobs = [decode_doc(row[-1]) for row in rows]
-        wanted = {row[_NODE] for row in rows if row[_NODE] is not None}
+        if wanted is not None:
+            blobs = [[(fid, v) for fid, v in items if by_id[abs(fid)].path in wanted] for items in blobs]
+        ids = {row[_NODE] for row in rows if row[_NODE] is not None}
         for items in blobs:
             for fid, value in items:
                 if fid < 0:
                     if isinstance(value, dict):
-                        wanted.add(value["t"])
+                        ids.add(value["t"])
                     else:
-                        wanted.update(value)
-        terms = self.term_map(wanted)
-        return [self._decode(row, items, terms) for row, items in zip(rows, blobs, strict=True)]
+                        ids.update(value)
+        terms = self.term_map(ids)
+        with_cid = wanted is None or layout.COMMUNITY_ID in wanted
+        return [self._decode(row, items, terms, with_cid) for row, items in zip(rows, blobs, strict=True)]
 
-    def _decode(self, row: tuple[Any, ...], items: list[tuple[int, Any]], terms: dict[int, Any]) -> dict[str, Any]:
+    def _decode(self, row: tuple[Any, ...], items: list[tuple[int, Any]], terms: dict[int, Any],
+                with_cid: bool = True) -> dict[str, Any]:
         columns = dict(zip(_COLUMN_ORDER, row, strict=True))
         doc: dict[str, Any] = {}
         by_id = self.fields.by_id
@@ -477,7 +489,7 @@ class SessionStore:
                 else:
                     value = [display_value(field, terms[t]) for t in value]
             extra[by_id[abs(fid)].path] = value
-        doc.update(_derive(columns, layout.last_packet(columns["id"]), {**doc, **extra}))
+        doc.update(_derive(columns, layout.last_packet(columns["id"]), {**doc, **extra}, with_cid))
         doc.update(extra)
         return {path: value for path, value in doc.items() if value != _ABSENT}
 
@@ -508,7 +520,7 @@ def _drop(columns: dict[str, Any], column: str) -> bool:
     return False
 
 
-def _derive(columns: dict[str, Any], last_ms: int, doc: dict[str, Any]) -> dict[str, Any]:
+def _derive(columns: dict[str, Any], last_ms: int, doc: dict[str, Any], with_cid: bool = True) -> dict[str, Any]:
     """The fields that the columns determine: times, totals, the community id."""
     out: dict[str, Any] = {"lastPacket": last_ms, "firstPacket": last_ms - (columns["length"] or 0),
                            "length": columns["length"] or 0}
@@ -520,7 +532,8 @@ def _derive(columns: dict[str, Any], last_ms: int, doc: dict[str, Any]) -> dict[
             out[path] = columns[a] + columns[b]
         else:
             out[path] = _ABSENT
-    out[layout.COMMUNITY_ID] = _community(columns, doc)
+    if with_cid:  # a SHA-1 per session: only when asked for
+        out[layout.COMMUNITY_ID] = _community(columns, doc)
     return out
 
 

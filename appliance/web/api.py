@@ -30,6 +30,7 @@ from appliance.web.auth import Denied, check_password, guard
 from appliance.web.context import Context, json_error
 from appliance.web.search import (
     MAX_GRAPH_SESSIONS,
+    SESSIONS_DEFAULT_FIELDS,
     BadRequest,
     QueryArgs,
     connections,
@@ -128,14 +129,19 @@ class Handlers:
         p = params()
         searcher = self.ctx.searcher(user)
         args = query_args(p, searcher.scope)
-        data = [pick(doc, args.fields) for doc in searcher.rows(args)]
+        fields = args.fields or list(SESSIONS_DEFAULT_FIELDS)
+        roots = searcher.object_roots(fields)
+        data = [pick(doc, fields, roots) for doc in searcher.rows(args, wanted={*fields, *roots.values()})]
+        graph = searcher.histogram(args) if p.get("facets") in ("1", "true") else None
+        # The histogram counts every matching session already: its sum is the total.
+        filtered = sum(n for _, n in graph["sessionsHisto"]) if graph else searcher.total(args.expression, args.times)
         result: dict[str, Any] = {
             "data": data,
-            "recordsFiltered": searcher.total(args.expression, args.times),
-            "recordsTotal": searcher.total(None, args.times),
+            "recordsFiltered": filtered,
+            "recordsTotal": filtered if searcher.unfiltered(args.expression) else searcher.total(None, args.times),
         }
-        if p.get("facets") in ("1", "true"):
-            result["graph"] = searcher.histogram(args)
+        if graph is not None:
+            result["graph"] = graph
         return _json(result)
 
     def buildquery(self, user: User) -> str:

@@ -19,11 +19,19 @@ from appliance.query import QueryError, Searcher, TimeRange
 from appliance.query.compile import Compiler
 from appliance.store import layout
 from appliance.store.sessions import COLUMN_ORDER as _COLUMN_ORDER  # the row layout decode_row reads
-from appliance.store.sessions import SessionStore
+from appliance.store.sessions import SessionStore, extract
 
 MAX_LENGTH = 2_000_000  # Arkime's cap on `length`
 DEFAULT_LENGTH = 100
 MAX_GRAPH_SESSIONS = 20_000
+# What /api/sessions returns without `fields=`: Arkime's default list (arkime.md section 4),
+# less the geo fields Fukurou does not have. Whole documents come from /api/session/ID.
+SESSIONS_DEFAULT_FIELDS = (
+    "ipProtocol", "rootId", "totDataBytes", "client.bytes", "server.bytes", "firstPacket", "lastPacket",
+    "source.ip", "source.port", "destination.ip", "destination.port", "network.packets", "network.bytes",
+    "source.packets", "destination.packets", "source.bytes", "destination.bytes", "node", "http.uri",
+    "email.src", "email.dst", "email.subject", "dns.host", "cert", "irc.channel",
+)
 MAX_LINK_SESSIONS = 100_000  # connections grouped in SQL (Arkime's largest query size)
 ALL_TIME = TimeRange()  # connections/csv read at most this many rows per request
 
@@ -182,38 +190,34 @@ class ScopedSearcher(Searcher):
 
     # --- what the API needs beyond Searcher ---------------------------------------------------------
 
-    def rows(self, args: QueryArgs, limit: int | None = None) -> list[dict[str, Any]]:
-        where, params = self.where(args.expression, args.times)
-        order = ", ".join(f"{sql} {'DESC' if desc else 'ASC'}" for sql, desc in args.order)
-        if order != "s.id DESC":
-            order += ", s.id DESC"  # a stable order, so paging never repeats or skips a row
-        sql = (f"SELECT {', '.join('s.' + c for c in _COLUMN_ORDER)} FROM sessions s WHERE {where} "
-               f"ORDER BY {order} LIMIT ? OFFSET ?")
+    def rows(self, args: QueryArgs, limit: int | None = None, wanted: set[str] | None = None) -> list[dict[str, Any]]:
+        columns = ", ".join("s." + c for c in _COLUMN_ORDER)
         length = args.length if limit is None else min(args.length, limit)
+        order = ", ".join(f"{sql} {'DESC' if desc else 'ASC'}" for sql, desc in args.order)
         with self.deadline():
-            found = self.conn.execute(sql, (*params, length, args.start)).fetchall()
-            return [{"id": row[0], **doc} for row, doc in zip(found, self.store.decode_rows(found), strict=True)]
+            if order == "s.id DESC":
+                found = self.newest_rows(args.expression, args.times, columns, length, args.start)
+            else:
+                where, params = self.where(args.expression, args.times)
+                order += ", s.id DESC"  # a stable order, so paging never repeats or skips a row
+                found = self.conn.execute(f"SELECT {columns} FROM sessions s WHERE {where} "
+                                          f"ORDER BY {order} LIMIT ? OFFSET ?", (*params, length, args.start)).fetchall()
+            docs = self.store.decode_rows(found, wanted)
+            return [{"id": row[0], **doc} for row, doc in zip(found, docs, strict=True)]
 
     def unfiltered(self, expression: str | None) -> bool:
         """No expression and no forced one: totals can come from the per-minute counts."""
-        return self._forced is None and not (expression or "").strip()
+        return self._forced is None and super().unfiltered(expression)
 
     def total(self, expression: str | None, times: TimeRange) -> int:
         if self.unfiltered(expression):
-            return sum(n for _, n, _, _ in self.minute_totals(times))
+            return self.count_all(times)
         where, params = self.where(expression, times)
         with self.deadline():
             return int(self.conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}", params).fetchone()[0])
 
     def histogram(self, args: QueryArgs) -> dict[str, Any]:
         """Sessions, packets and bytes per time bucket (Arkime's ``graph``), bucketed on lastPacket."""
-        if self.unfiltered(args.expression):
-            minutes = self.minute_totals(args.times)
-            if not minutes:
-                return _histogram([], 60)
-            if _interval((minutes[-1][0] - minutes[0][0]) * 60) >= 60:
-                return _histogram_of_minutes(minutes)
-            # under a few hours: buckets finer than a minute, counted from the (few) sessions
         where, params = self.where(args.expression, args.times)
         with self.deadline():
             # Two statements: SQLite answers a lone min() or max() of the rowid from the b-tree's
@@ -224,6 +228,9 @@ class ScopedSearcher(Searcher):
             hi = self.conn.execute(f"SELECT max(s.id) FROM sessions s WHERE {where}", params).fetchone()[0]
             span = (layout.last_packet(hi) - layout.last_packet(lo)) / 1000
             interval = _interval(span)
+            if interval >= 60 and self.unfiltered(args.expression):
+                # every session counts: whole minutes come from the per-minute totals
+                return _histogram(self.time_buckets(args.times, interval), interval)
             rows = self.conn.execute(
                 f"SELECT ({layout.LAST_SQL} / 1000 / ?) * ? AS b, count(*), "
                 "sum(coalesce(s.src_packets, 0) + coalesce(s.dst_packets, 0)), "
@@ -267,6 +274,11 @@ class ScopedSearcher(Searcher):
             return super().ids(expression, times)
         except QueryError as err:
             raise BadRequest(err.message, err.position) from None
+
+    def object_roots(self, fields: list[str]) -> dict[str, str]:
+        """{path: object field} for the asked-for paths that live inside object fields (dns.host)."""
+        storage = self.store.fields.storage
+        return {f: storage[f].object_root for f in fields if f in storage and storage[f].object_root}
 
     def visible(self, sid: int) -> bool:
         """Whether one session id is inside the user's scope (forced expression, any time)."""
@@ -319,21 +331,6 @@ def _histogram(rows: list[tuple[int, int, int, int]], interval: int) -> dict[str
             "bytesHisto": [[b * 1000, y] for b, _, _, y in rows]}
 
 
-def _histogram_of_minutes(minutes: list[tuple[int, int, int, int]]) -> dict[str, Any]:
-    """The graph from per-minute totals: buckets of at least a minute (finer needs the sessions)."""
-    if not minutes:
-        return _histogram([], 60)
-    interval = max(60, _interval((minutes[-1][0] - minutes[0][0]) * 60))
-    buckets: dict[int, list[int]] = {}
-    for minute, n, p, y in minutes:
-        b = minute * 60 // interval * interval
-        bucket = buckets.setdefault(b, [b, 0, 0, 0])
-        bucket[1] += n
-        bucket[2] += p
-        bucket[3] += y
-    return _histogram([tuple(v) for v in buckets.values()], interval)  # type: ignore[misc]
-
-
 def _interval(span_s: float) -> int:
     """A bucket width giving at most ~200 bars."""
     for step in (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400):
@@ -342,11 +339,22 @@ def _interval(span_s: float) -> int:
     return 30 * 86400
 
 
-def pick(doc: dict[str, Any], fields: list[str]) -> dict[str, Any]:
-    """Only the asked-for document paths (Arkime's ``fields``), always with the id."""
+def pick(doc: dict[str, Any], fields: list[str], roots: dict[str, str] | None = None) -> dict[str, Any]:
+    """Only the asked-for document paths (Arkime's ``fields``), always with the id.
+
+    A path inside an object field (``dns.host`` inside the ``dns`` query objects; ``roots``
+    maps it to ``dns``) gets the values found in every object, as one list."""
     if not fields:
         return doc
-    return {"id": doc["id"], **{f: doc[f] for f in fields if f in doc}}
+    out = {"id": doc["id"]}
+    for f in fields:
+        if f in doc:
+            out[f] = doc[f]
+        elif roots and f in roots and roots[f] in doc:
+            found = extract(doc[roots[f]], f[len(roots[f]) + 1:])
+            if found:
+                out[f] = found
+    return out
 
 
 def values_of(doc: dict[str, Any], path: str) -> list[Any]:

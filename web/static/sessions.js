@@ -4,10 +4,13 @@
   const { api, el, time, bytes, state, setState, queryString, refine } = Fk;
   const tbody = document.querySelector("#sessions tbody");
   let plot = null;
+  // What the table shows; the detail view fetches the whole document.
+  const LIST_FIELDS = "firstPacket,lastPacket,source.ip,source.port,destination.ip,destination.port," +
+    "network.packets,network.bytes,protocol,http.host,dns.host";
 
   async function load() {
     const s = state();
-    const q = queryString({ length: s.length, start: s.start, facets: 1 });
+    const q = queryString({ length: s.length, start: s.start, facets: 1, fields: LIST_FIELDS });
     const order = s.order ? "&order=" + encodeURIComponent(s.order) : "";
     document.getElementById("length").value = String(s.length);
     let res;
