@@ -150,12 +150,14 @@ def delete_sessions(conn: apsw.Connection, cutoff: int) -> int:
 def expire_aggregates(conn: apsw.Connection, before_ms: int) -> int:
     """The scan and device counters of the days that are gone, and emptied per-minute totals.
 
-    The per-minute totals follow deleted sessions by themselves (a trigger); rows left at zero
-    are dropped here. Devices and their addresses stay: the inventory outlives the sessions."""
+    The per-minute and per-hour totals follow deleted sessions by themselves (a trigger); rows
+    left at zero are dropped here. Devices and their addresses stay: the inventory outlives the sessions."""
     dropped = aggregates.expire(conn, before_ms)
     with conn:
-        conn.execute("DELETE FROM session_minutes WHERE sessions <= 0")
-        return dropped + conn.changes()
+        for table in ("session_minutes", "session_hours"):
+            conn.execute(f"DELETE FROM {table} WHERE sessions <= 0")
+            dropped += conn.changes()
+    return dropped
 
 
 def _term_batches(conn: apsw.Connection) -> Any:

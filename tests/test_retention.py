@@ -123,6 +123,8 @@ def test_sessions_older_than_the_limit_go_and_nothing_else(store90: tuple[Any, S
     assert conn.execute("SELECT min(last_ms) FROM device_hosts").fetchall()[0][0] >= first_day * DAY_MS
     minutes = conn.execute("SELECT sum(sessions), min(sessions) FROM session_minutes").fetchall()[0]
     assert minutes[0] == len(kept) and minutes[1] > 0  # no emptied minute is left behind
+    hours = conn.execute("SELECT sum(sessions), min(sessions) FROM session_hours").fetchall()[0]
+    assert hours[0] == len(kept) and hours[1] > 0
 
     again = retention.expire(conn, s, now=NOW)
     assert (again.sessions, again.postings, again.terms_pruned, again.aggregate_rows) == (0, 0, 0, 0)

@@ -105,16 +105,25 @@ def _kept_minutes(conn: Any) -> list[tuple[int, int, int, int]]:
                         "ORDER BY minute").fetchall()
 
 
+def _hours_agree(conn: Any) -> bool:
+    by_minutes = conn.execute("SELECT minute / 60 AS h, sum(sessions), sum(packets), sum(bytes) FROM session_minutes "
+                              "GROUP BY h HAVING sum(sessions) > 0 ORDER BY h").fetchall()
+    return by_minutes == conn.execute("SELECT hour, sessions, packets, bytes FROM session_hours WHERE sessions > 0 "
+                                      "ORDER BY hour").fetchall()
+
+
 def test_minute_totals_follow_inserts_and_deletes(tmp_path: Path, corpus: dict[str, list[dict[str, Any]]]) -> None:
     conn = open_database(str(tmp_path / "s.db"))
     store = SessionStore(conn, batch_size=97, max_delay=3600)  # several batches, minutes split across them
     ids = [store.add(doc) for docs in corpus.values() for doc in docs]
     store.flush()
     assert _kept_minutes(conn) == _minutes_from_sessions(conn) and len(_kept_minutes(conn)) > 20
+    assert _hours_agree(conn)
     ids.sort()
     with conn:  # delete by any means (here every third session): the trigger keeps the counts
         conn.executemany("DELETE FROM sessions WHERE id = ?", [(i,) for i in ids[::3]])
     assert _kept_minutes(conn) == _minutes_from_sessions(conn)
+    assert _hours_agree(conn)
 
 
 def test_unfiltered_totals_and_histogram_equal_counting_the_sessions(

@@ -24,7 +24,8 @@ from appliance.store.sessions import _COLUMN_ORDER, SessionStore, decode_doc, di
 
 DEFAULT_TIME_LIMIT = 10.0  # seconds
 MINUTE_MS = 60_000
-ALL_OF_TIME_S = 60 << 40  # a bucket wider than any time range: one total
+HOUR_MS = 3_600_000
+ALL_OF_TIME_S = 3600 << 30  # a bucket wider than any time range: one total
 SLICE_SESSIONS = 20_000  # the newest slice tried first by newest_rows
 
 
@@ -179,33 +180,40 @@ class Searcher:
         """(bucket start in s, sessions, packets, bytes) of every session in a time range, unfiltered,
         in buckets of ``interval_s`` seconds (a multiple of 60) aligned on the epoch.
 
-        Whole minutes are summed from ``session_minutes`` (kept by the writer) inside SQLite; the
-        partial minutes at either end of the range are counted from the sessions (an id range)."""
-        start, stop = times.start_ms, times.stop_ms
-        first = -(1 << 40) if start is None else -(-start // MINUTE_MS)  # first whole minute
-        last = 1 << 40 if stop is None else (stop + 1) // MINUTE_MS - 1  # last whole minute
+        Whole hours (when the buckets are whole hours) and whole minutes are summed inside SQLite
+        from the totals the writer keeps; the partial minutes at either end of the range are
+        counted from the sessions themselves (an id range)."""
         buckets: dict[int, list[int]] = {}
-
-        def add(rows: list[tuple[int, int, int, int]]) -> None:
-            for b, n, p, y in rows:
-                bucket = buckets.setdefault(b, [b, 0, 0, 0])
-                bucket[1] += n
-                bucket[2] += p or 0
-                bucket[3] += y or 0
-
         with self.deadline():
-            if first > last:  # the range lies within one minute
-                add(self._bucket_sessions(start, stop, interval_s))
-            else:
-                if start is not None:
-                    add(self._bucket_sessions(start, first * MINUTE_MS - 1, interval_s))
-                add(self.conn.execute(
-                    "SELECT minute * 60 / ?1 * ?1 AS b, sum(sessions), sum(packets), sum(bytes) "
-                    "FROM session_minutes WHERE minute BETWEEN ?2 AND ?3 GROUP BY b HAVING sum(sessions) > 0",
-                    (interval_s, first, last)).fetchall())
-                if stop is not None:
-                    add(self._bucket_sessions((last + 1) * MINUTE_MS, stop, interval_s))
+            for rows in self._totals(times.start_ms, times.stop_ms, interval_s):
+                for b, n, p, y in rows:
+                    bucket = buckets.setdefault(b, [b, 0, 0, 0])
+                    bucket[1] += n
+                    bucket[2] += p or 0
+                    bucket[3] += y or 0
         return sorted(tuple(v) for v in buckets.values())  # type: ignore[misc]
+
+    def _totals(self, start: int | None, stop: int | None, interval_s: int
+                ) -> Iterator[list[tuple[int, int, int, int]]]:
+        """Bucketed rows covering [start, stop]: the coarsest totals that fit, finer at the edges."""
+        for table, unit, unit_ms in (("session_hours", "hour", HOUR_MS), ("session_minutes", "minute", MINUTE_MS)):
+            if (interval_s * 1000) % unit_ms:
+                continue  # buckets finer than this table's rows
+            first = -(1 << 40) if start is None else -(-start // unit_ms)  # first whole unit
+            last = 1 << 40 if stop is None else (stop + 1) // unit_ms - 1  # last whole unit
+            if first > last:
+                continue
+            if start is not None:
+                yield from self._totals(start, first * unit_ms - 1, interval_s)
+            yield self.conn.execute(
+                f"SELECT {unit} * {unit_ms // 1000} / ?1 * ?1 AS b, sum(sessions), sum(packets), sum(bytes) "
+                f"FROM {table} WHERE {unit} BETWEEN ?2 AND ?3 GROUP BY b HAVING sum(sessions) > 0",
+                (interval_s, first, last)).fetchall()
+            if stop is not None:
+                yield from self._totals((last + 1) * unit_ms, stop, interval_s)
+            return
+        if start is None or stop is None or start <= stop:
+            yield self._bucket_sessions(start, stop, interval_s)
 
     def _bucket_sessions(self, start_ms: int | None, stop_ms: int | None,
                          interval_s: int) -> list[tuple[int, int, int, int]]:

@@ -37,6 +37,7 @@ _INSERT_SESSION = (f"INSERT INTO sessions ({', '.join(_COLUMN_ORDER)}) "
 _ADD_MINUTE = ("INSERT INTO session_minutes (minute, sessions, packets, bytes) VALUES (?, ?, ?, ?) "
                "ON CONFLICT (minute) DO UPDATE SET sessions = sessions + excluded.sessions, "
                "packets = packets + excluded.packets, bytes = bytes + excluded.bytes")
+_ADD_HOUR = _ADD_MINUTE.replace("session_minutes", "session_hours").replace("minute", "hour")
 # Positions in _split's row (columns after id) of the counters the minute totals add up.
 _SRC_PACKETS, _DST_PACKETS, _SRC_BYTES, _DST_BYTES = (
     _COLUMN_ORDER.index(c) - 1 for c in ("src_packets", "dst_packets", "src_bytes", "dst_bytes"))
@@ -302,6 +303,11 @@ class SessionStore:
         c.executemany(_INSERT_SESSION, self._rows)
         c.executemany("INSERT INTO postings (term_id, session_id) VALUES (?, ?)", self._postings)
         c.executemany(_ADD_MINUTE, [(m, *v) for m, v in self._minutes.items()])
+        hours: dict[int, list[int]] = {}
+        for m, (n, p, b) in self._minutes.items():
+            hour = hours.setdefault(m // 60, [0, 0, 0])
+            hour[0], hour[1], hour[2] = hour[0] + n, hour[1] + p, hour[2] + b
+        c.executemany(_ADD_HOUR, [(h, *v) for h, v in hours.items()])
         if self.insights:
             aggregates.write(c, self.insights)
 
