@@ -138,6 +138,9 @@ class Appliance:
         for name in self.names:
             self._thread(f"capture-{name}", self._capture_loop, name)
         self._thread("retention", self._retention_loop, daemon=True)
+        if s.pcapImportDir:
+            os.makedirs(s.pcapImportDir, exist_ok=True)  # there to drop files into once we say "running"
+            self._thread("import", self._import_loop)
         if self.server is not None:
             self._thread("viewer", self.server.serve, daemon=True)
         log.info("running: capturing on %s, pcapDir %s, database %s", ", ".join(self.names) or "nothing",
@@ -169,7 +172,7 @@ class Appliance:
             self.server.stop()
         named = {t.name: t for t in self.threads}
         for t in self.threads:
-            if t.name.startswith("capture-"):
+            if t.name.startswith("capture-") or t.name == "import":  # their sessions go first
                 t.join(max(deadline - time.monotonic(), 0.1))
         self._put(self.packets_q, _STOP)
         if "packets" not in named:  # start failed half-way: nobody else will end the database thread
@@ -320,6 +323,48 @@ class Appliance:
             done = table.saved + table.segments_saved
             table.sweep(table.clock)
             if table.saved + table.segments_saved == done:
+                return
+
+    # --- the import folder ------------------------------------------------------------------------
+
+    def _import_loop(self) -> None:
+        """Import captures dropped in pcapImportDir: their own pcap files (numbered with live
+        capture's) and session table (their packet times are not the link's), into the same
+        database thread. A stop leaves the file in hand part-way; the next start goes on."""
+        from appliance.capture.importer import Importer
+        from appliance.capture.sink import PacketSink
+        from appliance.capture.watch import ImportWatcher
+        from appliance.pcapstore.freespace import FreeSpaceGuard
+        from appliance.pcapstore.writer import PcapWriter
+        from appliance.store.db import open_database
+
+        s = self.settings
+        conn = open_database(s.dbPath, migrate=False)
+        writer = PcapWriter(conn, s, numbers=self.writer.numbers, repair=False)
+        guard = FreeSpaceGuard(conn, s, lambda: writer.current_num)
+        writer.on_rotate, writer.on_full = guard.on_rotate, guard.on_full
+        sink = PacketSink(s, writer, self._session_saved)
+        importer = Importer(conn, sink, guard, flush_sessions=self._commit_sessions, stop=self.stopping)
+        watcher = ImportWatcher(s.pcapImportDir, importer)
+        watcher.start()
+        log.info("importing captures dropped in %s", s.pcapImportDir)
+        try:
+            while not self.stopping.wait(1.0):
+                watcher.poll()
+                writer.tick()
+                guard.tick()
+        finally:
+            watcher.stop()
+            writer.close()
+            conn.close()
+
+    def _commit_sessions(self) -> None:
+        """Wait until the database thread has committed every session queued so far (an imported
+        file is recorded as done only once its sessions are in the store)."""
+        done = threading.Event()
+        self._put(self.sessions_q, lambda conn, store: done.set())
+        while not done.wait(0.5):
+            if not any(t.name == "database" and t.is_alive() for t in self.threads):
                 return
 
     # --- database --------------------------------------------------------------------------------

@@ -108,7 +108,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Kernel capture buffer per interface; a bigger buffer rides out bursts instead of dropping packets "
             "but takes RAM.", _CAPTURE, minimum=_MIB, maximum=1024 * _MIB),
     Setting("pcapImportDir", "path", "", "",
-            "Directory watched for .pcap/.pcapng files to import as if captured; empty turns importing off.",
+            "Directory that `fukurou run` (or `fukurou import --watch`) watches for captures (.pcap, .pcapng, "
+            ".gz) to import as if captured, each once; empty turns importing off.",
             _CAPTURE),
     # Storage
     Setting("pcapDir", "path", "/var/lib/fukurou/pcap", "",

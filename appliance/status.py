@@ -1,7 +1,7 @@
 """The running appliance's state, for ``fukurou status``: a lock file and a small status record.
 
-``fukurou run`` holds an exclusive ``flock`` on ``{dbPath}.pid`` (which holds its pid) for as long
-as it lives, so "is it running" is answered by the kernel, not by a pid that may have been reused
+``fukurou run`` (or ``fukurou import``: one process writes a store) holds an exclusive ``flock`` on
+``{dbPath}.pid`` (which holds its pid) for as long as it lives, so "is it running" is answered by the kernel, not by a pid that may have been reused
 after a crash. Every few seconds it rewrites ``{dbPath}.status`` (JSON, written to a temporary
 name and renamed, so a reader never sees half a record) with its rates and counters. A file
 rather than a table: the status must be readable while the database is busy or damaged.
@@ -30,7 +30,7 @@ def status_path(settings: Any) -> str:
 
 
 class AlreadyRunning(RuntimeError):
-    """Another ``fukurou run`` holds the lock on the same database."""
+    """Another ``fukurou run`` or ``fukurou import`` holds the lock on the same database."""
 
 
 class RunLock:
@@ -46,7 +46,8 @@ class RunLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise AlreadyRunning(f"another `fukurou run` is using this database (pid {read_pid(self.path)})") from None
+            raise AlreadyRunning(f"another fukurou process (run or import, pid {read_pid(self.path)}) "
+                                 "is writing this database") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd

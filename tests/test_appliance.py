@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -35,7 +36,7 @@ from appliance.store.sessions import SessionStore
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "pcaps" / "arkime"
-REPLAY = CORPUS / "arkime_synthetic.pcap"  # 918 packets, 226 sessions, Ethernet
+REPLAY = CORPUS / "arkime_synthetic.pcap"  # 918 packets, 265 sessions, Ethernet
 KEY_FIELDS = ("ipProtocol", "source.ip", "source.port", "destination.ip", "destination.port",
               "network.packets", "network.bytes")
 LONG_TIMEOUTS = {"tcpTimeout": 86400, "udpTimeout": 86400, "icmpTimeout": 86400, "sctpTimeout": 86400,
@@ -74,6 +75,98 @@ def test_the_threads_store_every_packet_and_session_and_stop_cleanly(tmp_path: P
     record = status_file.read_record(s)
     assert record is not None and record["packets"] == len(records) and record["sessions"] == 13
     assert "stopped" in record
+
+
+def _wait_for(check: Any, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out")
+        time.sleep(0.1)
+
+
+def _imported(s: Settings) -> list[tuple[Any, ...]]:
+    conn = open_database(s.dbPath)
+    try:
+        return conn.execute("SELECT state, packets, sessions, message FROM imported_files").fetchall()
+    finally:
+        conn.close()
+
+
+def test_run_imports_what_is_dropped_in_the_import_folder(tmp_path: Path) -> None:
+    """pcapImportDir under `fukurou run`: the file's packets in their own pcap files, its sessions
+    in the store (as `fukurou parse` makes them), recorded once; live capture goes on beside it."""
+    import shutil
+
+    folder = tmp_path / "incoming"
+    s = settings_for(tmp_path, pcapImportDir=str(folder))
+    app = Appliance(s, viewer=False, interfaces=[])
+    app.start()
+    try:
+        with open_capture(sample_capture()) as reader:
+            live = list(reader)
+        app._put(app.packets_q, live)  # "live" packets meanwhile, through the capture path
+        shutil.copy(REPLAY, folder / "dropped.pcap")
+        _wait_for(lambda: [r[0] for r in _imported(s)] == ["done"])
+    finally:
+        app.stop()
+        assert app.wait(10.0)
+    from appliance.pipeline import parse_capture
+
+    expected = parse_capture(str(REPLAY), s, lambda _: None)
+    (state, packets, sessions, _), = _imported(s)
+    assert (packets, sessions) == (expected.packets, expected.sessions) == (918, 265)
+    conn = open_database(s.dbPath)
+    assert SessionStore(conn).count() == expected.sessions + 13
+    files = conn.execute("SELECT num, packets, state FROM pcap_files ORDER BY num").fetchall()
+    assert sum(f[1] for f in files) == 918 + len(live) and {f[2] for f in files} == {"closed"}
+    assert len({f[0] for f in files}) == len(files) >= 2  # one numbering, two writers
+
+
+def test_a_stop_part_way_through_an_import_resumes_without_duplicates(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import appliance.capture.importer as importer_module
+    from appliance.capture.importer import Importer
+    from appliance.capture.sink import PacketSink, SessionOutput
+    from appliance.pcapstore.writer import PcapWriter
+
+    s = settings_for(tmp_path)
+    conn = open_database(s.dbPath)
+    output = SessionOutput(conn, s.nodeName)
+    writer = PcapWriter(conn, s)
+    stop = threading.Event()
+    monkeypatch.setattr(importer_module, "CHUNK_PACKETS", 300)  # smaller chunks, so a stop comes part-way
+    # The stop arrives while the first chunk is being stored (the importer ticks after each chunk).
+    first = Importer(conn, PacketSink(s, writer, output), flush_sessions=output.flush,
+                     tick_sessions=stop.set, stop=stop).import_file(str(REPLAY))
+    assert first.status == "stopped" and first.packets == 300
+    assert _imported(s)[0][:2] == ("started", 300)
+    stop.clear()
+    second = Importer(conn, PacketSink(s, writer, output), flush_sessions=output.flush).import_file(str(REPLAY))
+    assert (second.status, second.packets, second.resumed_at) == ("done", 918 - 300, 300)
+    writer.close()
+    assert _imported(s)[0][:2] == ("done", 918)
+    stored = sum(r[0] for r in conn.execute("SELECT src_packets + dst_packets FROM sessions"))
+    assert stored == 918  # every packet counted once; a session cut by the stop is two segments
+    again = Importer(conn, PacketSink(s, writer, output)).import_file(str(REPLAY))
+    assert again.status == "skipped"
+
+
+def test_import_refuses_while_another_process_writes_the_store(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.ini"
+    cfg.write_text(f"[default]\npcapDir = {tmp_path / 'pcap'}\ndbPath = {tmp_path / 'db.sqlite'}\n"
+                   f"pcapImportDir = {tmp_path / 'incoming'}\n")
+    s = settings_for(tmp_path)
+    lock = status_file.RunLock(status_file.lock_path(s))
+    lock.acquire()  # as `fukurou run` does
+    try:
+        done = fukurou("--config", str(cfg), "import", str(REPLAY))
+    finally:
+        lock.release()
+    assert done.returncode == 2
+    assert f"pid {os.getpid()}" in done.stderr and str(tmp_path / "incoming") in done.stderr
+    assert not Path(s.dbPath).exists() or not _imported(s)
+    assert fukurou("--config", str(cfg), "import", str(REPLAY)).returncode == 0  # unlocked: imports
 
 
 def test_nightly_expire_prunes_terms_in_the_database_thread(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import itertools
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,7 +53,8 @@ def identify(path: str) -> FileIdentity:
 
 @dataclass
 class FileResult:
-    """The outcome of importing one file: done, skipped (already imported) or failed."""
+    """The outcome of importing one file: done, skipped (already imported), failed, or stopped
+    part-way by the process stopping (resumed at the next start, from packet ``resumed_at``)."""
 
     path: str
     status: str
@@ -60,6 +62,7 @@ class FileResult:
     bytes: int = 0
     sessions: int = 0
     message: str = ""
+    resumed_at: int = 0
 
 
 @dataclass
@@ -117,12 +120,16 @@ class Importer:
 
     def __init__(self, conn: apsw.Connection, sink: PacketSink, freespace: FreeSpaceGuard | None = None,
                  flush_sessions: Callable[[], None] = lambda: None,
-                 tick_sessions: Callable[[], None] = lambda: None) -> None:
+                 tick_sessions: Callable[[], None] = lambda: None,
+                 stop: threading.Event | None = None) -> None:
         self.conn = conn
         self.sink = sink
         self.freespace = freespace
         self.flush_sessions = flush_sessions
         self.tick_sessions = tick_sessions
+        # Set when the process stops: the file in hand is left part-way, saved up to there and
+        # recorded, so that the next start resumes it instead of importing its start twice.
+        self.stop = stop or threading.Event()
         self.done_bytes = 0  # input bytes read by finished files, for the progress bar
 
     def already_imported(self, ident: FileIdentity) -> bool:
@@ -140,24 +147,27 @@ class Importer:
         if not force and self.already_imported(ident):
             self.done_bytes += ident.size
             return FileResult(path, "skipped", message="already imported")
-        row_id = self._record_start(ident)
-        first_file = self.sink.writer.next_num
+        row_id, resume = self._record_start(ident)
+        writer = self.sink.writer
+        files_before, current = len(writer.opened), writer.current_num
         try:
-            result = self._copy(path, ident, progress)
+            result = self._copy(path, ident, progress, resume)
         except (CaptureError, OSError) as err:
             result = FileResult(path, "failed", message=str(err))
         self.sink.flush()
-        self.sink.writer.sync()
+        writer.sync()
         self.flush_sessions()
-        self._record_end(row_id, result, first_file)
+        files = ([current] if current is not None else []) + writer.opened[files_before:]
+        self._record_end(row_id, result, files if result.packets else [])
         self.done_bytes += ident.size
         return result
 
-    def _copy(self, path: str, ident: FileIdentity, progress: Progress | None) -> FileResult:
+    def _copy(self, path: str, ident: FileIdentity, progress: Progress | None, resume: int = 0) -> FileResult:
         sink, packets0, bytes0, sessions0 = self.sink, self.sink.packets, self.sink.bytes, self.sink.sessions
+        interrupted = False
         with open_capture(path) as reader:
             raw = getattr(reader.stream, "raw", reader.stream)  # compressed position for gzip
-            records = iter(reader)
+            records = itertools.islice(iter(reader), resume, None)  # packets a stopped import kept
             while sink.feed(itertools.islice(records, CHUNK_PACKETS)):
                 sink.writer.tick()
                 self.tick_sessions()
@@ -165,15 +175,29 @@ class Importer:
                     self.freespace.tick()
                 if progress is not None:
                     progress.update(self.done_bytes + raw.tell(), sink.packets, sink.bytes, os.path.basename(path))
+                if self.stop.is_set():
+                    interrupted = True
+                    break
             damage = reader.damage
         sink.flush()  # a file's sessions end with the file, as in `fukurou parse`
-        result = FileResult(path, "done", sink.packets - packets0, sink.bytes - bytes0, 0)
+        result = FileResult(path, "stopped" if interrupted else "done", sink.packets - packets0, sink.bytes - bytes0, 0)
         result.sessions = sink.sessions - sessions0
-        if damage is not None:
+        result.resumed_at = resume
+        if interrupted:
+            result.message = f"stopped after {resume + result.packets} packets; the next start goes on from there"
+        elif damage is not None:
             result.message = f"damaged at {damage}; packets up to there were imported"
         return result
 
-    def _record_start(self, ident: FileIdentity) -> int:
+    def _record_start(self, ident: FileIdentity) -> tuple[int, int]:
+        """(row id, packets already imported): a file a stop left part-way goes on from there; one a
+        crash left 'started' starts over (its sessions were never saved)."""
+        old = self.conn.execute(
+            "SELECT message, packets FROM imported_files WHERE path=? AND size=? AND mtime_ns=? AND head_sha256=? "
+            "AND state='started'", (ident.path, ident.size, ident.mtime_ns, ident.head_sha256)).fetchall()
+        resume = old[0][1] if old and (old[0][0] or "").startswith(STOPPED) else 0
+        # Write first: a transaction that reads and then writes fails at once (it cannot wait)
+        # when the appliance's database thread has committed in between.
         with self.conn:
             self.conn.execute(
                 "INSERT INTO imported_files (path, size, mtime_ns, head_sha256, state, started_at) "
@@ -183,22 +207,27 @@ class Importer:
             row = self.conn.execute(
                 "SELECT id FROM imported_files WHERE path=? AND size=? AND mtime_ns=? AND head_sha256=?",
                 (ident.path, ident.size, ident.mtime_ns, ident.head_sha256)).fetchone()
-        return int(row[0])
+            if not resume:  # from the start: forget what an earlier (forced, crashed) run counted
+                self.conn.execute("UPDATE imported_files SET packets=0, sessions=0, first_file=NULL, last_file=NULL "
+                                  "WHERE id=?", (row[0],))
+        return int(row[0]), resume
 
-    def _record_end(self, row_id: int, result: FileResult, first_file: int) -> None:
-        last_file = self.sink.writer.current_num or self.sink.writer.next_num - 1
+    def _record_end(self, row_id: int, result: FileResult, files: list[int]) -> None:
+        state = {"failed": "failed", "stopped": "started"}.get(result.status, "done")
         with self.conn:
             self.conn.execute(
-                "UPDATE imported_files SET state=?, finished_at=?, packets=?, sessions=?, first_file=?, last_file=?, "
-                "message=? WHERE id=?",
-                ("failed" if result.status == "failed" else "done", time.time(), result.packets, result.sessions,
-                 first_file if result.packets else None, last_file if result.packets else None,
-                 result.message or None, row_id))
+                "UPDATE imported_files SET state=?, finished_at=?, packets=packets+?, sessions=sessions+?, "
+                "first_file=coalesce(first_file, ?), last_file=coalesce(?, last_file), message=? WHERE id=?",
+                (state, time.time(), result.packets, result.sessions, files[0] if files else None,
+                 files[-1] if files else None, (STOPPED if result.status == "stopped" else result.message) or None,
+                 row_id))
         if result.status == "failed":
             log.error("import of %s failed: %s", result.path, result.message)
         elif result.message:
             log.warning("%s: %s", result.path, result.message)
 
+
+STOPPED = "stopped part-way"  # imported_files.message of a file to resume
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz", ".gz")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -61,14 +62,46 @@ class _Job:
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
-    from appliance.pcapstore.writer import WriterError
-    from appliance.store.db import StoreError
-
     if not args.paths and args.watch is None:
         print("fukurou import: give capture files or folders, or --watch", file=sys.stderr)
         return EXIT_USAGE
     logging.basicConfig(level=getattr(logging, settings.logLevel.upper()), stream=sys.stderr,
                         format="fukurou: %(message)s")
+    lock = _lock_store(settings)
+    if lock is None:
+        return EXIT_USAGE
+    try:
+        return _run_job(args, settings)
+    finally:
+        lock.release()
+
+
+def _lock_store(settings: Any) -> Any | None:
+    """The store's writer lock (the one `fukurou run` holds): two writers would each take the
+    other's open pcap file for one a crash left behind, and give out the same file numbers."""
+    from appliance import status
+
+    lock = status.RunLock(status.lock_path(settings))
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(settings.dbPath)), exist_ok=True)
+        lock.acquire()
+    except status.AlreadyRunning:
+        pid = status.read_pid(status.lock_path(settings))
+        where = (f"copy the files into pcapImportDir ({settings.pcapImportDir}): the running appliance imports them"
+                 if settings.pcapImportDir else
+                 "set pcapImportDir in the settings and restart it, then copy the files there; or stop it first")
+        print(f"fukurou import: another fukurou process (pid {pid}) is writing this store; {where}", file=sys.stderr)
+        return None
+    except OSError as err:
+        print(f"fukurou import: {err}", file=sys.stderr)
+        return None
+    return lock
+
+
+def _run_job(args: argparse.Namespace, settings: Any) -> int:
+    from appliance.pcapstore.writer import WriterError
+    from appliance.store.db import StoreError
+
     try:
         job = _Job(settings, args)
     except (StoreError, OSError) as err:
@@ -86,8 +119,6 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _import_files(job: _Job, args: argparse.Namespace) -> int:
-    import os
-
     from appliance.capture.importer import ImportTotals, Progress, expand_paths
 
     paths = expand_paths(args.paths)

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import struct
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,17 +74,35 @@ class _OpenFile:
     packets: int = 0
 
 
+class FileNumbers:
+    """Hands out file numbers; writers of one process that share a pcapDir share one of these."""
+
+    def __init__(self, first: int) -> None:
+        self.next = first
+        self.lock = threading.Lock()
+
+    def take(self) -> int:
+        with self.lock:
+            num = self.next
+            self.next += 1
+            return num
+
+
 class PcapWriter:
     """Writes packets into rotating pcap files and keeps the file registry up to date.
 
-    One writer per process and per pcapDir; it uses ``conn`` from the thread that calls it.
+    One process writes a pcapDir (``fukurou run`` or ``fukurou import`` holds the run lock); inside
+    it, writers share ``numbers`` (live capture and the import folder each write their own files).
+    Only the first writer repairs files a crash left open (``repair``): later ones would take the
+    first one's open file for a crashed one. A writer uses ``conn`` from the thread that calls it.
     ``on_rotate(closed_num)`` runs after each file is closed (the free-space check hooks in there);
     ``on_full()`` runs when a write fails with ENOSPC, before one retry.
     """
 
     def __init__(self, conn: apsw.Connection, settings: Any,
                  on_rotate: Callable[[int], None] | None = None,
-                 on_full: Callable[[], None] | None = None) -> None:
+                 on_full: Callable[[], None] | None = None,
+                 numbers: FileNumbers | None = None, repair: bool = True) -> None:
         self.conn = conn
         self.dir = settings.pcapDir
         self.node = settings.nodeName
@@ -93,13 +112,19 @@ class PcapWriter:
         self.on_rotate = on_rotate
         self.on_full = on_full
         os.makedirs(self.dir, exist_ok=True)
-        self.repaired = repair_open_files(conn, self.dir)
-        self.next_num = next_file_number(conn, self.dir)
+        self.repaired = repair_open_files(conn, self.dir) if repair else []
+        self.numbers = numbers or FileNumbers(next_file_number(conn, self.dir))
+        self.opened: list[int] = []  # numbers of the files this writer started, in order
         self.file: _OpenFile | None = None
         self.buffer = bytearray()
         self.last_flush = time.monotonic()
         self.files_written = 0
         self.packets = 0
+
+    @property
+    def next_num(self) -> int:
+        """The number the next file of this process will get (another writer may take it first)."""
+        return self.numbers.next
 
     @property
     def current_num(self) -> int | None:
@@ -180,8 +205,8 @@ class PcapWriter:
 
     def _start(self, ts_us: int, linktype: int) -> _OpenFile:
         self.rotate()
-        num = self.next_num
-        self.next_num += 1
+        num = self.numbers.take()
+        self.opened.append(num)
         name = file_name(self.node, num, ts_us)
         with self.conn:  # the row first: a crash then leaves a row to repair, never an unknown file
             self.conn.execute(
