@@ -295,8 +295,8 @@ def wsgi(app: Any, path: str, token: str) -> tuple[int, bytes]:
 
 def test_pages_and_api(fast_store: Any) -> None:
     import json
-    from types import SimpleNamespace
 
+    from appliance.settings import Settings
     from appliance.store.db import open_database
     from appliance.web.app import make_app
     from appliance.web.users import Users
@@ -306,7 +306,7 @@ def test_pages_and_api(fast_store: Any) -> None:
     users.add("admin", "a-long-password-9", "admin")
     users.add("alice", "a-long-password-9", "user", expression="protocols == dns")
     tokens = {n: users.new_token(n) for n in ("admin", "alice")}
-    settings = SimpleNamespace(ouiFile=OUI_FILE, queryTimeLimitS=10.0, dbPath=db)
+    settings = Settings().replace(ouiFile=OUI_FILE, queryTimeLimitS=10.0, dbPath=db)
     app = make_app(settings, lambda: open_database(db))
     status, body = wsgi(app, "/api/scans?days=30", tokens["admin"])
     assert status == 200 and json.loads(body)["data"][0]["src"] == "192.168.1.200"

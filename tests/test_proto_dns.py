@@ -10,31 +10,22 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sessionkit import converse, flat_document, new_session, tags_of
 
 from appliance import fields
 from appliance.pipeline import parse_capture
 from appliance.protocols import dns
+from appliance.sessions import Session
 from appliance.settings import Settings
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "pcaps" / "arkime"
 
 
-class FakeSession:
-    """What the parser reads and writes of a session."""
 
-    def __init__(self, proto: int = 17, port1: int = 40000, port2: int = 53) -> None:
-        self.proto, self.port1, self.port2 = proto, port1, port2
-        self.protocols: list[str] = []
-        self.tags: list[str] = []
-        self.fields: dict[str, Any] = {}
 
-    def add_protocol(self, name: str) -> None:
-        if name not in self.protocols:
-            self.protocols.append(name)
-
-    def add_tag(self, name: str) -> None:
-        if name not in self.tags:
-            self.tags.append(name)
+def dns_session(proto: int = 17, port1: int = 40000, port2: int = 53) -> Session:
+    """A real session to a name server (UDP unless ``proto`` says otherwise)."""
+    return new_session(proto, port1, port2)
 
 
 # --- message building -----------------------------------------------------------------------
@@ -67,8 +58,9 @@ def response(host: str, records: list[bytes], qtype: int = 1, flags: int = 0x818
     return header(flags=flags, an=an, **counts) + question(host, qtype) + b"".join(records)
 
 
-def run(*messages: bytes, session: FakeSession | None = None) -> list[dict[str, Any]]:
-    session = session or FakeSession()
+def run(*messages: bytes, session: Session | None = None) -> list[dict[str, Any]]:
+    """Messages alternately from client and server into the parser on a real session."""
+    session = session or dns_session()
     parser = dns.DnsParser()
     for i, message in enumerate(messages):
         parser.data(session, message, i % 2)
@@ -212,9 +204,9 @@ def test_punycode() -> None:
     [obj] = run(header() + question("xn--nxasmq5b.com"))
     assert obj["queryHost"] == "\u03cc\u03b2\u03bb\u03bf\u03c3.com"
     assert obj["puny"] == ["xn--nxasmq5b.com"]
-    session = FakeSession()
+    session = dns_session()
     assert run(header() + question("xn--a-ecp.xn--!!"), session=session) == []
-    assert "bad-punycode" in session.tags
+    assert "bad-punycode" in tags_of(session)
 
 
 def test_punycode_decoder_matches_rfc_samples() -> None:
@@ -236,11 +228,11 @@ def test_ntop6() -> None:
 
 
 def test_opcode_and_qdcount_rules() -> None:
-    session = FakeSession()
+    session = dns_session()
     run(header(flags=0x3000) + question("x.example"), session=session)  # opcode 6
-    assert session.protocols == []
+    assert session.protocols == ["udp"]  # a real session starts with its transport
     run(header(qd=2) + question("x.example") + question("y.example"), session=session)
-    assert session.protocols == ["dns"] and "dns:qdcount-not-1" in session.tags
+    assert session.protocols == ["udp", "dns"] and "dns:qdcount-not-1" in tags_of(session)
     assert "dns" not in session.fields
 
 
@@ -248,23 +240,23 @@ def test_opcode_and_qdcount_rules() -> None:
 
 def test_detect() -> None:
     message = header() + question("example.com")
-    assert dns.detect(FakeSession(), message, 0)
-    assert not dns.detect(FakeSession(), message[:16], 0)
-    assert not dns.detect(FakeSession(port1=1000, port2=2000), message, 0)
-    assert dns.detect(FakeSession(proto=6), b"", 0)
-    assert not dns.detect(FakeSession(proto=6, port1=53, port2=40000), b"x", 0)
-    assert dns.detect_multicast(FakeSession(port1=5353, port2=5353), message, 0)
-    assert not dns.detect_multicast(FakeSession(port1=5353, port2=53), message, 0)
+    assert dns.detect(dns_session(), message, 0)
+    assert not dns.detect(dns_session(), message[:16], 0)
+    assert not dns.detect(dns_session(port1=1000, port2=2000), message, 0)
+    assert dns.detect(dns_session(proto=6), b"", 0)
+    assert not dns.detect(dns_session(proto=6, port1=53, port2=40000), b"x", 0)
+    assert dns.detect_multicast(dns_session(port1=5353, port2=5353), message, 0)
+    assert not dns.detect_multicast(dns_session(port1=5353, port2=53), message, 0)
 
 
 def test_mdns_without_question() -> None:
-    session = FakeSession(port1=5353, port2=5353)
+    session = dns_session(port1=5353, port2=5353)
     parser = dns.DnsParser("mdns")
     message = header(flags=0x8400, qd=0, an=1) + rr(name("host.local"), 1, b"\1\2\3\4", rclass=0x8001)
     parser.data(session, message, 0)
     parser.finish(session)
     [obj] = session.fields["dns"]
-    assert session.protocols == ["mdns"] and obj["queryHost"] == "<root>" and "qt" not in obj
+    assert session.protocols == ["udp", "mdns"] and obj["queryHost"] == "<root>" and "qt" not in obj
     assert obj["answers"][0]["ip"] == "1.2.3.4"
 
 
@@ -275,7 +267,7 @@ def framed(message: bytes) -> bytes:
 
 
 def test_tcp_split_and_joined_messages() -> None:
-    session = FakeSession(proto=6)
+    session = dns_session(proto=6)
     parser = dns.DnsParser()
     query = framed(header() + question("t.example"))
     answer = framed(response("t.example", [rr(PTR_QNAME, 1, b"\1\1\1\1")]))
@@ -289,7 +281,7 @@ def test_tcp_split_and_joined_messages() -> None:
 
 
 def test_tcp_short_length_stops_parsing() -> None:
-    session = FakeSession(proto=6)
+    session = dns_session(proto=6)
     parser = dns.DnsParser()
     parser.data(session, b"\0\x05hello", 0)
     parser.data(session, framed(header() + question("late.example")), 0)
@@ -298,22 +290,52 @@ def test_tcp_short_length_stops_parsing() -> None:
 
 
 def test_tcp_buffer_is_bounded() -> None:
-    session = FakeSession(proto=6)
+    session = dns_session(proto=6)
     parser = dns.DnsParser()
     parser.data(session, b"\xff\xff" + bytes(200), 0)  # too long to buffer: skipped
-    assert "dns:tcp-message-too-long" in session.tags
+    assert "dns:tcp-message-too-long" in tags_of(session)
     assert len(parser.bufs[0]) == 0 and parser.skipping[0] > 0
     parser.data(session, bytes(70000), 0)
     assert len(parser.bufs[0]) <= dns.TCP_BUF_MAX
 
 
+# --- the whole packet path: packets -> session table -> detection -> parser -> document -------
+
+def test_udp_exchange_through_the_session_table() -> None:
+    query = header() + question("example.com")
+    answer = response("example.com", [rr(PTR_QNAME, 1, bytes([10, 0, 0, 1]))])
+    doc = flat_document(converse([(0, query), (1, answer)], proto=17, port2=53))
+    assert doc["protocol"] == ["dns", "udp"]
+    [obj] = doc["dns"]
+    assert obj["queryHost"] == "example.com" and obj["ip"] == ["10.0.0.1"] and obj["status"] == "NOERROR"
+
+
+def test_tcp_exchange_split_over_segments() -> None:
+    query = framed(header() + question("t.example"))
+    answer = framed(response("t.example", [rr(PTR_QNAME, 1, b"\1\1\1\1")]))
+    doc = flat_document(converse([(0, query[:5]), (0, query[5:]), (1, answer)], proto=6, port2=53))
+    assert doc["protocol"] == ["dns", "tcp"]
+    assert [o["queryHost"] for o in doc["dns"]] == ["t.example"] and doc["dns"][0]["ip"] == ["1.1.1.1"]
+
+
+def test_mdns_through_the_session_table() -> None:
+    message = header(flags=0x8400, qd=0, an=1) + rr(name("host.local"), 1, b"\1\2\3\4", rclass=0x8001)
+    doc = flat_document(converse([(0, message)], proto=17, port1=5353, port2=5353, server="224.0.0.251"))
+    assert "mdns" in doc["protocol"] and doc["dns"][0]["answers"][0]["ip"] == "1.2.3.4"
+
+
+def test_hostile_datagram_on_port_53_is_not_named_dns() -> None:
+    doc = flat_document(converse([(0, b"\xff" * 11), (1, b"\x00" * 3)], proto=17, port2=53))
+    assert doc["protocol"] == ["udp"] and "dns" not in doc
+
+
 # --- hostile input --------------------------------------------------------------------------
 
 def test_pointer_loop_is_tagged() -> None:
-    session = FakeSession()
+    session = dns_session()
     message = header() + b"\xc0\x0c" + struct.pack("!HH", 1, 1)  # points at itself
     assert run(message, session=session) == []
-    assert "dns:bad-pointer-loop" in session.tags
+    assert "dns:bad-pointer-loop" in tags_of(session)
 
 
 def test_pointer_out_of_message() -> None:
@@ -361,7 +383,7 @@ def test_random_bytes_never_raise() -> None:
 @given(st.binary(min_size=0, max_size=300))
 def test_hypothesis_messages(data: bytes) -> None:
     run(header(flags=0x8180, an=3, ns=1, ar=1) + data)
-    session = FakeSession(proto=6)
+    session = dns_session(proto=6)
     parser = dns.DnsParser()
     parser.data(session, data, 0)
     parser.finish(session)

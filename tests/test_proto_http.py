@@ -10,36 +10,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sessionkit import Conversation, converse, flat_document, new_session, sctp_data
 
 from appliance import fields, pipeline
 from appliance.protocols import http
+from appliance.sessions import Session
 from appliance.settings import Settings
 
 PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps" / "arkime"
 
 
-class FakeSession:
-    """The few session attributes a parser touches."""
-
-    def __init__(self, proto: int = 6) -> None:
-        self.proto = proto
-        self.fields: dict[str, Any] = {}
-        self.tags: list[str] = []
-        self.protocols: list[str] = []
-
-    def add_tag(self, tag: str) -> None:
-        if tag not in self.tags:
-            self.tags.append(tag)
-
-    def add_protocol(self, name: str) -> None:
-        if name not in self.protocols:
-            self.protocols.append(name)
+def web_session(proto: int = 6) -> Session:
+    """A real session from a client to port 80 (TCP unless ``proto`` says otherwise)."""
+    return new_session(proto, 40000, 80)
 
 
-def run(client: bytes | list[bytes], server: bytes | list[bytes] = b"", session: FakeSession | None = None
+def run(client: bytes | list[bytes], server: bytes | list[bytes] = b"", session: Session | None = None
         ) -> dict[str, Any]:
-    """Feed whole exchanges (or lists of chunks) client first, then return the fields."""
-    session = session or FakeSession()
+    """Feed whole exchanges (or lists of chunks) client first to the parser; return the fields."""
+    session = session or web_session()
     parser = http.HTTPParser()
     for direction, chunks in ((0, client), (1, server)):
         for chunk in [chunks] if isinstance(chunks, bytes) else chunks:
@@ -59,17 +48,17 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\nContent-Type: text/html\r\n\r\n<
 @pytest.mark.parametrize("data", [b"GET / HTTP/1.1\r\n", b"GET\r\n", b"HTTP/1.0 200 OK", b"M-SEARCH * HTTP/1.1",
                                   b"PRI * HTTP/2.0", b"OPTIONS / HTTP/1.1"])
 def test_detect_methods_and_status(data: bytes) -> None:
-    assert http.detect(FakeSession(), data, 0)
+    assert http.detect(web_session(), data, 0)
 
 
 @pytest.mark.parametrize("data", [b"get / HTTP/1.1", b"\x16\x03\x01", b"", b"G", b"SSH-2.0-x", b"EHLO x"])
 def test_detect_rejects_other_bytes(data: bytes) -> None:
-    assert not http.detect(FakeSession(), data, 0)
+    assert not http.detect(web_session(), data, 0)
 
 
 def test_detect_not_on_udp_but_on_sctp() -> None:
-    assert not http.detect(FakeSession(17), b"NOTIFY * HTTP/1.1\r\n", 0)
-    assert http.detect(FakeSession(132), b"GET / HTTP/1.1\r\n", 0)
+    assert not http.detect(web_session(17), b"NOTIFY * HTTP/1.1\r\n", 0)
+    assert http.detect(web_session(132), b"GET / HTTP/1.1\r\n", 0)
 
 
 # --- well-formed exchanges ---------------------------------------------------------------------
@@ -124,14 +113,14 @@ def test_pipelined_keep_alive_and_chunked() -> None:
 
 
 def test_body_until_close_completes_at_finish() -> None:
-    session = FakeSession()
+    session = web_session()
     f = run(GET, b"HTTP/1.0 200 OK\r\n\r\nGIF89a-data", session)
     assert f["http.md5"] == [hashlib.md5(b"GIF89a-data").hexdigest()]
     assert f["http.bodyMagic"] == ["image/gif"]
 
 
 def test_finish_twice_is_stable() -> None:
-    session = FakeSession()
+    session = web_session()
     parser = http.HTTPParser()
     parser.data(session, GET, 0)
     parser.finish(session)
@@ -141,7 +130,7 @@ def test_finish_twice_is_stable() -> None:
 
 
 def test_merges_with_other_parsers_values() -> None:
-    session = FakeSession()
+    session = web_session()
     session.fields["http.host"] = ["sni.example"]
     parser = http.HTTPParser()
     parser.data(session, GET, 0)
@@ -210,7 +199,7 @@ def test_truncated_request_line_gives_nothing() -> None:
 
 def test_unbounded_header_is_dropped() -> None:
     parser = http.HTTPParser()
-    session = FakeSession()
+    session = web_session()
     for _ in range(200):
         parser.data(session, b"X" * 1000, 0)
     parser.data(session, b"GET / HTTP/1.1\r\n" + b"A: " + b"b" * 100_000, 0)
@@ -236,6 +225,48 @@ def test_random_bytes_never_raise() -> None:
         junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
         prefix = rng.choice([b"", b"GET / HTTP/1.1\r\n", b"HTTP/1.1 200 OK\r\n", GET])
         run([prefix, junk, junk], [junk, prefix])
+
+
+# --- the whole packet path: packets -> session table -> detection -> parser -> document ----------
+
+def test_exchange_through_the_session_table() -> None:
+    doc = flat_document(converse([(0, GET), (1, OK)], port2=8080))
+    assert doc["protocol"] == ["http", "tcp"]
+    assert doc["http.method"] == ["GET"] and doc["http.statuscode"] == [200]
+    assert doc["http.uri"] == ["example.com:8080/a/b?x=1&y=%41%42&z"]
+    assert doc["http.md5"] == [hashlib.md5(b"<html>hi</html>").hexdigest()]
+    assert doc["client.bytes"] == len(GET) and doc["server.bytes"] == len(OK)
+
+
+def test_one_byte_segments_match_one_segment() -> None:
+    whole = converse([(0, GET), (1, OK)]).fields
+    conversation = Conversation()
+    conversation.send(0, GET[:4])  # detection sees the first segment only: it must hold the method
+    for i in range(4, len(GET)):
+        conversation.send(0, GET[i:i + 1])
+    for i in range(len(OK)):
+        conversation.send(1, OK[i:i + 1])
+    (session,) = conversation.close()
+    for key in ("http.method", "http.uri", "http.md5", "http.statuscode", "http.requestHeaderValue"):
+        assert session.fields[key] == whole[key], key
+
+
+def test_detected_on_sctp_but_not_on_udp() -> None:
+    conversation = Conversation(132, 40000, 80)
+    (session,) = conversation.send(0, sctp_data(GET)).close()
+    assert "http" in session.protocols and session.fields["http.method"] == ["GET"]
+    session = converse([(0, b"NOTIFY * HTTP/1.1\r\nHost: h\r\n\r\n")], proto=17, port1=40000, port2=1900)
+    assert "http" not in session.protocols and "http.method" not in session.fields
+
+
+@pytest.mark.parametrize("response", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nabc",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"HTTP/1.1 200 OK\r\n" + b"\x00\xff" * 5000,
+])
+def test_hostile_response_through_the_session_table(response: bytes) -> None:
+    session = converse([(0, GET), (1, response)])  # close() fails on any parser failure
+    assert session.fields["http.method"] == ["GET"] and "http" in session.protocols
 
 
 # --- real captures -----------------------------------------------------------------------------

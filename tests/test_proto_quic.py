@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from conftest import corpus_sessions
-from test_proto_tls import FakeSession, client_hello
+from sessionkit import attach, converse, finish, flat_document, new_session
+from test_proto_tls import client_hello
 
 from appliance.protocols import quic
+from appliance.sessions import Session
 
 DCID = bytes.fromhex("8394c8f03e515708")
 
@@ -52,19 +54,23 @@ def crypto(offset: int, data: bytes) -> bytes:
 HELLO = b"\x01" + len(client_hello(b"quic.example")).to_bytes(3, "big") + client_hello(b"quic.example")
 
 
+def quic_session(proto: int = 17) -> Session:
+    """A real session from a client to port 443 (UDP unless ``proto`` says otherwise)."""
+    return new_session(proto, 40000, 443)
+
+
 def _run(datagrams: list[bytes]) -> dict[str, Any]:
-    session = FakeSession(proto=17)
-    parser = quic.QuicParser()
-    session.parsers = [parser]
+    session = quic_session()
+    parser = attach(session, quic.QuicParser())
     for datagram in datagrams:
         parser.data(session, datagram, 0)
-    return session.finish()
+    return finish(session)
 
 
 @pytest.mark.parametrize("version", [1, 0x6B3343CF, 0xFF00001D])
 def test_initial_decrypts(version: int) -> None:
     packet = initial(version, crypto(0, HELLO))
-    assert quic.detect(FakeSession(17), packet, 0)
+    assert quic.detect(quic_session(), packet, 0)
     fields = _run([packet])
     assert fields["http.host"] == ["quic.example"]
     assert fields["tls.ja4"][0].startswith("q13d0206h2_")
@@ -81,7 +87,7 @@ def test_client_hello_over_two_packets_out_of_order() -> None:
 def test_wrong_keys_do_not_verify() -> None:
     packet = bytearray(initial(1, crypto(0, HELLO)))
     packet[-1] ^= 1
-    assert not quic.detect(FakeSession(17), bytes(packet), 0)
+    assert not quic.detect(quic_session(), bytes(packet), 0)
     assert "tls.ja4" not in _run([bytes(packet)])
 
 
@@ -100,7 +106,7 @@ def test_gquic_q043_chlo() -> None:
     frame = bytes([0xA0, 0x01]) + struct.pack(">H", len(msg)) + msg
     packet = bytes([0x0D]) + bytes(8) + b"Q043" + b"\x01" + bytes(12) + frame
     packet = packet.ljust(1350, b"\x00")
-    assert quic.detect(FakeSession(17), packet, 0)
+    assert quic.detect(quic_session(), packet, 0)
     fields = _run([packet])
     assert fields["quic.host"] == ["www.example.com"]
     assert fields["quic.useragent"] == ["Chrome/1"]
@@ -110,14 +116,42 @@ def test_gquic_q043_chlo() -> None:
 def test_fbzero() -> None:
     msg = chlo([(b"SNI\x00", b"graph.facebook.com")])
     data = b"\x31QTV\x00" + struct.pack("<H", len(msg)) + b"\x00\x00" + msg
-    session = FakeSession()
+    session = quic_session(proto=6)
     assert quic._fbzero(session, data, 0)
-    parser = quic.FbzeroParser()
-    session.parsers = [parser]
+    parser = attach(session, quic.FbzeroParser())
     parser.data(session, data[:10], 0)
     parser.data(session, data[10:], 0)
-    assert session.finish()["quic.host"] == ["graph.facebook.com"]
+    assert finish(session)["quic.host"] == ["graph.facebook.com"]
     assert "quic" in session.protocols
+
+
+# --- the whole packet path: packets -> session table -> detection -> parser -> document ------------
+@pytest.mark.parametrize("version", [1, 0x6B3343CF])
+def test_initial_through_the_session_table(version: int) -> None:
+    doc = flat_document(converse([(0, initial(version, crypto(0, HELLO)))], proto=17, port2=443))
+    assert "quic" in doc["protocol"]
+    assert doc["http.host"] == ["quic.example"] and doc["tls.ja4"][0].startswith("q13d0206h2_")
+
+
+def test_gquic_through_the_session_table() -> None:
+    msg = chlo([(b"SNI\x00", b"gquic.example"), (b"VER\x00", b"Q043")])
+    frame = bytes([0xA0, 0x01]) + struct.pack(">H", len(msg)) + msg
+    packet = (bytes([0x0D]) + bytes(8) + b"Q043" + b"\x01" + bytes(12) + frame).ljust(1350, b"\x00")
+    doc = flat_document(converse([(0, packet)], proto=17, port2=443))
+    assert "quic" in doc["protocol"] and doc["quic.host"] == ["gquic.example"]
+
+
+def test_q05x_named_from_both_sides_first_bytes() -> None:
+    # Detection of the answer looks at the first payload bytes the client sent (payload8).
+    client, server = b"\x0dQ050" + bytes(40), b"\x0dQ050" + bytes(40)
+    assert "quic" in converse([(0, client), (1, server)], proto=17, port2=443).protocols
+    assert "quic" not in converse([(0, bytes(45)), (1, server)], proto=17, port2=443).protocols
+
+
+def test_truncated_initial_through_the_session_table() -> None:
+    packet = initial(1, crypto(0, HELLO))
+    session = converse([(0, packet[:600])], proto=17, port2=443)
+    assert "quic" not in session.protocols and "tls.ja4" not in session.fields
 
 
 def test_hostile_datagrams() -> None:
@@ -128,7 +162,7 @@ def test_hostile_datagrams() -> None:
         for _ in range(rng.randint(1, 10)):
             junk[rng.randrange(len(junk))] = rng.randrange(256)
         data = bytes(junk[:rng.randint(0, len(junk))])
-        quic.detect(FakeSession(17), data, 0)
+        quic.detect(quic_session(), data, 0)
         _run([data, data])
         quic.crypto_frames(data)
         quic.parse_chlo(data)

@@ -8,6 +8,7 @@ import random
 from typing import Any
 
 import pytest
+from sessionkit import attach, converse, new_session
 
 from appliance.protocols import PROTOCOLS, TCP, UDP, AppLayer
 from appliance.protocols import signatures as sig
@@ -17,25 +18,6 @@ MAIL = {"smtp", "imap", "pop3"}
 MINE = {s.name for s in sig.SIGS} | set(sig.DCERPC_INTERFACES.values()) | {"cip", "s7comm-plus"}
 
 
-class FakeSession:
-    """The few session attributes detectors and confirmers use."""
-
-    def __init__(self, proto: int = 6, port1: int = 40000, port2: int = 80) -> None:
-        self.proto, self.port1, self.port2 = proto, port1, port2
-        self.protocols: list[str] = []
-        self.parsers: list[Any] | None = None
-        self.fields: dict[str, Any] = {}
-        self.consumed = [0, 0]
-        self.tags: list[str] | None = None
-
-    def add_protocol(self, name: str) -> None:
-        if name not in self.protocols:
-            self.protocols.append(name)
-
-    def add_tag(self, name: str) -> None:
-        self.tags = (self.tags or []) + [name]
-
-
 def my_failures(app: AppLayer) -> dict[str, int]:
     """Failures of this module's detectors and confirmers (other modules are tested elsewhere)."""
     return {k: v for k, v in app.failures.items()
@@ -43,13 +25,10 @@ def my_failures(app: AppLayer) -> dict[str, int]:
 
 
 def feed(chunks: list[tuple[int, bytes]], proto: int = 6, port1: int = 40000, port2: int = 80) -> list[str]:
-    """Run the whole application layer over ``(direction, bytes)`` chunks; return the protocols."""
-    app = AppLayer()
-    session = FakeSession(proto, port1, port2)
-    for direction, data in chunks:
-        app.data(session, data, direction)
-    app.finish(session)
-    return sorted(session.protocols)
+    """``(direction, bytes)`` chunks as packets through the session table and application layer
+    (one TCP segment or UDP datagram each); the protocols of the saved session, transport left out."""
+    session = converse(chunks, proto, port1, port2)
+    return sorted(set(session.protocols) - {"tcp", "udp"})
 
 
 # --- corpus -----------------------------------------------------------------------------------------
@@ -185,7 +164,7 @@ def test_truncated_inputs_do_not_match() -> None:
         if protocol.name not in MINE:
             continue
         for size in range(0, 4):
-            session = FakeSession(17 if protocol.transports == UDP else 6, 1, 2)
+            session = new_session(17 if protocol.transports == UDP else 6, 1, 2)
             assert protocol.detect(session, b"\x00" * size, 0) in (False, True)
 
 
@@ -194,7 +173,7 @@ def test_hostile_bytes_never_raise() -> None:
     ports = [80, 102, 135, 137, 138, 161, 179, 389, 445, 500, 502, 1080, 1812, 3306, 5353, 44818]
     for _ in range(3000):
         proto = rng.choice((6, 17))
-        session = FakeSession(proto, rng.choice(ports), rng.choice(ports))
+        session = new_session(proto, rng.choice(ports), rng.choice(ports))
         first = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 80)))
         app = AppLayer()
         app.data(session, first, 0)
@@ -211,7 +190,7 @@ def test_prefixed_hostile_bytes_never_raise() -> None:
             for _ in range(20):
                 junk = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 64)))
                 data = bytes(entry.offset) + prefix + junk
-                session = FakeSession(17 if entry.transports == UDP else 6, 1, (entry.ports or (2,))[0])
+                session = new_session(17 if entry.transports == UDP else 6, 1, (entry.ports or (2,))[0])
                 app = AppLayer()
                 app.data(session, data, 0)
                 app.data(session, b"\xff" * 40 + junk, 1)
@@ -221,8 +200,8 @@ def test_prefixed_hostile_bytes_never_raise() -> None:
 
 def test_confirmer_buffers_are_bounded() -> None:
     confirmer = sig.DceRpcNames()
-    session = FakeSession(6, 1, 135)
-    session.parsers = [confirmer]
+    session = new_session(6, 1, 135)
+    attach(session, confirmer)
     # a PDU header claiming 8192 bytes, then endless filler: the buffer must stay bounded
     confirmer.data(session, b"\x05\x00\x0b\x03\x10\x00\x00\x00\x00\x20" + bytes(6), 0)
     for _ in range(100):

@@ -1,8 +1,9 @@
 """The small parsers: SSH, DHCP/DHCPv6, NTP, mail (SMTP/IMAP/POP3) and ARP.
 
 Real captures from Arkime's test suite go through the whole pipeline and are checked against
-the values Arkime wrote; byte-level tests call the parsers directly, including truncated and
-hostile input, which must never raise.
+the values Arkime wrote; built exchanges go through the session table as packets; byte-level
+tests call the parsers directly on real sessions, including truncated and hostile input, which
+must never raise.
 """
 
 from __future__ import annotations
@@ -12,40 +13,52 @@ import hashlib
 import random
 import struct
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pcapgen import ETH_ARP, ethernet, ipv4, udp
+from sessionkit import converse, decode, flat_document, new_session, session_of, table_sessions, tags_of
+from test_proto_tls import client_hello, handshake, record
 
 from appliance import pipeline
-from appliance.protocols import arp, dhcp, email, ntp, ssh
+from appliance.decode import Frame
+from appliance.protocols import AppLayer, arp, dhcp, email, ntp, ssh
+from appliance.sessions import Session
 from appliance.settings import Settings
 
 PCAPS = Path(__file__).resolve().parents[2] / "shared" / "pcaps" / "arkime"
 needs_pcaps = pytest.mark.skipif(not PCAPS.is_dir(), reason="Arkime test captures not present")
 
 
-class FakeSession:
-    """What the parsers use of a session."""
-
-    def __init__(self, port1: int = 40000, port2: int = 25) -> None:
-        self.fields: dict[str, Any] = {}
-        self.protocols: list[str] = []
-        self.tags: list[str] | None = None
-        self.parsers: list[Any] | None = None
-        self.consumed = [1, 1]
-        self.port1, self.port2 = port1, port2
-
-    def add_protocol(self, name: str) -> None:
-        if name not in self.protocols:
-            self.protocols.append(name)
-
-    def add_tag(self, name: str) -> None:
-        self.tags = (self.tags or []) + ([name] if name not in (self.tags or []) else [])
+# Real sessions on each protocol's usual ports (client first).
+def ssh_session() -> Session:
+    return new_session(6, 40000, 22)
 
 
-def run(parser: Any, chunks: list[tuple[int, bytes]], session: FakeSession | None = None) -> FakeSession:
-    session = session or FakeSession()
+def mail_session(port: int = 25) -> Session:
+    return new_session(6, 40000, port)
+
+
+def dhcp_session() -> Session:
+    return new_session(17, 68, 67)
+
+
+def dhcpv6_session() -> Session:
+    return new_session(17, 546, 547, "fe80::1", "ff02::1:2")
+
+
+def ntp_session() -> Session:
+    return new_session(17, 40000, 123)
+
+
+SESSION_FOR = {ssh.SSHParser: ssh_session, dhcp.DHCPParser: dhcp_session, dhcp.DHCPv6Parser: dhcpv6_session,
+               ntp.NTPParser: ntp_session, email.SMTPParser: mail_session,
+               email.IMAPParser: lambda: mail_session(143), email.POP3Parser: lambda: mail_session(110)}
+
+
+def run(parser: Any, chunks: list[tuple[int, bytes]], session: Session | None = None) -> Session:
+    """``(direction, bytes)`` chunks into the parser, then its finish; on a real session of its protocol."""
+    session = session or SESSION_FOR[type(parser)]()
     for direction, data in chunks:
         parser.data(session, data, direction)
     parser.finish(session)
@@ -124,8 +137,8 @@ def test_ssh_skips_the_sixteenth_chunk_like_arkime() -> None:
 
 
 def test_ssh_detect() -> None:
-    assert ssh.detect(None, b"SSH-2.0-x\r\n", 0)
-    assert not ssh.detect(None, b"GET / HTTP/1.1", 0)
+    assert ssh.detect(ssh_session(), b"SSH-2.0-x\r\n", 0)
+    assert not ssh.detect(ssh_session(), b"GET / HTTP/1.1", 0)
 
 
 def test_ssh_truncated_and_absurd_lengths() -> None:
@@ -173,9 +186,9 @@ def test_dhcp_fields() -> None:
 
 def test_dhcp_detect_needs_cookie_and_size() -> None:
     message = dhcp_message(1)
-    assert dhcp.detect_v4(None, message, 0)
-    assert not dhcp.detect_v4(None, message[:255], 0)
-    assert not dhcp.detect_v4(None, message[:236] + b"xxxx" + message[240:], 0)
+    assert dhcp.detect_v4(dhcp_session(), message, 0)
+    assert not dhcp.detect_v4(dhcp_session(), message[:255], 0)
+    assert not dhcp.detect_v4(dhcp_session(), message[:236] + b"xxxx" + message[240:], 0)
 
 
 def test_dhcp_option_lengths_past_the_end() -> None:
@@ -220,11 +233,11 @@ def test_ntp_fields() -> None:
 
 
 def test_ntp_detect() -> None:
-    assert ntp.detect(None, ntp_packet(3, 3, 0, b"\x00" * 4), 0)
-    assert not ntp.detect(None, ntp_packet(3, 3, 0, b"\x00" * 4)[:47], 0)
-    assert not ntp.detect(None, ntp_packet(5, 3, 0, b"\x00" * 4), 0)
-    assert not ntp.detect(None, ntp_packet(3, 0, 0, b"\x00" * 4), 0)
-    assert not ntp.detect(None, ntp_packet(3, 3, 17, b"\x00" * 4), 0)
+    assert ntp.detect(ntp_session(), ntp_packet(3, 3, 0, b"\x00" * 4), 0)
+    assert not ntp.detect(ntp_session(), ntp_packet(3, 3, 0, b"\x00" * 4)[:47], 0)
+    assert not ntp.detect(ntp_session(), ntp_packet(5, 3, 0, b"\x00" * 4), 0)
+    assert not ntp.detect(ntp_session(), ntp_packet(3, 0, 0, b"\x00" * 4), 0)
+    assert not ntp.detect(ntp_session(), ntp_packet(3, 3, 17, b"\x00" * 4), 0)
 
 
 def test_ntp_ref_id_formats() -> None:
@@ -255,7 +268,7 @@ MESSAGE = (
 )
 
 
-def smtp_session(client: bytes = MESSAGE, server: bytes = b"220 mx ESMTP\r\n250 ok\r\n") -> FakeSession:
+def smtp_session(client: bytes = MESSAGE, server: bytes = b"220 mx ESMTP\r\n250 ok\r\n") -> Session:
     return run(email.SMTPParser(), [(1, server[:14]), (0, client), (1, server[14:])])
 
 
@@ -280,7 +293,7 @@ def test_smtp_message() -> None:
 
 def test_smtp_byte_by_byte_matches_whole() -> None:
     parser = email.SMTPParser()
-    session = FakeSession()
+    session = mail_session()
     for i in range(len(MESSAGE)):
         parser.data(session, MESSAGE[i:i + 1], 0)
     parser.finish(session)
@@ -300,12 +313,27 @@ def test_smtp_starttls_plain_and_tls() -> None:
     decrypted = b"EHLO a\r\nSTARTTLS\r\nEHLO a\r\nMAIL FROM:<p@q>\r\n"
     parser = email.SMTPParser()
     session = run(parser, [(0, decrypted[:18]), (1, b"220 go ahead\r\n"), (0, decrypted[18:])])
-    assert session.fields["email.src"] == ["p@q"] and "smtp:starttls" in session.tags
-    parser = email.SMTPParser()
-    session = run(parser, [(0, b"EHLO a\r\nSTARTTLS\r\n"), (1, b"220 go ahead\r\n"),
-                           (0, b"\x16\x03\x01\x00\x05MAIL FROM:<p@q>\r\n")])
-    assert "email.src" not in session.fields
-    assert session.consumed[0] == 0  # detection runs again on the TLS hello
+    assert session.fields["email.src"] == ["p@q"] and "smtp:starttls" in tags_of(session)
+    # Through the application layer, as the session table calls it: detection has seen both
+    # sides' first data, then STARTTLS asks it to look at what the client sends next.
+    app, session = AppLayer(), mail_session()
+    app.data(session, b"220 mx ESMTP\r\n", 1)
+    app.data(session, b"EHLO a\r\nSTARTTLS\r\n", 0)
+    app.data(session, b"220 go ahead\r\n", 1)
+    assert session.protocols == ["tcp", "smtp"]
+    assert session.consumed == [0, 0]  # detection runs again on each side's TLS hello
+    app.data(session, b"\x16\x03\x01\x00\x05MAIL FROM:<p@q>\r\n", 0)
+    app.finish(session)
+    assert "email.src" not in session.fields and not app.failures
+
+
+def test_smtp_starttls_then_tls_hello_through_the_session_table() -> None:
+    hello = record(handshake(1, client_hello(b"mx.example")))
+    session = converse([(1, b"220 mx ESMTP\r\n"), (0, b"EHLO a\r\nSTARTTLS\r\n"), (1, b"220 go ahead\r\n"),
+                        (0, hello)], port2=25)
+    doc = flat_document(session)
+    assert doc["protocol"] == ["smtp", "tcp", "tls"] and "smtp:starttls" in doc["tags"]
+    assert doc["http.host"] == ["mx.example"] and "email.src" not in doc
 
 
 def test_subject_decoding() -> None:
@@ -325,9 +353,9 @@ def test_address_and_ip_helpers() -> None:
 
 
 def test_smtp_detect() -> None:
-    assert email.detect_smtp(None, b"EHLO x\r\n", 0)
-    assert email.detect_smtp(None, b"220 mx ESMTP Postfix\r\n", 1)
-    assert not email.detect_smtp(None, b"220 ftp ready\r\n", 1)
+    assert email.detect_smtp(mail_session(), b"EHLO x\r\n", 0)
+    assert email.detect_smtp(mail_session(), b"220 mx ESMTP Postfix\r\n", 1)
+    assert not email.detect_smtp(mail_session(), b"220 ftp ready\r\n", 1)
 
 
 @needs_pcaps
@@ -367,16 +395,16 @@ def test_imap_line_too_long() -> None:
 def test_mail_ntlm_marks_protocol() -> None:
     blob = base64.b64encode(b"NTLMSSP\x00\x01\x00\x00\x00" + b"\x00" * 20)
     session = run(email.POP3Parser(), [(1, b"+OK POP3 ready\r\n"), (0, b"AUTH NTLM\r\n" + blob + b"\r\n")])
-    assert session.protocols == ["ntlm"] and session.tags == ["pop3:authntlm"]
+    assert session.protocols == ["tcp", "ntlm"] and session.tags == ["pop3:authntlm"]
     session = run(email.SMTPParser(), [(0, b"EHLO a\r\nAUTH NTLM\r\n"), (1, b"334 " + blob + b"\r\n")])
-    assert "ntlm" in session.protocols and "smtp:authntlm" in session.tags
+    assert "ntlm" in session.protocols and "smtp:authntlm" in tags_of(session)
 
 
 def test_imap_pop3_detect() -> None:
-    assert email.detect_imap(None, b"* OK [CAPABILITY IMAP4rev1] ready\r\n", 1)
-    assert not email.detect_imap(None, b"* OK ready\r\n", 1)
-    assert email.detect_pop3(None, b"+OK POP3 ready\r\n", 1)
-    assert not email.detect_pop3(None, b"+OK ready\r\n", 1)
+    assert email.detect_imap(mail_session(143), b"* OK [CAPABILITY IMAP4rev1] ready\r\n", 1)
+    assert not email.detect_imap(mail_session(143), b"* OK ready\r\n", 1)
+    assert email.detect_pop3(mail_session(110), b"+OK POP3 ready\r\n", 1)
+    assert not email.detect_pop3(mail_session(110), b"+OK ready\r\n", 1)
 
 
 @needs_pcaps
@@ -388,31 +416,103 @@ def test_imap_capture() -> None:
 
 # --- ARP ------------------------------------------------------------------------------------
 
-def arp_frame(opcode: int, sha: str, spa: bytes, tpa: bytes) -> SimpleNamespace:
+BROADCAST = b"\xff" * 6
+
+
+def arp_packet(opcode: int, sha: str, spa: bytes, tpa: bytes) -> bytes:
     body = (struct.pack(">HHBBH", 1, 0x0800, 6, 4, opcode) + bytes.fromhex(sha) + spa
             + b"\x00" * 6 + tpa)
-    return SimpleNamespace(ethertype=0x0806, payload=body)
+    return ethernet(body, src=bytes.fromhex(sha), dst=BROADCAST, ethertype=ETH_ARP)
+
+
+def arp_frame(opcode: int, sha: str, spa: bytes, tpa: bytes) -> Frame:
+    return decode(arp_packet(opcode, sha, spa, tpa))
+
+
+REQUEST = (1, "001a6b6c0ccc", bytes([10, 10, 10, 2]), bytes([10, 10, 10, 1]))
+REPLY = (2, "001d09f092ab", bytes([10, 10, 10, 1]), bytes([10, 10, 10, 2]))
+ARP_FIELDS = {"arp.ip": ["10.10.10.1"], "arp.mac": ["00:1d:09:f0:92:ab"], "arp.opcode": ["1", "2"]}
 
 
 def test_arp_request_and_reply() -> None:
-    session = FakeSession()
+    session = session_of(arp_packet(*REQUEST))  # a real ARP session, no parser attached yet
+    assert session.protocols == ["arp"] and session.parsers is None
     parser = arp.attach_for(session)
     assert parser is not None and arp.attach_for(session) is None
-    parser.packet(session, arp_frame(1, "001a6b6c0ccc", bytes([10, 10, 10, 2]), bytes([10, 10, 10, 1])), 0)
-    parser.packet(session, arp_frame(2, "001d09f092ab", bytes([10, 10, 10, 1]), bytes([10, 10, 10, 2])), 0)
+    parser.packet(session, arp_frame(*REQUEST), 0)
+    parser.packet(session, arp_frame(*REPLY), 0)
     parser.finish(session)
-    assert session.fields == {"arp.ip": ["10.10.10.1"], "arp.mac": ["00:1d:09:f0:92:ab"],
-                              "arp.opcode": ["1", "2"]}
+    assert session.fields == ARP_FIELDS
+
+
+def test_arp_through_the_session_table() -> None:
+    # The request asks for 10.10.10.1 and the reply is from it: one session, the parser attached at once.
+    (session,) = table_sessions([arp_packet(*REQUEST), arp_packet(*REPLY)])
+    doc = flat_document(session)
+    assert doc["protocol"] == ["arp"] and doc["ethertype"] == ETH_ARP
+    assert {k: v for k, v in doc.items() if k.startswith("arp.")} == ARP_FIELDS
 
 
 def test_arp_short_and_odd_frames() -> None:
-    session = FakeSession()
+    session = session_of(arp_packet(*REQUEST))
     parser = arp.ARPParser()
-    parser.packet(session, SimpleNamespace(ethertype=0x0806, payload=b"\x00" * 27), 0)
+    parser.packet(session, decode(ethernet(b"\x00" * 27, dst=BROADCAST, ethertype=ETH_ARP)), 0)
     parser.packet(session, arp_frame(9, "001d09f092ab", b"\x01" * 4, b"\x02" * 4), 0)
-    parser.packet(session, SimpleNamespace(ethertype=0x0800, payload=b"\x00" * 40), 0)
+    ip_frame = decode(ethernet(ipv4(udp(1000, 2000, b"\x00" * 40))))
+    assert ip_frame.ethertype == 0x0800 and len(ip_frame.payload) == 40
+    parser.packet(session, ip_frame, 0)
     parser.finish(session)
     assert session.fields == {}
+
+
+# --- the whole packet path: packets -> session table -> detection -> parser -> document -----
+
+def test_ssh_through_the_session_table() -> None:
+    key = b"\x00\x00\x00\x0bssh-ed25519" + b"K" * 32
+    session = converse([(0, b"SSH-2.0-OpenSSH_9.6\r\n"), (1, b"SSH-2.0-Test_Server\n"),
+                        (0, kexinit("aes128-ctr", "aes256-ctr")), (1, kexinit("chacha20", "aes192-ctr")),
+                        (1, ssh_packet(33, struct.pack(">I", len(key)) + key))], port2=22)
+    doc = flat_document(session)
+    assert doc["protocol"] == ["ssh", "tcp"]
+    assert doc["ssh.version"] == ["ssh-2.0-openssh_9.6", "ssh-2.0-test_server"]
+    assert doc["ssh.hassh"] == [hashlib.md5(b"curve25519-sha256;aes128-ctr;hmac-sha2-256;none").hexdigest()]
+    assert doc["ssh.key"] == [base64.b64encode(key).decode()]
+
+
+def test_smtp_through_the_session_table() -> None:
+    session = converse([(1, b"220 mx ESMTP\r\n"), (0, MESSAGE), (1, b"250 ok\r\n")], port2=25)
+    doc = flat_document(session)
+    assert doc["protocol"] == ["smtp", "tcp"] and doc["tags"] == ["smtp:statuscode:250"]
+    assert doc["email.subject"] == ["Hello wörld"] and doc["email.dst"] == ["a@b.org", "c@d.org"]
+    assert doc["email.md5"] == [hashlib.md5(b"hello world").hexdigest()]
+
+
+def test_imap_through_the_session_table() -> None:
+    session = converse([(1, b"* OK [CAPABILITY IMAP4rev1] ready\r\n"), (0, b'a1 SELECT "INBOX"\r\n'),
+                        (1, b"* 1 FETCH (BODY[HEADER] {40}\r\nSubject: Hi there\r\n\r\n)\r\n")], port2=143)
+    assert "imap" in session.protocols and session.fields["email.folder"] == ["INBOX"]
+
+
+def test_dhcp_through_the_session_table() -> None:
+    # DHCP sessions are keyed on the client's MAC, so the answer joins the request's session.
+    session = converse([(0, dhcp_message(1)), (1, dhcp_message(2, op=2))], proto=17, port1=68, port2=67)
+    doc = flat_document(session)
+    assert doc["protocol"] == ["dhcp", "udp"] and doc["dhcp.type"] == ["DISCOVER", "OFFER"]
+    assert doc["dhcp.mac"] == ["00:0b:82:01:fc:42"]
+
+
+def test_ntp_through_the_session_table() -> None:
+    session = converse([(0, ntp_packet(4, 3, 0, b"\x00" * 4)), (1, ntp_packet(4, 4, 1, b"GPS\x00"))],
+                       proto=17, port2=123)
+    doc = flat_document(session)
+    assert doc["protocol"] == ["ntp", "udp"] and doc["ntp.refId"] == ["GPS"]
+    assert doc["ntp.mode"] == ["client", "server"]
+
+
+def test_truncated_ssh_through_the_session_table() -> None:
+    packet = kexinit("a", "b")
+    session = converse([(0, b"SSH-2.0-x\r\n"), (0, packet[:len(packet) // 2])], port2=22)
+    assert "ssh" in session.protocols and "ssh.hassh" not in session.fields
 
 
 # --- hostile input for every parser ---------------------------------------------------------
@@ -425,7 +525,7 @@ def all_parsers() -> list[Any]:
 @pytest.mark.parametrize("index", range(7))
 def test_random_and_hostile_bytes_never_raise(index: int) -> None:
     parser = all_parsers()[index]
-    session = FakeSession()
+    session = SESSION_FOR[type(parser)]()
     for i, blob in enumerate(HOSTILE + random_blobs()):
         parser.data(session, blob, i % 2)
     parser.finish(session)
@@ -433,16 +533,18 @@ def test_random_and_hostile_bytes_never_raise(index: int) -> None:
 
 
 def test_detectors_on_hostile_bytes() -> None:
-    detectors = [ssh.detect, dhcp.detect_v4, dhcp.detect_v6, ntp.detect, email.detect_smtp,
-                 email.detect_imap, email.detect_pop3]
+    detectors = [(ssh.detect, ssh_session()), (dhcp.detect_v4, dhcp_session()),
+                 (dhcp.detect_v6, dhcpv6_session()), (ntp.detect, ntp_session()),
+                 (email.detect_smtp, mail_session()), (email.detect_imap, mail_session(143)),
+                 (email.detect_pop3, mail_session(110))]
     for blob in HOSTILE + random_blobs(50):
-        for detect in detectors:
-            assert detect(FakeSession(), blob, 0) in (True, False)
+        for detect, session in detectors:
+            assert detect(session, blob, 0) in (True, False)
 
 
 def test_smtp_hostile_stream_stays_bounded() -> None:
     parser = email.SMTPParser()
-    session = FakeSession()
+    session = mail_session()
     parser.data(session, b"EHLO x\r\nDATA\r\n" + b"Subject: " + b"A" * 200000, 0)
     assert len(parser.sides[0].line) <= email.MAX_LINE
     parser = email.SMTPParser()
@@ -454,11 +556,14 @@ def test_smtp_hostile_stream_stays_bounded() -> None:
 
 def test_arp_random_frames() -> None:
     parser = arp.ARPParser()
-    session = FakeSession()
-    for blob in random_blobs(100, seed=3):
-        parser.packet(session, SimpleNamespace(ethertype=0x0806, payload=blob), 0)
+    session = session_of(arp_packet(*REQUEST))
+    packets = [ethernet(blob, dst=BROADCAST, ethertype=ETH_ARP) for blob in random_blobs(100, seed=3)]
+    for packet in packets:
+        parser.packet(session, decode(packet), 0)
     parser.finish(session)
     assert len(session.fields.get("arp.ip", [])) <= arp.MAX_VALUES
+    # The same frames through the session table, parsers on: sessions, no parser failure.
+    assert table_sessions(packets)
 
 
 def test_smtp_bdat_odd_sizes() -> None:

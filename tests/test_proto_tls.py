@@ -13,34 +13,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from sessionkit import attach, converse, finish, flat_document, new_session
 
 from appliance.protocols import _tls_hello as hello_mod
 from appliance.protocols import certs, tls
+from appliance.sessions import Session
 
 
-class FakeSession:
-    """The session attributes the TLS code uses."""
-
-    def __init__(self, proto: int = 6) -> None:
-        self.proto = proto
-        self.parsers: list[Any] | None = None
-        self.fields: dict[str, Any] = {}
-        self.tags: list[str] = []
-        self.protocols: list[str] = []
-        self.first = 1_700_000_000 * 1_000_000
-
-    def add_tag(self, tag: str) -> None:
-        if tag not in self.tags:
-            self.tags.append(tag)
-
-    def add_protocol(self, name: str) -> None:
-        if name not in self.protocols:
-            self.protocols.append(name)
-
-    def finish(self) -> dict[str, Any]:
-        for parser in list(self.parsers or ()):
-            parser.finish(self)
-        return self.fields
+def tls_session(proto: int = 6) -> Session:
+    """A real session from a client to port 443 (TCP unless ``proto`` says otherwise)."""
+    return new_session(proto, 40000, 443)
 
 
 def _ext(kind: int, body: bytes) -> bytes:
@@ -103,9 +85,9 @@ def cert_message(*ders: bytes) -> bytes:
 
 # --- fingerprints ---------------------------------------------------------------------------------
 def test_ja3_ja4_of_a_client_hello() -> None:
-    session = FakeSession()
+    session = tls_session()
     assert tls.process_client_hello(session, client_hello())
-    fields = session.finish()
+    fields = finish(session)
     assert fields["tls.ja3string"] == ["771,4865-49199,0-10-11-13-16-43,29-23,0"]
     assert fields["tls.ja3"] == [hello_mod.md5_hex("771,4865-49199,0-10-11-13-16-43,29-23,0")]
     assert fields["tls.ja4_r"] == ["t13d0206h2_1301,c02f_000a,000b,000d,002b_0403,0804"]
@@ -115,15 +97,15 @@ def test_ja3_ja4_of_a_client_hello() -> None:
 
 
 def test_udp_ja4_letter_is_q() -> None:
-    session = FakeSession(proto=17)
+    session = tls_session(proto=17)
     tls.process_client_hello(session, client_hello())
-    assert session.finish()["tls.ja4"][0].startswith("q13")
+    assert finish(session)["tls.ja4"][0].startswith("q13")
 
 
 def test_server_hello_tls13() -> None:
-    session = FakeSession()
+    session = tls_session()
     assert tls.process_server_hello(session, server_hello())
-    fields = session.finish()
+    fields = finish(session)
     assert fields["tls.version"] == ["TLSv1.3"]
     assert fields["tls.cipher"] == ["TLS_AES_128_GCM_SHA256"]
     assert fields["tls.ja3sstring"] == ["771,4865,43"]
@@ -140,12 +122,12 @@ def test_version_names() -> None:
 
 # --- the TCP stream -------------------------------------------------------------------------------
 def _stream(chunks: list[tuple[int, bytes]]) -> dict[str, Any]:
-    session = FakeSession()
+    session = tls_session()
     stream = tls.TlsStream()
-    session.parsers = [stream]
+    attach(session, stream)
     for direction, data in chunks:
         stream.data(session, data, direction)
-    return session.finish()
+    return finish(session)
 
 
 def test_client_hello_split_over_chunks() -> None:
@@ -175,31 +157,60 @@ def test_server_records_with_certificates() -> None:
 
 
 def test_certificate_tags() -> None:
-    session = FakeSession()
+    session = tls_session()
     certs.add_certificate(session, make_cert("leaf", "leaf"))
     assert session.tags == ["cert:self-signed"]
-    session = FakeSession()
+    session = tls_session()
     certs.add_certificate(session, make_cert("ca", "root", ca=True))
     assert session.tags == ["cert:certificate-authority"]
 
 
 def test_duplicate_certificates_kept_once() -> None:
-    session = FakeSession()
+    session = tls_session()
     der = make_cert()
     assert certs.process_certificate_message(session, cert_message(der, der)) == 2
-    assert len(session.finish()["cert"]) == 1
+    assert len(finish(session)["cert"]) == 1
 
 
-def test_dtls_client_hello() -> None:
+def dtls_hello() -> bytes:
+    """A DTLS 1.2 record with a ClientHello (empty cookie)."""
     body = client_hello()
     body = body[:35 + 32] + b"\x00" + body[35 + 32:]  # empty cookie after the session id
     msg = bytes([1]) + len(body).to_bytes(3, "big") + b"\x00\x00" + b"\x00\x00\x00" + len(body).to_bytes(3, "big")
-    rec = b"\x16\xfe\xfd" + bytes(8) + struct.pack(">H", len(msg + body)) + msg + body
-    session = FakeSession(proto=17)
+    return b"\x16\xfe\xfd" + bytes(8) + struct.pack(">H", len(msg + body)) + msg + body
+
+
+def test_dtls_client_hello() -> None:
+    rec = dtls_hello()
+    session = tls_session(proto=17)
     assert tls._dtls_detect(session, rec, 0)
     parser = tls.DtlsParser()
     parser.data(session, rec, 0)
-    assert session.finish()["tls.ja4"][0].startswith("d00d")  # legacy 0xfefd but TLS 1.3 listed
+    assert finish(session)["tls.ja4"][0].startswith("d00d")  # legacy 0xfefd but TLS 1.3 listed
+
+
+# --- the whole packet path: packets -> session table -> detection -> parsers -> document ----------
+def test_handshake_through_the_session_table() -> None:
+    server = record(handshake(2, server_hello(tls13=False)) + handshake(11, cert_message(make_cert()))
+                    + handshake(14, b""), b"\x03\x03")
+    hello = record(handshake(1, client_hello()))
+    doc = flat_document(converse([(0, hello[:40]), (0, hello[40:]), (1, server)], port2=443))
+    assert doc["protocol"] == ["tcp", "tls"]
+    assert doc["tls.version"] == ["TLSv1.2"] and doc["http.host"] == ["example.com"]
+    assert doc["tls.ja3"] == [hello_mod.md5_hex("771,4865-49199,0-10-11-13-16-43,29-23,0")]
+    assert doc["tls.ja4"][0].startswith("t13d0206h2_")
+    assert doc["cert"][0]["subjectCN"] == ["test.example"] and "cert:self-signed" in doc["tags"]
+
+
+def test_dtls_through_the_session_table() -> None:
+    doc = flat_document(converse([(0, dtls_hello())], proto=17, port2=4433))
+    assert "dtls" in doc["protocol"] and doc["tls.ja4"][0].startswith("d00d")
+
+
+def test_truncated_hello_through_the_session_table() -> None:
+    hello = record(handshake(1, client_hello()))
+    doc = flat_document(converse([(0, hello[:-3])], port2=443))
+    assert "tls" in doc["protocol"] and "tls.ja4" not in doc
 
 
 # --- hostile input --------------------------------------------------------------------------------
@@ -211,29 +222,29 @@ def test_random_bytes_never_raise() -> None:
         for _ in range(rng.randint(1, 20)):
             junk[rng.randrange(len(junk))] = rng.randrange(256)
         data = bytes(junk[:rng.randint(0, len(junk))])
-        session = FakeSession()
+        session = tls_session()
         stream = tls.TlsStream()
-        session.parsers = [stream]
+        attach(session, stream)
         stream.data(session, data, 0)
         stream.data(session, bytes(rng.randrange(256) for _ in range(200)), 1)
         tls.process_server_hello(session, data)
         tls.process_server_handshake(session, data)
         certs.process_certificate_message(session, data)
         tls.DtlsParser().data(session, data, 0)
-        session.finish()
+        finish(session)
 
 
 def test_absurd_lengths() -> None:
-    session = FakeSession()
+    session = tls_session()
     assert certs.process_certificate_message(session, b"\xff\xff\xff" * 4) == 0
     assert certs.parse_certificate(b"\x30\x84\xff\xff\xff\xff", session, 0) is None
     stream = tls.TlsStream()
-    session.parsers = [stream]
+    attach(session, stream)
     stream.data(session, b"\x16\x03\x01\xff\xff\x01" + b"\x00" * 100, 0)
     for _ in range(20):
         stream.data(session, b"\x00" * 8192, 0)
     assert len(stream.bufs[0]) <= tls.CLIENT_LIMIT
-    assert "tls.ja4" not in session.finish()
+    assert "tls.ja4" not in finish(session)
 
 
 # --- real captures --------------------------------------------------------------------------------

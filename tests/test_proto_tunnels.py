@@ -18,37 +18,23 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from sessionkit import attach, converse, finish, flat_document, new_session
 
 from appliance.protocols import http2, ike, opcua, openvpn
+from appliance.sessions import Session
 
 
-class FakeSession:
-    """The session attributes the parsers use."""
+def vpn_session(proto: int = 17, port1: int = 40000, port2: int = 500) -> Session:
+    """A real session (UDP to the IKE port unless told otherwise)."""
+    return new_session(proto, port1, port2)
 
-    def __init__(self, proto: int = 17, port1: int = 40000, port2: int = 500) -> None:
-        self.proto = proto
-        self.port1, self.port2 = port1, port2
-        self.parsers: list[Any] | None = None
-        self.fields: dict[str, Any] = {}
-        self.tags: list[str] = []
-        self.protocols: list[str] = []
-        self.first = 1_700_000_000 * 1_000_000
 
-    def add_tag(self, tag: str) -> None:
-        if tag not in self.tags:
-            self.tags.append(tag)
-
-    def add_protocol(self, name: str) -> None:
-        if name not in self.protocols:
-            self.protocols.append(name)
-
-    def run(self, parser: Any, chunks: list[tuple[bytes, int]]) -> dict[str, Any]:
-        self.parsers = [parser]
-        for data, direction in chunks:
-            parser.data(self, data, direction)
-        for each in list(self.parsers):
-            each.finish(self)
-        return self.fields
+def run(session: Session, parser: Any, chunks: list[tuple[bytes, int]]) -> dict[str, Any]:
+    """Attach ``parser`` as detection would, feed it ``(bytes, direction)`` chunks, then finish."""
+    attach(session, parser)
+    for data, direction in chunks:
+        parser.data(session, data, direction)
+    return finish(session)
 
 
 def make_cert(cn: str = "vpn.example") -> bytes:
@@ -131,12 +117,12 @@ def _cert_body(der: bytes) -> bytes:
 @pytest.mark.parametrize("hmac", [0, 16, 20, 32, 64])
 def test_openvpn_udp_detect_and_certificate_split_over_packets(hmac: int) -> None:
     reset = _reset(hmac)
-    session = FakeSession(proto=17)
+    session = vpn_session(proto=17)
     assert openvpn._detect_udp(session, reset, 0)
     stream = _tls_record(11, _cert_body(make_cert()))
     chunks = [(reset, 0)] + [(_control(stream[i:i + 100], hmac, acks=i % 2), 1)
                              for i in range(0, len(stream), 100)]
-    fields = session.run(openvpn.OpenVpnParser(), chunks)
+    fields = run(session, openvpn.OpenVpnParser(), chunks)
     assert fields["cert"][0]["subjectCN"] == ["vpn.example"]
 
 
@@ -145,14 +131,14 @@ def test_openvpn_tcp_framing_across_chunks() -> None:
     der = make_cert()
     wire = b"".join(struct.pack(">H", len(r)) + r
                     for r in (reset, _control(_tls_record(11, _cert_body(der)), 20)))
-    session = FakeSession(proto=6)
+    session = vpn_session(proto=6)
     assert openvpn._detect_tcp(session, wire, 0)
     chunks = [(wire[i:i + 7], 0) for i in range(0, len(wire), 7)]
-    assert session.run(openvpn.OpenVpnParser(), chunks)["cert"][0]["subjectCN"] == ["vpn.example"]
+    assert run(session, openvpn.OpenVpnParser(), chunks)["cert"][0]["subjectCN"] == ["vpn.example"]
 
 
 def test_openvpn_rejects_near_misses() -> None:
-    session = FakeSession()
+    session = vpn_session()
     assert not openvpn._detect_udp(session, _reset()[:-1] + b"\x01", 0)  # packet id not zero
     assert not openvpn._detect_udp(session, _reset() + b"\x00", 0)  # not a known size
     assert not openvpn._detect_tcp(session, b"\x00\x0e\x38", 0)
@@ -161,12 +147,12 @@ def test_openvpn_rejects_near_misses() -> None:
 
 def test_openvpn_stops_at_data_packets_and_non_handshake_records() -> None:
     parser = openvpn.OpenVpnParser()
-    session = FakeSession()
-    session.run(parser, [(_reset(), 0), (b"\x30" + bytes(20), 0),
+    session = vpn_session(port2=1194)
+    run(session, parser, [(_reset(), 0), (b"\x30" + bytes(20), 0),
                          (_control(_tls_record(11, _cert_body(make_cert()))), 1)])
     assert parser.done and "cert" not in session.fields
     parser = openvpn.OpenVpnParser()
-    session.run(parser, [(_reset(), 0), (_control(b"\x17\x03\x03\x00\x01x"), 1)])
+    run(vpn_session(port2=1194), parser, [(_reset(), 0), (_control(b"\x17\x03\x03\x00\x01x"), 1)])
     assert parser.done
 
 
@@ -186,9 +172,9 @@ def test_ike_v1_cert_and_vendor() -> None:
     der = make_cert("ike.example")
     msg = _isakmp([(13, bytes.fromhex("afcad71368a1f1c9") + bytes(8)), (6, b"\x04" + der),
                    (13, b"\xee" * 20)])
-    session = FakeSession()
+    session = vpn_session()
     assert ike._detect(session, msg, 0)
-    fields = session.run(ike.IkeParser(), [(msg, 0)])
+    fields = run(session, ike.IkeParser(), [(msg, 0)])
     assert fields["cert"][0]["subjectCN"] == ["ike.example"]
     assert fields["isakmp.vendorId"] == ["dpd", "ee" * 16]
     assert fields["isakmp.exchangeType"] == ["identity-protection"]
@@ -200,7 +186,7 @@ def test_ike_v1_proposal_attributes() -> None:
     transform = b"\x01\x01\x00\x00" + attrs
     proposal = b"\x01\x01\x00\x01" + bytes([0, 0]) + struct.pack(">H", 4 + len(transform)) + transform
     sa = struct.pack(">II", 1, 1) + bytes([0, 0]) + struct.pack(">H", 4 + len(proposal)) + proposal
-    fields = FakeSession().run(ike.IkeParser(), [(_isakmp([(1, sa)]), 0)])
+    fields = run(vpn_session(), ike.IkeParser(), [(_isakmp([(1, sa)]), 0)])
     assert fields["isakmp.encryption"] == ["aes-cbc"]
     assert fields["isakmp.hash"] == ["sha2-256"]
     assert fields["isakmp.authMethod"] == ["rsa-sig"]
@@ -209,13 +195,13 @@ def test_ike_v1_proposal_attributes() -> None:
 
 def test_ike_encrypted_payloads_are_skipped_and_natt_marker_required() -> None:
     msg = _isakmp([(6, b"\x04" + make_cert())], version=0x20, exchange=35, flags=0x08)
-    fields = FakeSession().run(ike.IkeParser(), [(msg, 0)])
+    fields = run(vpn_session(), ike.IkeParser(), [(msg, 0)])
     assert "cert" not in fields and fields["isakmp.version"] == ["2.0"]
-    natt = FakeSession(port2=4500)
+    natt = vpn_session(port2=4500)
     assert not ike._detect(natt, msg, 0)  # ESP, not IKE, without the zero marker
     assert ike._detect(natt, bytes(4) + msg, 0)
-    assert not ike._detect(FakeSession(), _isakmp([], version=0x30), 0)
-    assert not ike._detect(FakeSession(), _isakmp([], exchange=10), 0)
+    assert not ike._detect(vpn_session(), _isakmp([], version=0x30), 0)
+    assert not ike._detect(vpn_session(), _isakmp([], exchange=10), 0)
 
 
 # --- OPC UA ---------------------------------------------------------------------------------------
@@ -232,10 +218,10 @@ def test_opcua_hello_and_open_channel() -> None:
     hello = _ua(b"HEL", bytes(20) + _ua_string(b"opc.tcp://ua.example:4840/"))
     opn = _ua(b"OPN", b"\x01\x00\x00\x00" + _ua_string(b"http://opcfoundation.org/UA/SecurityPolicy#X")
               + _ua_string(der) + _ua_string(None))
-    session = FakeSession(proto=6)
+    session = vpn_session(proto=6)
     assert opcua._detect(session, hello, 0)
     stream = hello + opn
-    fields = session.run(opcua.OpcUaParser(), [(stream[i:i + 50], 0) for i in range(0, len(stream), 50)])
+    fields = run(session, opcua.OpcUaParser(), [(stream[i:i + 50], 0) for i in range(0, len(stream), 50)])
     assert fields["opcua.endpointUrl"] == ["opc.tcp://ua.example:4840/"]
     assert fields["opcua.securityPolicyUri"] == ["http://opcfoundation.org/UA/SecurityPolicy#X"]
     assert fields["cert"][0]["subjectCN"] == ["ua.example"]
@@ -244,16 +230,45 @@ def test_opcua_hello_and_open_channel() -> None:
 def test_opcua_null_policy_and_bad_header() -> None:
     assert opcua.open_channel(_ua(b"OPN", bytes(4) + _ua_string(None) + _ua_string(None))) == (None, None)
     assert opcua.hello_url(_ua(b"HEL", bytes(8))) is None
-    assert not opcua._detect(FakeSession(proto=6), b"HELF\x04\x00\x00\x00", 0)  # length below 8
+    assert not opcua._detect(vpn_session(proto=6), b"HELF\x04\x00\x00\x00", 0)  # length below 8
     parser = opcua.OpcUaParser()
-    FakeSession(proto=6).run(parser, [(b"XYZF\x10\x00\x00\x00" + bytes(8), 0)])
+    run(vpn_session(proto=6), parser, [(b"XYZF\x10\x00\x00\x00" + bytes(8), 0)])
     assert parser.done
 
 
 # --- HTTP/2 ---------------------------------------------------------------------------------------
 def test_http2_preface() -> None:
-    assert http2._detect(FakeSession(proto=6), http2.PREFACE + b"\x00\x00\x00\x04", 0)
-    assert not http2._detect(FakeSession(proto=6), b"PRI * HTTP/1.1\r\n", 0)
+    assert http2._detect(vpn_session(proto=6), http2.PREFACE + b"\x00\x00\x00\x04", 0)
+    assert not http2._detect(vpn_session(proto=6), b"PRI * HTTP/1.1\r\n", 0)
+
+
+# --- the whole packet path: packets -> session table -> detection -> parsers -> document ----------
+def test_openvpn_udp_through_the_session_table() -> None:
+    stream = _tls_record(11, _cert_body(make_cert()))
+    chunks = [(0, _reset(16))] + [(1, _control(stream[i:i + 100], 16)) for i in range(0, len(stream), 100)]
+    doc = flat_document(converse(chunks, proto=17, port2=1194))
+    assert "openvpn" in doc["protocol"] and "tls" not in doc["protocol"]
+    assert doc["cert"][0]["subjectCN"] == ["vpn.example"]
+
+
+def test_ike_through_the_session_table_and_nat_traversal() -> None:
+    msg = _isakmp([(13, bytes.fromhex("afcad71368a1f1c9") + bytes(8)), (6, b"\x04" + make_cert("ike.example"))])
+    doc = flat_document(converse([(0, msg)], proto=17, port1=500, port2=500))
+    assert "isakmp" in doc["protocol"] and doc["isakmp.vendorId"] == ["dpd"]
+    assert doc["cert"][0]["subjectCN"] == ["ike.example"]
+    doc = flat_document(converse([(0, bytes(4) + msg)], proto=17, port1=4500, port2=4500))
+    assert "isakmp" in doc["protocol"] and doc["isakmp.initiatorSpi"] == ["11" * 8]
+
+
+def test_opcua_through_the_session_table() -> None:
+    hello = _ua(b"HEL", bytes(20) + _ua_string(b"opc.tcp://ua.example:4840/"))
+    doc = flat_document(converse([(0, hello)], port2=4840))
+    assert "opcua" in doc["protocol"] and doc["opcua.endpointUrl"] == ["opc.tcp://ua.example:4840/"]
+
+
+def test_http2_prior_knowledge_through_the_session_table() -> None:
+    session = converse([(0, http2.PREFACE + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")], port2=8080)
+    assert "http2" in session.protocols
 
 
 # --- hostile input --------------------------------------------------------------------------------
@@ -262,14 +277,14 @@ def test_random_bytes_never_raise(seed: int) -> None:
     rng = random.Random(seed)
     for make, proto in ((openvpn.OpenVpnParser, 17), (openvpn.OpenVpnParser, 6), (ike.IkeParser, 17),
                         (opcua.OpcUaParser, 6)):
-        session = FakeSession(proto=proto, port2=rng.choice((500, 4500)))
+        session = vpn_session(proto=proto, port2=rng.choice((500, 4500)))
         parser = make()
         chunks = [(bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 300))), rng.randrange(2))
                   for _ in range(10)]
         # Seed each with a valid opening so the deeper paths run on garbage.
         opening = {openvpn.OpenVpnParser: _reset() if proto == 17 else b"\x00\x0e" + _reset(),
                    ike.IkeParser: _isakmp([]), opcua.OpcUaParser: _ua(b"HEL", bytes(24))}[make]
-        session.run(parser, [(opening, 0)] + chunks)
+        run(session, parser, [(opening, 0)] + chunks)
         for data, direction in chunks:
             for detect in (openvpn._detect_udp, openvpn._detect_tcp, ike._detect, opcua._detect,
                            http2._detect):
@@ -280,13 +295,13 @@ def test_absurd_lengths_are_bounded() -> None:
     # A TCP OpenVPN record claiming 65535 bytes, an OPC UA message of 16 MiB, an IKE payload
     # longer than its datagram: buffers stay bounded and nothing is read past the data.
     vpn = openvpn.OpenVpnParser()
-    FakeSession(proto=6).run(vpn, [(b"\x00\x0e" + _reset(), 0)] + [(b"\xff\xff" + bytes(4000), 1)] * 20)
+    run(vpn_session(proto=6), vpn, [(b"\x00\x0e" + _reset(), 0)] + [(b"\xff\xff" + bytes(4000), 1)] * 20)
     assert all(len(b) <= openvpn.BUF_MAX for b in vpn.frames)
     ua = opcua.OpcUaParser()
-    FakeSession(proto=6).run(ua, [(b"HELF" + struct.pack("<I", 16 << 20), 0)])
+    run(vpn_session(proto=6), ua, [(b"HELF" + struct.pack("<I", 16 << 20), 0)])
     assert ua.done
     huge = _isakmp([(6, b"\x04" + bytes(10))])
     huge = huge[:30] + b"\xff\xff" + huge[32:]
-    assert "cert" not in FakeSession().run(ike.IkeParser(), [(huge, 0)])
+    assert "cert" not in run(vpn_session(), ike.IkeParser(), [(huge, 0)])
     opn = _ua(b"OPN", bytes(4) + struct.pack("<i", 1 << 30) + bytes(10))
     assert opcua.open_channel(opn) == (None, None)
