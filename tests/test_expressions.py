@@ -338,3 +338,25 @@ def test_newest_slice_first_gives_the_same_pages(corpus_store: Any) -> None:
                 got = [r["id"] for r in sliced.search(expression, times, limit, offset)]
                 assert got == [r["id"] for r in whole.search(expression, times, limit, offset)], \
                     (expression, times, limit, offset)
+
+
+def test_minute_maxima_skip_minutes_and_change_nothing(corpus_store: Any) -> None:
+    """`bytes > N` and friends read only the minutes whose maxima allow a match; the sessions
+    found are those the predicate gives, for bounds that skip nearly everything or nothing."""
+    store, by_id = corpus_store
+    searcher = Searcher(store)
+    sizes = sorted(d.get("network.bytes", 0) for d in by_id.values())
+    skipped = 0
+    for n in (sizes[-1], sizes[-3], sizes[-20], sizes[len(sizes) // 2], 0):
+        for expression, pred in ((f"bytes > {n}", lambda d, n=n: d.get("network.bytes", 0) > n),
+                                 (f"bytes >= {n} && packets >= 2", lambda d, n=n: d.get("network.bytes", 0) >= n
+                                  and d.get("network.packets", 0) >= 2),
+                                 (f"databytes.dst > {n // 2} && ip.protocol == tcp",
+                                  lambda d, n=n: d.get("server.bytes", 0) > n // 2 and d.get("ipProtocol") == 6)):
+            skipped += searcher.skipping(expression, TimeRange()) is not None
+            assert set(searcher.ids(expression)) == {i for i, d in by_id.items() if pred(d)}, expression
+            assert searcher.count(expression) == sum(1 for d in by_id.values() if pred(d)), expression
+            newest = [r["id"] for r in searcher.search(expression, limit=5)]
+            assert newest == sorted((i for i, d in by_id.items() if pred(d)), reverse=True)[:5], expression
+    assert skipped >= 4  # the high bounds did skip
+    assert searcher.skipping("bytes > 0 || packets > 1", TimeRange()) is None  # an OR bounds nothing

@@ -18,7 +18,7 @@ from typing import Any
 import apsw
 
 from appliance.query.compile import Compiler
-from appliance.query.parser import QueryError
+from appliance.query.parser import Bool, Compare, QueryError, parse
 from appliance.store import layout
 from appliance.store.sessions import _COLUMN_ORDER, SessionStore, decode_doc, display_value
 
@@ -26,7 +26,8 @@ DEFAULT_TIME_LIMIT = 10.0  # seconds
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 ALL_OF_TIME_S = 3600 << 30  # a bucket wider than any time range: one total
-SLICE_SESSIONS = 20_000  # the newest slice tried first by newest_rows
+SLICE_SESSIONS = 20_000
+SKIP_SHARE = 0.2  # read minutes by their maxima when at most this share of them can match  # the newest slice tried first by newest_rows
 
 
 class QueryTimeout(Exception):
@@ -136,6 +137,64 @@ class Searcher:
                                     limit, offset)
             return [{"id": row[0], **doc} for row, doc in zip(rows, self.store.decode_rows(rows), strict=True)]
 
+    def skipping(self, expression: str | None, times: TimeRange) -> tuple[str, list[Any]] | None:
+        """FROM and WHERE parts that read only the minutes whose maxima allow the expression's
+        lower bounds (``bytes > 1000000`` and the like, ANDed at its top), when few minutes do;
+        None when nothing can be skipped. The caller appends its own ``AND <where>``."""
+        conds, params = [], []
+        for column, op, value in self._lower_bounds(expression):
+            conds.append(f"(m.{column} IS NULL OR m.{column} {op} ?)")
+            params.append(value)
+        if not conds:
+            return None
+        lo = None if times.start_ms is None else times.start_ms // MINUTE_MS
+        hi = None if times.stop_ms is None else times.stop_ms // MINUTE_MS
+        span = "m.minute BETWEEN ? AND ?"
+        span_params = [lo if lo is not None else -(1 << 40), hi if hi is not None else 1 << 40]
+        found, every = self.conn.execute(
+            f"SELECT count(*) FILTER (WHERE {' AND '.join(conds)}), count(*) FROM session_minutes m WHERE {span}",
+            (*params, *span_params)).fetchall()[0]
+        if every == 0 or found > every * SKIP_SHARE:
+            return None  # most minutes could match: the indexes or a plain scan do better
+        start = f"((m.minute * {MINUTE_MS} - {layout.EPOCH_MS}) << {layout.SEQ_BITS})"
+        end = f"((((m.minute + 1) * {MINUTE_MS} - {layout.EPOCH_MS}) << {layout.SEQ_BITS}) - 1)"
+        # CROSS JOIN keeps session_minutes the outer loop: a rowid range of sessions per minute kept.
+        return (f"session_minutes m CROSS JOIN sessions s ON s.id BETWEEN {start} AND {end} "
+                f"WHERE {span} AND {' AND '.join(conds)}", [*span_params, *params])
+
+    def _lower_bounds(self, expression: str | None) -> list[tuple[str, str, int]]:
+        """(minute column, operator, value) of each ``field > N``, ``>= N`` or ``== N`` on a field
+        with per-minute maxima that every match must satisfy (reached through ANDs only)."""
+        if self.unfiltered(expression):
+            return []
+        try:
+            node = parse(expression or "")
+        except (QueryError, RecursionError):
+            return []
+        compiler = Compiler(self.store.fields)
+        out, todo = [], [node]
+        while todo:
+            item = todo.pop()
+            if isinstance(item, Bool) and item.op == "and":
+                todo.extend(item.items)
+            elif isinstance(item, Compare) and item.op in (">", ">=", "==") and item.value.kind == "STR":
+                try:
+                    specs, value = compiler.resolve(item.field, item.pos), int(item.value.text)
+                except (QueryError, ValueError):
+                    continue
+                if len(specs) == 1 and specs[0].path in layout.MINUTE_MAXIMA:
+                    column = layout.MINUTE_MAXIMA[specs[0].path][0]
+                    out.append((column, ">" if item.op == ">" else ">=", value))
+        return out
+
+    def source(self, expression: str | None, times: TimeRange) -> tuple[str, list[Any]]:
+        """``FROM ... WHERE <where>`` for an expression in a time range, skipping minutes when it can."""
+        where, params = self.where(expression, times)
+        skip = self.skipping(expression, times)
+        if skip is None:
+            return f"sessions s WHERE {where}", params
+        return f"{skip[0]} AND {where}", [*skip[1], *params]
+
     def unfiltered(self, expression: str | None) -> bool:
         """Whether the query is its time range alone (every session in it matches)."""
         return not (expression or "").strip()
@@ -162,19 +221,18 @@ class Searcher:
                                          (*params, edge[0][0], limit, offset)).fetchall()
                 if len(rows) == limit:
                     return rows
-        where, params = self.where(expression, times)
-        return self.conn.execute(f"SELECT {columns} FROM sessions s WHERE {where}{order}",
-                                 (*params, limit, offset)).fetchall()
+        source, params = self.source(expression, times)
+        return self.conn.execute(f"SELECT {columns} FROM {source}{order}", (*params, limit, offset)).fetchall()
 
     def ids(self, expression: str | None, times: TimeRange = TimeRange()) -> list[int]:
-        where, params = self.where(expression, times)
         with self.deadline():
-            return [r[0] for r in self.conn.execute(f"SELECT s.id FROM sessions s WHERE {where}", params)]
+            source, params = self.source(expression, times)
+            return [r[0] for r in self.conn.execute(f"SELECT s.id FROM {source}", params)]
 
     def count(self, expression: str | None, times: TimeRange = TimeRange()) -> int:
-        where, params = self.where(expression, times)
         with self.deadline():
-            return self.store.count(where, tuple(params))
+            source, params = self.source(expression, times)
+            return int(self.conn.execute(f"SELECT count(*) FROM {source}", params).fetchall()[0][0])
 
     def time_buckets(self, times: TimeRange, interval_s: int) -> list[tuple[int, int, int, int]]:
         """(bucket start in s, sessions, packets, bytes) of every session in a time range, unfiltered,

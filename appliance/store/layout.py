@@ -54,6 +54,20 @@ DERIVED: dict[str, str] = {
     "network.bytes": "(s.src_bytes + s.dst_bytes)",
     "totDataBytes": "(s.src_databytes + s.dst_databytes)",
 }
+# Per-minute maxima kept in session_minutes (sql/007): path -> (column there, the session
+# columns whose sum it is). `field > N` and `field >= N` read only minutes whose maximum allows it.
+MINUTE_MAXIMA: dict[str, tuple[str, tuple[str, ...]]] = {
+    "network.bytes": ("max_bytes", ("src_bytes", "dst_bytes")),
+    "network.packets": ("max_packets", ("src_packets", "dst_packets")),
+    "totDataBytes": ("max_databytes", ("src_databytes", "dst_databytes")),
+    "source.bytes": ("max_src_bytes", ("src_bytes",)),
+    "destination.bytes": ("max_dst_bytes", ("dst_bytes",)),
+    "source.packets": ("max_src_packets", ("src_packets",)),
+    "destination.packets": ("max_dst_packets", ("dst_packets",)),
+    "client.bytes": ("max_src_databytes", ("src_databytes",)),
+    "server.bytes": ("max_dst_databytes", ("dst_databytes",)),
+    "length": ("max_length", ("length",)),
+}
 COMMUNITY_ID = "network.community_id"
 NODE = "node"  # stored as a term id in sessions.node (one node name, many sessions)
 

@@ -34,14 +34,19 @@ _COLUMN_ORDER = ("id", "length", "node", *COLUMNS.values(), "cid", "doc")
 COLUMN_ORDER = _COLUMN_ORDER  # the row layout decode_row reads (public for the viewer's queries)
 _INSERT_SESSION = (f"INSERT INTO sessions ({', '.join(_COLUMN_ORDER)}) "
                    f"VALUES ({', '.join('?' * len(_COLUMN_ORDER))})")
-_ADD_MINUTE = ("INSERT INTO session_minutes (minute, sessions, packets, bytes) VALUES (?, ?, ?, ?) "
-               "ON CONFLICT (minute) DO UPDATE SET sessions = sessions + excluded.sessions, "
-               "packets = packets + excluded.packets, bytes = bytes + excluded.bytes")
-_ADD_HOUR = _ADD_MINUTE.replace("session_minutes", "session_hours").replace("minute", "hour")
-# Positions in _split's row (columns after id) of the counters the minute totals add up.
-_SRC_PACKETS, _DST_PACKETS, _SRC_BYTES, _DST_BYTES = (
-    _COLUMN_ORDER.index(c) - 1 for c in ("src_packets", "dst_packets", "src_bytes", "dst_bytes"))
+_MAXIMA = [column for column, _ in layout.MINUTE_MAXIMA.values()]
+_ADD_MINUTE = (f"INSERT INTO session_minutes (minute, sessions, packets, bytes, {', '.join(_MAXIMA)}) "
+               f"VALUES ({', '.join('?' * (4 + len(_MAXIMA)))}) ON CONFLICT (minute) DO UPDATE SET "
+               "sessions = sessions + excluded.sessions, packets = packets + excluded.packets, "
+               "bytes = bytes + excluded.bytes, "
+               + ", ".join(f"{c} = max(coalesce({c}, 0), excluded.{c})" for c in _MAXIMA))
+_ADD_HOUR = ("INSERT INTO session_hours (hour, sessions, packets, bytes) VALUES (?, ?, ?, ?) "
+             "ON CONFLICT (hour) DO UPDATE SET sessions = sessions + excluded.sessions, "
+             "packets = packets + excluded.packets, bytes = bytes + excluded.bytes")
 _NODE = _COLUMN_ORDER.index("node")
+# Row positions (columns after id) summed for each of MINUTE_MAXIMA; [0] is network.bytes and [1]
+# network.packets, which the minute's totals reuse.
+_MAXIMA_PARTS = [tuple(_COLUMN_ORDER.index(c) - 1 for c in parts) for _, parts in layout.MINUTE_MAXIMA.values()]
 _TERM_CACHE_MAX = 500_000  # distinct (field, value) pairs kept in memory by the writer
 _ABSENT = "\0absent"  # blob marker: a derivable field that the document did not have
 # Level 1 compresses these small JSON lists within a few bytes of level 6, in half the time.
@@ -225,7 +230,7 @@ class SessionStore:
         self._postings: list[tuple[int, int]] = []
         self._new_terms: list[tuple[int, int, Any, bool]] = []
         self._term_counts: Counter[int] = Counter()
-        self._minutes: dict[int, list[int]] = {}  # minute -> [sessions, packets, bytes] of the batch
+        self._minutes: dict[int, list[int]] = {}  # minute -> [sessions, packets, bytes, *maxima] of the batch
         self._terms: dict[tuple[int, Any], int] = {}
         self._seq: dict[int, int] = {}
         self._oldest = 0.0
@@ -247,16 +252,25 @@ class SessionStore:
             self._postings.append((term_id, sid))
             self._term_counts[term_id] += 1
         self._rows.append((sid, *row[:-1], _encode_doc(blob_items)))
-        minute = self._minutes.get(last_ms // 60_000)
-        if minute is None:
-            minute = self._minutes[last_ms // 60_000] = [0, 0, 0]
-        minute[0] += 1
-        minute[1] += (row[_SRC_PACKETS] or 0) + (row[_DST_PACKETS] or 0)
-        minute[2] += (row[_SRC_BYTES] or 0) + (row[_DST_BYTES] or 0)
+        self._count_minute(last_ms // 60_000, row)
         if self.insights is not None:
             aggregates.record(self.insights, doc)
         self.tick()
         return sid
+
+    def _count_minute(self, key: int, row: list[Any]) -> None:
+        """Add a session to its minute: counts, sums, and the maxima of MINUTE_MAXIMA (in order)."""
+        values = [sum(row[i] or 0 for i in parts) for parts in _MAXIMA_PARTS]
+        minute = self._minutes.get(key)
+        if minute is None:
+            self._minutes[key] = [1, values[1], values[0], *values]  # network.packets, network.bytes
+            return
+        minute[0] += 1
+        minute[1] += values[1]
+        minute[2] += values[0]
+        for i, v in enumerate(values, 3):
+            if v > minute[i]:
+                minute[i] = v
 
     def tick(self) -> None:
         """Commit if the batch is full or old enough (call it from idle loops, too)."""
@@ -304,7 +318,7 @@ class SessionStore:
         c.executemany("INSERT INTO postings (term_id, session_id) VALUES (?, ?)", self._postings)
         c.executemany(_ADD_MINUTE, [(m, *v) for m, v in self._minutes.items()])
         hours: dict[int, list[int]] = {}
-        for m, (n, p, b) in self._minutes.items():
+        for m, (n, p, b, *_) in self._minutes.items():
             hour = hours.setdefault(m // 60, [0, 0, 0])
             hour[0], hour[1], hour[2] = hour[0] + n, hour[1] + p, hour[2] + b
         c.executemany(_ADD_HOUR, [(h, *v) for h, v in hours.items()])

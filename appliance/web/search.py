@@ -212,9 +212,9 @@ class ScopedSearcher(Searcher):
     def total(self, expression: str | None, times: TimeRange) -> int:
         if self.unfiltered(expression):
             return self.count_all(times)
-        where, params = self.where(expression, times)
         with self.deadline():
-            return int(self.conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}", params).fetchone()[0])
+            source, params = self.source(expression, times)
+            return int(self.conn.execute(f"SELECT count(*) FROM {source}", params).fetchone()[0])
 
     def histogram(self, args: QueryArgs) -> dict[str, Any]:
         """Sessions, packets and bytes per time bucket (Arkime's ``graph``), bucketed on lastPacket."""
