@@ -155,3 +155,18 @@ def test_unfiltered_totals_and_histogram_equal_counting_the_sessions(
         assert sum(b for _, b in fast["bytesHisto"]) == sum(b for _, b in slow["bytesHisto"]), times
         if fast["interval"] == slow["interval"]:
             assert fast == slow, times
+
+
+def test_values_a_column_cannot_hold_come_back_as_given(tmp_path: Path,
+                                                        corpus: dict[str, list[dict[str, Any]]]) -> None:
+    """An address spelled otherwise than we print it, a bool or a string where a number goes: kept
+    in the document as given, never changed or lost."""
+    store = SessionStore(open_database(str(tmp_path / "s.db")))
+    base = next(d for docs in corpus.values() for d in docs if "source.ip" in d and "destination.port" in d)
+    odd = [{**base, "source.ip": "::ffff:10.1.2.3"}, {**base, "destination.ip": "2001:DB8::1"},
+           {**base, "destination.port": True}, {**base, "source.packets": "7"}, {**base, "initRTT": 2.5},
+           {**base, "source.mac": ["02:00:00:00:00:0a", 7, None]}]
+    ids = [store.add(doc) for doc in odd]
+    store.flush()
+    for sid, doc in zip(ids, odd, strict=True):
+        assert store.get_flat(sid) == doc

@@ -35,6 +35,7 @@ class Batch:
         self.ips: dict[tuple[str, str], list[int]] = {}  # (mac, ip) -> [first, last]
         self.days: dict[tuple[str, int], list[int]] = {}  # (mac, day) -> [sessions, bytes]
         self.hosts: dict[tuple[str, str], list[int]] = {}  # (mac, host) -> [sessions, last]
+        self.skipped = 0  # documents whose values did not fit (see record)
 
     def __bool__(self) -> bool:
         return bool(self.scans or self.flows or self.devices)
@@ -44,12 +45,17 @@ def record(batch: Batch, doc: dict[str, Any]) -> None:
     """Add one flat session document (``documents.flat_document``) to the batch."""
     if doc.get("network.packets", 1) == 0:
         return  # an empty trailing segment of a session already counted: not traffic
-    last = doc["lastPacket"]
-    first = doc.get("firstPacket", last)
-    src = doc.get("source.ip")
-    if src is not None and src not in _NO_SOURCE:
-        _record_scan(batch, doc, src, first, last)
-    _record_devices(batch, doc, first, last)
+    try:
+        last = doc["lastPacket"]
+        first = doc.get("firstPacket", last)
+        src = doc.get("source.ip")
+        if src is not None and src not in _NO_SOURCE:
+            _record_scan(batch, doc, src, first, last)
+        _record_devices(batch, doc, first, last)
+    except (TypeError, ValueError, AttributeError):
+        # A document not made by flat_document (a string where a count goes): the session is
+        # stored as given; it just does not count towards scans and devices.
+        batch.skipped += 1
 
 
 # --- scans -------------------------------------------------------------------------------------
@@ -128,7 +134,12 @@ def _local(ip: str) -> bool:
 
 def is_unicast(mac: str) -> bool:
     """The group bit (lowest bit of the first octet) is clear; all-zero MACs are no device."""
-    return len(mac) == 17 and not int(mac[:2], 16) & 1 and mac != "00:00:00:00:00:00"
+    if not isinstance(mac, str) or len(mac) != 17:
+        return False
+    try:
+        return not int(mac[:2], 16) & 1 and mac != "00:00:00:00:00:00"
+    except ValueError:  # not hex: no MAC address
+        return False
 
 
 _unicast_cache: dict[str, bool] = {}

@@ -122,6 +122,12 @@ def term_value(field: registry.Field, value: Any) -> Any:
     return value
 
 
+def _termable(value: Any) -> bool:
+    """Whether a postings value (or every item of a list) can be a term: text or a number."""
+    items = value if isinstance(value, list) else (value,)
+    return all(type(v) in (str, int, float) for v in items)
+
+
 def display_value(field: registry.Field, value: Any) -> Any:
     if field.type == "ip" and isinstance(value, bytes) and len(value) == 16:
         return layout.ip_text(value)
@@ -260,7 +266,8 @@ class SessionStore:
 
     def _count_minute(self, key: int, row: list[Any]) -> None:
         """Add a session to its minute: counts, sums, and the maxima of MINUTE_MAXIMA (in order)."""
-        values = [sum(row[i] or 0 for i in parts) for parts in _MAXIMA_PARTS]
+        values = [sum(row[i] or 0 for i in parts) if len(parts) > 1 else row[parts[0]] or 0
+                  for parts in _MAXIMA_PARTS]
         minute = self._minutes.get(key)
         if minute is None:
             self._minutes[key] = [1, values[1], values[0], *values]  # network.packets, network.bytes
@@ -385,16 +392,23 @@ class SessionStore:
             if step is None:
                 raise KeyError(f"session field {path!r} is not in the field registry")
             kind, fid, column = step
-            if kind == "column" and self._put_column(columns, column, value):
-                continue
-            if kind == "postings":
-                blob += [-fid, self._post(fid, value, terms)]
+            if kind == "column":
+                if type(value) is int:  # the common case, inline (bool is not an int here)
+                    columns[column] = value
+                    continue
+                if not self._put_column(columns, column, value):
+                    blob += [fid, value]  # what the column cannot hold as given (an odd address spelling)
+            elif kind == "postings":
+                if _termable(value):
+                    blob += [-fid, self._post(fid, value, terms)]
+                else:  # None, bools, nested lists: kept as given (not indexed) rather than refused
+                    blob += [fid, value]
             elif kind == "object":
                 blob += [fid, value]
                 self._post_objects(path, value, terms)
             elif kind == "delta" and isinstance(value, list):
                 blob += [f"d{fid}", delta_encode(value)]
-            elif kind in ("doc", "column", "delta"):
+            else:
                 blob += [fid, value]
         columns["length"] = doc.get("length", 0) if isinstance(doc.get("length"), int) else 0
         node = doc.get("node")
@@ -426,7 +440,13 @@ class SessionStore:
     def _post(self, fid: int, value: Any, terms: set[int]) -> Any:
         field = self.fields.by_id[fid]
         if isinstance(value, list):
-            ids = [self._term(fid, field, term_value(field, v)) for v in value]
+            cache = self._terms
+            if field.type == "ip":
+                value = [term_value(field, v) for v in value]
+            # Known values straight from the cache; the rest (and unhashable junk) the long way.
+            ids = [cache.get((fid, v)) if isinstance(v, (str, int)) else None for v in value]
+            if None in ids:
+                ids = [t if t is not None else self._term(fid, field, v) for t, v in zip(ids, value, strict=True)]
             terms.update(ids)
             return ids
         term_id = self._term(fid, field, term_value(field, value))
