@@ -285,13 +285,9 @@ def _received_host(values: Values, raw: bytes, pos: int) -> int:
 
 
 def _redetect(session: Any, direction: int) -> None:
-    """Let the protocol detectors look at what this side sends next (a TLS hello after STARTTLS).
-
-    Uses the session table's first-data marker; without it, nothing happens.
-    """
-    consumed = getattr(session, "consumed", None)
-    if consumed is not None:
-        consumed[direction] = 0
+    """Let the protocol detectors look at what this side sends next (a TLS hello after STARTTLS):
+    the session table's first-data marker goes back to zero."""
+    session.consumed[direction] = 0
 
 
 def _ntlm_blob(session: Any, line: bytes) -> bool:

@@ -346,7 +346,7 @@ def detect(session: Any, data: bytes, direction: int) -> bool:
     if data[9:13] == b"PRST":
         return True
     if data[1:4] == b"Q05":
-        other = session.payload8[1 - direction] if hasattr(session, "payload8") else b""
+        other = session.payload8[1 - direction]
         return len(data) >= 20 and other[1:4] == b"Q05"
     chlo = _gquic(data)
     if chlo is not None:
