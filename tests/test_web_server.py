@@ -477,3 +477,50 @@ def test_user_command(tmp_path: Path) -> None:
     assert len(stored) == 1 and json.loads(stored[0][1])["n"] >= 1 << 14
     assert not conn.execute("SELECT 1 FROM api_tokens").fetchall()  # deleted with the user
     conn.close()
+
+
+# --- the Packets view: first N, per packet or reassembled ---------------------------------------------
+
+def test_session_packets_first_n_and_reassembled(served: Served) -> None:
+    rows = served.api("/api/sessions", params={**ALL, "expression": "http.method == GET && packets >= 8",
+                                               "length": "1", "fields": "network.packets"}).json()["data"]
+    sid, total = rows[0]["id"], rows[0]["network.packets"]
+    every = served.api(f"/api/session/{sid}/packets", params={"packets": "2000"}).json()
+    assert every["total"] == every["shown"] == len(every["packets"]) == total
+    assert [p["n"] for p in every["packets"]] == list(range(1, total + 1))
+    first = served.api(f"/api/session/{sid}/packets", params={"packets": "3"}).json()
+    assert first["shown"] == len(first["packets"]) == 3 and first["total"] == total
+    assert first["packets"] == every["packets"][:3]
+
+    joined = served.api(f"/api/session/{sid}/packets", params={"packets": "2000", "reassemble": "1"}).json()
+    blocks = joined["blocks"]
+    assert "packets" not in joined and blocks
+    assert all(a["dir"] != b["dir"] for a, b in zip(blocks, blocks[1:], strict=False))  # runs alternate
+    assert blocks[0]["dir"] == "src" and bytes.fromhex(blocks[0]["data"]).startswith((b"GET ", b"POST ", b"HEAD "))
+    assert any(bytes.fromhex(b["data"]).startswith(b"HTTP/1.") for b in blocks if b["dir"] == "dst")
+    assert all(b["bytes"] == len(b["data"]) // 2 and b["first"] <= b["last"] for b in blocks)
+    # no retransmissions here: every payload byte is in exactly one block, in order, per direction
+    for side in ("src", "dst"):
+        sent = "".join(p["data"] for p in every["packets"] if p["dir"] == side)
+        assert "".join(b["data"] for b in blocks if b["dir"] == side) == sent
+
+
+def test_reassembly_drops_retransmitted_bytes() -> None:
+    from appliance.web.packets import Frame, reassemble
+
+    def seg(n: int, src: bool, seq: int, data: bytes, syn: bool = False) -> Frame:
+        return Frame(n, 1000 + n, src, 60 + len(data), 60 + len(data), data, seq, syn)
+
+    top = 0xFFFFFFF0  # the sequence numbers wrap around 2**32
+    packets = [seg(1, True, top - 1, b"", syn=True), seg(2, False, 500, b"", syn=True),
+               seg(3, True, top, b"GET / HTTP/1.1\r\n"), seg(4, True, top, b"GET / HTTP/1.1\r\n"),  # sent again
+               seg(5, True, (top + 16) & 0xFFFFFFFF, b"Host: a\r\n\r\n"),
+               seg(6, False, 501, b"HTTP/1.1 200 OK\r\n"), seg(7, False, 513, b" OK\r\nX: 1\r\n"),  # overlaps
+               seg(8, True, (top + 27) & 0xFFFFFFFF, b""),
+               Frame(9, 2000, True, 70, 70, b"udp-ish", None)]
+    blocks = reassemble(packets)
+    assert [(b["dir"], b["first"], b["last"], b["packets"]) for b in blocks] == [
+        ("src", 3, 5, 2), ("dst", 6, 7, 2), ("src", 9, 9, 1)]
+    assert bytes.fromhex(blocks[0]["data"]) == b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    assert bytes.fromhex(blocks[1]["data"]) == b"HTTP/1.1 200 OK\r\nX: 1\r\n"
+    assert bytes.fromhex(blocks[2]["data"]) == b"udp-ish"

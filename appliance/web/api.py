@@ -166,10 +166,20 @@ class Handlers:
         return StoreReader(self.ctx.conn(), self.ctx.settings.pcapDir)
 
     def session_packets(self, user: User, sid: int) -> str:
+        """The first ``packets=`` packets (200), one by one or, with ``reassemble=1``, as blocks."""
         doc = self._doc(user, sid)
-        limit = int_param(params(), "packets", 200, 1, 2000)
-        return _json({"id": sid, "source.ip": doc.get("source.ip"), "destination.ip": doc.get("destination.ip"),
-                      "packets": packets.packet_view(self._reader(), doc, limit)})
+        p = params()
+        limit = int_param(p, "packets", 200, 1, 2000)
+        frames = packets.frames(self._reader(), doc, limit)
+        result: dict[str, Any] = {
+            "id": sid, "source.ip": doc.get("source.ip"), "source.port": doc.get("source.port"),
+            "destination.ip": doc.get("destination.ip"), "destination.port": doc.get("destination.port"),
+            "total": len(packets.positions(doc)), "shown": len(frames)}
+        if p.get("reassemble") in ("1", "true"):
+            result["blocks"] = packets.reassemble(frames)
+        else:
+            result["packets"] = packets.packet_view_of(frames)
+        return _json(result)
 
     def session_pcap(self, user: User, sid: int) -> Iterator[bytes]:
         doc = self._doc(user, sid)

@@ -1,7 +1,8 @@
 """A session's packets for the Packets view and the pcap downloads (over ``pcapstore.reader``).
 
-The view shows each packet's transport payload (or the whole frame when it cannot be decoded) as
-hex and ASCII, marked as sent by the session's source or destination, as Arkime's packet view does.
+The view shows each packet's transport payload (or the whole frame when it cannot be decoded),
+marked as sent by the session's source or destination, as Arkime's packet view does: either packet
+by packet, or reassembled, each run of packets sent the same way merged into one block of payload.
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dpkt
 
+from appliance.pcapstore import FILE_SHIFT
 from appliance.pcapstore.reader import PacketsGone, StoreReader, positions_from_document
 
-__all__ = ["PacketsGone", "packet_view", "positions", "session_pcap", "sessions_pcap"]
+__all__ = ["Frame", "PacketsGone", "frames", "packet_view", "packet_view_of", "positions", "reassemble", "session_pcap", "sessions_pcap"]
 _RECORD = struct.Struct("<IIII")
+_SEQ_MASK = 0xFFFFFFFF
 
 
 def positions(doc: dict[str, Any]) -> list[int]:
@@ -35,38 +39,125 @@ def sessions_pcap(reader: StoreReader, docs: Sequence[dict[str, Any]]) -> Iterat
     return reader.sessions_pcap([positions(d) for d in docs])
 
 
-def _endpoints(frame: bytes, linktype: int) -> tuple[str | None, int | None, bytes]:
-    """(source address, source port, payload) of a frame; payload is the frame when undecodable."""
+@dataclass(frozen=True)
+class Frame:
+    """One captured packet as the Packets view needs it."""
+
+    number: int  # 1-based, in capture order within the session
+    ts_ms: int
+    from_src: bool
+    wirelen: int
+    caplen: int
+    payload: bytes  # the transport payload, or the whole frame when it cannot be decoded
+    seq: int | None = None  # TCP sequence number of the first payload byte
+    syn: bool = False
+
+
+def _network_layer(frame: bytes, linktype: int) -> Any:
+    """The IP or IPv6 packet inside a frame, or None."""
+    if linktype == 1:  # Ethernet (dpkt also unwraps 802.1Q/802.1ad tags)
+        return dpkt.ethernet.Ethernet(frame).data
+    if linktype in (101, 228, 229, 12, 14):  # raw IP
+        return dpkt.ip.IP(frame) if frame[:1] and frame[0] >> 4 == 4 else dpkt.ip6.IP6(frame)
+    if linktype == 113:  # Linux cooked capture
+        return dpkt.sll.SLL(frame).data
+    if linktype == 276:  # Linux cooked capture v2
+        return dpkt.sll2.SLL2(frame).data
+    if linktype in (0, 108):  # BSD loopback
+        return dpkt.loopback.Loopback(frame).data
+    return None
+
+
+def _decode(frame: bytes, linktype: int) -> tuple[str | None, int | None, bytes, int | None, bool]:
+    """(source address, source port, payload, TCP seq, SYN) of a frame; payload is the frame when undecodable."""
     try:
-        pkt = dpkt.ethernet.Ethernet(frame) if linktype == 1 else None
-        ip = pkt.data if pkt is not None else None
-        if linktype in (101, 228, 229):  # raw IP
-            ip = dpkt.ip.IP(frame) if frame[:1] and frame[0] >> 4 == 4 else dpkt.ip6.IP6(frame)
-    except (dpkt.UnpackError, IndexError, struct.error):
-        return None, None, frame
+        ip = _network_layer(frame, linktype)
+    except (dpkt.UnpackError, IndexError, struct.error, ValueError, AttributeError):
+        return None, None, frame, None, False
     if not isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)):
-        return None, None, frame
+        return None, None, frame, None, False
     family = socket.AF_INET if isinstance(ip, dpkt.ip.IP) else socket.AF_INET6
     src = socket.inet_ntop(family, ip.src)
     l4 = ip.data
-    if isinstance(l4, (dpkt.tcp.TCP, dpkt.udp.UDP)):
-        return src, l4.sport, bytes(l4.data)
-    return src, None, bytes(l4) if isinstance(l4, (bytes, bytearray)) else bytes(l4.data or b"")
+    if isinstance(l4, dpkt.tcp.TCP):
+        return src, l4.sport, bytes(l4.data), l4.seq, bool(l4.flags & dpkt.tcp.TH_SYN)
+    if isinstance(l4, dpkt.udp.UDP):
+        return src, l4.sport, bytes(l4.data), None, False
+    return src, None, bytes(l4) if isinstance(l4, (bytes, bytearray)) else bytes(l4.data or b""), None, False
+
+
+def frames(reader: StoreReader, doc: dict[str, Any], limit: int = 200) -> list[Frame]:
+    """The first ``limit`` packets of a session, each marked as sent by its source or its destination."""
+    out: list[Frame] = []
+    src_ip, src_port = doc.get("source.ip"), doc.get("source.port")
+    wanted = positions(doc)[:max(0, limit)]
+    for i, (pos, (ts_us, record)) in enumerate(zip(wanted, reader.records(wanted), strict=False)):
+        linktype = reader.file(pos >> FILE_SHIFT).linktype
+        _, _, caplen, wirelen = _RECORD.unpack_from(record)
+        ip, port, payload, seq, syn = _decode(record[16:], linktype)
+        from_src = ip is None or (ip == src_ip and (src_port is None or port in (None, src_port)))
+        out.append(Frame(i + 1, ts_us // 1000, from_src, wirelen, caplen, payload, seq, syn))
+    return out
+
+
+def packet_view_of(packets: Sequence[Frame]) -> list[dict[str, Any]]:
+    """Packets as JSON: number, time, direction (src/dst), lengths and payload bytes as hex."""
+    return [{"n": f.number, "ts": f.ts_ms, "dir": "src" if f.from_src else "dst", "len": f.wirelen,
+             "caplen": f.caplen, "data": f.payload.hex()} for f in packets]
 
 
 def packet_view(reader: StoreReader, doc: dict[str, Any], limit: int = 200) -> list[dict[str, Any]]:
-    """Up to ``limit`` packets: time, direction (src/dst), length and payload bytes as hex."""
-    out = []
-    src_ip, src_port = doc.get("source.ip"), doc.get("source.port")
-    linktype = None
-    for i, (ts_us, record) in enumerate(reader.records(positions(doc))):
-        if i >= limit:
-            break
-        if linktype is None:
-            linktype = next(iter(reader.files.values())).linktype if reader.files else 1
-        _, _, caplen, wirelen = _RECORD.unpack_from(record)
-        ip, port, payload = _endpoints(record[16:], linktype)
-        from_src = ip is None or (ip == src_ip and (src_port is None or port in (None, src_port)))
-        out.append({"ts": ts_us // 1000, "dir": "src" if from_src else "dst", "len": wirelen,
-                    "caplen": caplen, "data": payload.hex()})
-    return out
+    """Up to ``limit`` packets of a session, as :func:`packet_view_of` gives them."""
+    return packet_view_of(frames(reader, doc, limit))
+
+
+def _signed(delta: int) -> int:
+    """A difference of TCP sequence numbers (modulo 2**32) as a signed number."""
+    delta &= _SEQ_MASK
+    return delta - (1 << 32) if delta >= 1 << 31 else delta
+
+
+def reassemble(packets: Sequence[Frame]) -> list[dict[str, Any]]:
+    """Payloads merged into one block per run of packets sent the same way (Arkime's natural view).
+
+    TCP data sent again (retransmissions, overlapping segments) is shown once: each direction
+    keeps the next sequence number it expects, and bytes before it are dropped. Packets without
+    payload (handshakes, bare ACKs) add nothing. A block says which packets it came from.
+    """
+    blocks: list[dict[str, Any]] = []
+    expected: dict[bool, int] = {}
+    current: dict[str, Any] | None = None
+    parts: list[bytes] = []
+
+    def close() -> None:
+        if current is not None:
+            data = b"".join(parts)
+            current.update(bytes=len(data), data=data.hex())
+            blocks.append(current)
+
+    for f in packets:
+        data = f.payload
+        if f.seq is not None:
+            start = (f.seq + 1) & _SEQ_MASK if f.syn else f.seq
+            end = (start + len(data)) & _SEQ_MASK
+            nxt = expected.get(f.from_src)
+            if nxt is not None:
+                behind = -_signed(start - nxt)  # bytes of this segment already seen
+                if behind > 0:
+                    data = data[behind:]
+                if _signed(end - nxt) > 0:
+                    expected[f.from_src] = end
+            else:
+                expected[f.from_src] = end
+        if not data:
+            continue
+        direction = "src" if f.from_src else "dst"
+        if current is None or current["dir"] != direction:
+            close()
+            current, parts = {"dir": direction, "ts": f.ts_ms, "first": f.number, "last": f.number,
+                              "packets": 0}, []
+        current["last"] = f.number
+        current["packets"] += 1
+        parts.append(data)
+    close()
+    return blocks

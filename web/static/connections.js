@@ -47,7 +47,6 @@
       });
   }
   ["srcField", "dstField", "minConn"].forEach((id) => document.getElementById(id).addEventListener("change", load));
-  window.addEventListener("fk:search", load);
   Fk.searchBar(load);
   load();
 })();

@@ -1,6 +1,7 @@
+// Settings: the user's own password (on the server) and the Sessions table's columns (in this browser).
 "use strict";
 (() => {
-  const { api, formMessage } = Fk;
+  const { api, el, formMessage } = Fk;
   const form = document.getElementById("password");
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -11,5 +12,42 @@
       formMessage(form, "Password changed; please log in again.");
       setTimeout(() => { location.href = "/login"; }, 1500);
     } catch (err) { formMessage(form, err.message, true); }
+  });
+
+  // Columns: the chosen ones first, in their order, then the others; each with a tick box and arrows.
+  const columnsForm = document.getElementById("columns");
+  const list = document.getElementById("column-list");
+  function fill(ids) {
+    const rest = Columns.ALL.map((c) => c.id).filter((id) => !ids.includes(id));
+    list.replaceChildren(...[...ids, ...rest].map((id) => {
+      const c = Columns.byId.get(id);
+      const move = (delta) => (e) => {
+        const li = e.currentTarget.closest("li");
+        const other = delta < 0 ? li.previousElementSibling : li.nextElementSibling;
+        if (!other) return;
+        if (delta < 0) other.before(li); else other.after(li);
+        e.currentTarget.focus();
+        formMessage(columnsForm, "");
+      };
+      return el("li", { "data-col": id },
+        el("label", {}, el("input", { type: "checkbox", name: "col", value: id, checked: ids.includes(id) }), " " + c.label,
+          c.path ? el("small", { class: "muted" }, " " + c.path) : ""),
+        el("span", { class: "move" },
+          el("button", { type: "button", class: "up", "aria-label": `Move ${c.label} up`, title: "Move up", onclick: move(-1) }, "↑"),
+          el("button", { type: "button", class: "down", "aria-label": `Move ${c.label} down`, title: "Move down", onclick: move(1) }, "↓")));
+    }));
+  }
+  fill(Columns.chosenIds());
+  columnsForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const ids = [...list.querySelectorAll('input[name="col"]:checked')].map((i) => i.value);
+    if (!ids.length) { formMessage(columnsForm, "choose at least one column", true); return; }
+    Columns.save(ids);
+    formMessage(columnsForm, `Saved: the Sessions table shows ${ids.length} columns.`);
+  });
+  document.getElementById("columns-default").addEventListener("click", () => {
+    Columns.save(Columns.DEFAULT);
+    fill(Columns.chosenIds());
+    formMessage(columnsForm, "Back to the default columns.");
   });
 })();

@@ -1,7 +1,7 @@
-// SPI view: top values of several fields for the current search; a click refines the search.
+// SPI view: top values of several fields for the current search; a click on one offers and/or/not/new tab.
 "use strict";
 (() => {
-  const { api, el, queryString, refine } = Fk;
+  const { api, el, queryString, valueButton } = Fk;
   const SPI = ["protocols", "ip.src", "ip.dst", "port.dst", "host.dns", "host.http", "tls.ja4", "mac.src", "tags"];
   const known = new Set(Fk.fields.map((f) => f[0]));
 
@@ -15,7 +15,7 @@
     box.replaceChildren(...Object.entries(res.spi).map(([field, agg]) => el("section", { class: "card" },
       el("h2", {}, field),
       agg.buckets.length ? el("ol", {}, agg.buckets.map((b) => el("li", {},
-        el("button", { type: "button", class: "value", onclick: () => refine(field, b.key) }, String(b.key)),
+        valueButton(field, b.key),
         el("span", { class: "num" }, " " + b.doc_count)))) : el("p", { class: "muted" }, "no values"))));
   }
   Fk.searchBar(load);

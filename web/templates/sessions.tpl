@@ -1,6 +1,16 @@
-% rebase('base.tpl', title=title, scripts=['vendor/uplot/uPlot.iife.min.js', 'sessions.js'], styles=['vendor/uplot/uPlot.min.css'])
+% rebase('base.tpl', title=title, scripts=['vendor/uplot/uPlot.iife.min.js', 'columns.js', 'sessions.js'], styles=['vendor/uplot/uPlot.min.css'])
 % include('_search.tpl')
-<div id="histogram" class="histogram" aria-label="Sessions over time"></div>
+<div class="chartbar">
+  <fieldset class="series">
+    <legend class="sr">Series on the chart</legend>
+    <label><input type="checkbox" id="show-sessions" checked><span class="swatch sessions"></span>Sessions</label>
+    <label><input type="checkbox" id="show-packets"><span class="swatch packets"></span>Packets</label>
+    <label><input type="checkbox" id="show-bytes" checked><span class="swatch bytes"></span>Bytes</label>
+  </fieldset>
+  <span id="histo-readout" class="muted">Drag across the chart to zoom in to that time.</span>
+  <button id="zoom-reset" type="button" hidden>Reset zoom</button>
+</div>
+<div id="histogram" class="histogram" aria-label="Sessions, packets and bytes over time; drag across it to zoom in"></div>
 <div class="toolbar">
   <span id="count" aria-live="polite"></span>
   <span class="pager">
@@ -10,20 +20,11 @@
     <button id="next" type="button" aria-label="Next page">›</button>
   </span>
   <a id="csv" href="#">CSV</a> <a id="pcap" href="#">PCAP</a>
+  <a href="/settings#columns" class="muted">Columns…</a>
 </div>
 <div class="tablewrap">
 <table id="sessions" class="data">
-  <thead><tr>
-    <th data-sort="firstPacket"><button type="button">Start</button></th>
-    <th data-sort="lastPacket"><button type="button">Stop</button></th>
-    <th data-sort="source.ip"><button type="button">Src IP</button></th>
-    <th data-sort="source.port"><button type="button">Src port</button></th>
-    <th data-sort="destination.ip"><button type="button">Dst IP</button></th>
-    <th data-sort="destination.port"><button type="button">Dst port</button></th>
-    <th data-sort="network.packets"><button type="button">Packets</button></th>
-    <th data-sort="network.bytes"><button type="button">Bytes</button></th>
-    <th>Info</th>
-  </tr></thead>
+  <thead><tr></tr></thead>
   <tbody></tbody>
 </table>
 </div>
