@@ -24,6 +24,7 @@ from appliance.store.sessions import _COLUMN_ORDER, SessionStore, decode_doc, di
 
 DEFAULT_TIME_LIMIT = 10.0  # seconds
 MINUTE_MS = 60_000
+PROGRESS_STEPS = 1_000_000
 HOUR_MS = 3_600_000
 ALL_OF_TIME_S = 3600 << 30  # a bucket wider than any time range: one total
 SLICE_SESSIONS = 20_000
@@ -115,6 +116,7 @@ class Searcher:
         self.conn = store.conn
         self.time_limit = time_limit
         self.slice_sessions = slice_sessions  # 0: always search the whole range
+        self.progress_steps = PROGRESS_STEPS  # how often the time limit is checked
         register_functions(self.conn)
 
     def where(self, expression: str | None, times: TimeRange, now: float | None = None
@@ -343,7 +345,9 @@ class Searcher:
     def deadline(self) -> Iterator[None]:
         """Interrupt the statement(s) run inside once ``time_limit`` seconds have passed."""
         end = time.monotonic() + self.time_limit
-        self.conn.set_progress_handler(lambda: time.monotonic() > end, 10_000)
+        # Every PROGRESS_STEPS virtual-machine steps (a few ms of SQLite work): each check takes
+        # the GIL back, which under concurrent requests can wait a whole switch interval.
+        self.conn.set_progress_handler(lambda: time.monotonic() > end, self.progress_steps)
         try:
             yield
         except apsw.InterruptError:
