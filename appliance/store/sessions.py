@@ -408,8 +408,9 @@ class SessionStore:
                 self._post_objects(path, value, terms)
             elif kind == "delta" and isinstance(value, list):
                 blob += [f"d{fid}", delta_encode(value)]
-            else:
+            elif kind in ("doc", "delta"):
                 blob += [fid, value]
+            # derived, cid and node: rebuilt from the columns (and checked below)
         columns["length"] = doc.get("length", 0) if isinstance(doc.get("length"), int) else 0
         node = doc.get("node")
         if isinstance(node, str):
