@@ -146,6 +146,14 @@ def bench_sessions(ns: str, sessions: int) -> None:
               f"kernel drops {rec['dropped']}, queue stalls {rec['queue_waits']}")
         took = stop(proc)
         print(f"SIGTERM with {rec['open_sessions']:,} open sessions: exited {proc.returncode} in {took:.1f} s")
+        for line in Path(folder, "run.log").read_text().splitlines():  # what the stop did, as logged
+            if any(word in line for word in ("open sessions", "spooled", "stopped in")):
+                print("  " + line.split("] ", 1)[-1])
+        restarted, _ = start(ns, folder, maxStreams=max(sessions, 100000) + 1000, **LONG)
+        stop(restarted)
+        for line in Path(folder, "run.log").read_text().splitlines():
+            if "spooled at the last stop" in line:
+                print("  next start: " + line.split("] ", 1)[-1])
 
 
 STATUS_WAIT = 6

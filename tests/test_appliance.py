@@ -169,6 +169,35 @@ def test_import_refuses_while_another_process_writes_the_store(tmp_path: Path) -
     assert fukurou("--config", str(cfg), "import", str(REPLAY)).returncode == 0  # unlocked: imports
 
 
+def test_a_stop_out_of_time_spools_the_rest_and_the_next_start_stores_it(tmp_path: Path) -> None:
+    """Past its budget at a stop, the database thread appends sessions to {dbPath}.spool instead
+    (a stop with 100,000 open sessions must end before systemd's SIGKILL); the next start stores
+    them, and a line cut by a crash is skipped without losing the others."""
+    from appliance.appliance import spool_path
+
+    s = settings_for(tmp_path, **LONG_TIMEOUTS)
+    app = Appliance(s, viewer=False, interfaces=[], stop_store_seconds=0.0)  # no time at all: spool all
+    app.start()
+    from pcapgen import SYN, ethernet, ipv4, tcp
+
+    now = int(time.time() * 1_000_000)
+    frames = [ethernet(ipv4(tcp(40000 + n, 443, SYN), f"10.0.{n // 250}.{n % 250 + 1}", "192.0.2.1"))
+              for n in range(300)]  # 300 connection attempts, just now: all still open at the stop
+    app._put(app.packets_q, [(now + n, len(f), len(f), f, 0, 1) for n, f in enumerate(frames)])
+    _wait_for(lambda: app.sink.packets == 300)
+    app.stop()
+    assert app.wait(10.0)
+    assert app.spooled == 300 and SessionStore(open_database(s.dbPath)).count() == 0
+    with open(spool_path(s), "ab") as spool:
+        spool.write((500).to_bytes(4, "little") + b"\xfb")  # a crash while spooling cut the last record short
+    again = Appliance(s, viewer=False, interfaces=[])
+    again.start()
+    again.stop()
+    assert again.wait(10.0)
+    assert SessionStore(open_database(s.dbPath)).count() == 300
+    assert not Path(spool_path(s)).exists()
+
+
 def test_nightly_expire_prunes_terms_in_the_database_thread(tmp_path: Path) -> None:
     s = settings_for(tmp_path, sessionRetentionDays=1)
     app = Appliance(s, viewer=False, interfaces=[])
