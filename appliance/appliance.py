@@ -12,9 +12,11 @@ memory stays bounded and an overload ends as kernel drops, which pcap_stats coun
 The packets thread turns each saved session into its flat document at once (the table reuses
 the Session object for the next segment), so the database thread only sees plain dicts.
 
-Stopping (SIGTERM/SIGINT): capture threads read what the kernel still holds and end; the packets
-thread drains its queue, saves every open session and closes the pcap file; the database thread
-drains and commits. SIGHUP reloads the settings that can change without a restart.
+Stopping (SIGTERM/SIGINT): capture threads and the import folder's thread end (an import in
+hand stops part-way and resumes at the next start); the packets thread drains its queue, saves
+every open session and closes the pcap file; the database thread stores sessions for
+STOP_STORE_SECONDS, appends the rest to the spool (``{dbPath}.spool``), which the next start
+stores before capturing, and commits. SIGHUP reloads the settings that can change without a restart.
 """
 
 from __future__ import annotations
