@@ -134,7 +134,7 @@ class Appliance:
 
         s = self.settings
         self.conn = open_database(s.dbPath)  # migrates once, before any other connection
-        restore_spool(self.conn, spool_path(s))
+        restore_spool(self.conn, status_file.spool_path(s))
         self.writer = PcapWriter(self.conn, s)
         for repair in self.writer.repaired:
             log.warning("pcap file %s was left open by a crash: %d packets kept", repair.name, repair.packets)
@@ -403,7 +403,7 @@ class Appliance:
                     store.flush()
                     item(conn, store)
                 elif spool is None and self._past_stop_budget():
-                    spool = Spool(spool_path(self.settings))
+                    spool = Spool(status_file.spool_path(self.settings))
                     spool.add(item)
                 elif spool is not None:
                     spool.add(item)
@@ -509,10 +509,6 @@ class Appliance:
             status_file.write_record(self.settings, record)
         except OSError as err:
             log.warning("cannot write the status record: %s", err)
-
-
-def spool_path(settings: Any) -> str:
-    return f"{settings.dbPath}.spool"
 
 
 class Spool:

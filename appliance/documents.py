@@ -18,7 +18,7 @@ def ip_text(addr: bytes) -> str:
 
 
 def mac_text(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)
+    return mac.hex(":")
 
 
 def flat_document(session: Session, node: str = "fukurou") -> dict[str, Any]:

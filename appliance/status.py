@@ -25,6 +25,11 @@ def lock_path(settings: Any) -> str:
     return f"{settings.dbPath}.pid"
 
 
+def spool_path(settings: Any) -> str:
+    """Sessions a stop had no time to store (appliance.Spool); the next start stores them."""
+    return f"{settings.dbPath}.spool"
+
+
 def status_path(settings: Any) -> str:
     return f"{settings.dbPath}.status"
 
@@ -113,6 +118,7 @@ class Status:
     oldest_session_ms: int | None
     oldest_packet_us: int | None
     sessions: int | None
+    spool_bytes: int = 0  # sessions a stop spooled, stored at the next start of `fukurou run`
 
     @property
     def stale(self) -> bool:
@@ -127,8 +133,9 @@ def collect(settings: Any) -> Status:
         free, disk = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
     db_bytes = sum(os.path.getsize(settings.dbPath + s) for s in ("", "-wal") if os.path.exists(settings.dbPath + s))
     oldest_session, oldest_packet, sessions = _oldest(settings.dbPath)
+    spool = spool_path(settings)
     return Status(is_running(settings), read_record(settings), free, disk, db_bytes, oldest_session,
-                  oldest_packet, sessions)
+                  oldest_packet, sessions, os.path.getsize(spool) if os.path.exists(spool) else 0)
 
 
 def _oldest(db_path: str) -> tuple[int | None, int | None, int | None]:
@@ -177,6 +184,9 @@ def format_status(status: Status, now: float | None = None) -> str:
                      f"({100 * status.free_bytes / status.disk_bytes:.0f}%)")
     lines.append(f"database:       {_size(status.db_bytes)}"
                  + (f", {status.sessions:,} sessions" if status.sessions is not None else ""))
+    if status.spool_bytes:
+        lines.append(f"spooled:        {_size(status.spool_bytes)} of sessions saved at the last stop, "
+                     "not yet searchable: the next start of `fukurou run` stores them")
     lines.append(f"oldest session: {_when(status.oldest_session_ms / 1000 if status.oldest_session_ms else None)}")
     lines.append(f"oldest packet:  {_when(status.oldest_packet_us / 1e6 if status.oldest_packet_us else None)}")
     return "\n".join(lines) + "\n"

@@ -173,8 +173,7 @@ def test_a_stop_out_of_time_spools_the_rest_and_the_next_start_stores_it(tmp_pat
     """Past its budget at a stop, the database thread appends sessions to {dbPath}.spool instead
     (a stop with 100,000 open sessions must end before systemd's SIGKILL); the next start stores
     them, and a line cut by a crash is skipped without losing the others."""
-    from appliance.appliance import spool_path
-
+    spool_path = status_file.spool_path
     s = settings_for(tmp_path, **LONG_TIMEOUTS)
     app = Appliance(s, viewer=False, interfaces=[], stop_store_seconds=0.0)  # no time at all: spool all
     app.start()
@@ -188,6 +187,7 @@ def test_a_stop_out_of_time_spools_the_rest_and_the_next_start_stores_it(tmp_pat
     app.stop()
     assert app.wait(10.0)
     assert app.spooled == 300 and SessionStore(open_database(s.dbPath)).count() == 0
+    assert "spooled:" in status_file.format_status(status_file.collect(s))  # `fukurou status` says so
     with open(spool_path(s), "ab") as spool:
         spool.write((500).to_bytes(4, "little") + b"\xfb")  # a crash while spooling cut the last record short
     again = Appliance(s, viewer=False, interfaces=[])
@@ -196,6 +196,7 @@ def test_a_stop_out_of_time_spools_the_rest_and_the_next_start_stores_it(tmp_pat
     assert again.wait(10.0)
     assert SessionStore(open_database(s.dbPath)).count() == 300
     assert not Path(spool_path(s)).exists()
+    assert "spooled:" not in status_file.format_status(status_file.collect(s))
 
 
 def test_nightly_expire_prunes_terms_in_the_database_thread(tmp_path: Path) -> None:

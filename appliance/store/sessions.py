@@ -123,9 +123,10 @@ def term_value(field: registry.Field, value: Any) -> Any:
 
 
 def _termable(value: Any) -> bool:
-    """Whether a postings value (or every item of a list) can be a term: text or a number."""
+    """Whether a postings value (or every item of a list) can be a term: text, a number, or an
+    address already in its 16-byte stored form."""
     items = value if isinstance(value, list) else (value,)
-    return all(type(v) in (str, int, float) for v in items)
+    return all(type(v) in (str, int, float, bytes) for v in items)
 
 
 def display_value(field: registry.Field, value: Any) -> Any:
@@ -399,10 +400,11 @@ class SessionStore:
                 if not self._put_column(columns, column, value):
                     blob += [fid, value]  # what the column cannot hold as given (an odd address spelling)
             elif kind == "postings":
-                if _termable(value):
-                    blob += [-fid, self._post(fid, value, terms)]
-                else:  # None, bools, nested lists: kept as given (not indexed) rather than refused
+                ids = self._post(fid, value, terms)
+                if ids is None:  # None, nested lists...: kept as given (not indexed) rather than refused
                     blob += [fid, value]
+                else:
+                    blob += [-fid, ids]
             elif kind == "object":
                 blob += [fid, value]
                 self._post_objects(path, value, terms)
@@ -439,20 +441,23 @@ class SessionStore:
         return False
 
     def _post(self, fid: int, value: Any, terms: set[int]) -> Any:
+        """Term ids of a postings field's values (a list, or ``{"t": id}`` for a scalar); None
+        when a value cannot be a term."""
         field = self.fields.by_id[fid]
-        if isinstance(value, list):
-            cache = self._terms
-            if field.type == "ip":
-                value = [term_value(field, v) for v in value]
-            # Known values straight from the cache; the rest (and unhashable junk) the long way.
-            ids = [cache.get((fid, v)) if isinstance(v, (str, int)) else None for v in value]
-            if None in ids:
-                ids = [t if t is not None else self._term(fid, field, v) for t, v in zip(ids, value, strict=True)]
-            terms.update(ids)
-            return ids
-        term_id = self._term(fid, field, term_value(field, value))
-        terms.add(term_id)
-        return {"t": term_id}  # a scalar value of a postings field
+        items = value if isinstance(value, list) else [value]
+        if field.type == "ip":
+            items = [term_value(field, v) for v in items]
+        cache = self._terms
+        try:  # known values straight from the cache
+            ids = [cache.get((fid, v)) for v in items]
+        except TypeError:  # an unhashable value
+            return None
+        if None in ids:
+            if not _termable(items):
+                return None
+            ids = [t if t is not None else self._term(fid, field, v) for t, v in zip(ids, items, strict=True)]
+        terms.update(ids)
+        return ids if isinstance(value, list) else {"t": ids[0]}
 
     def _post_objects(self, root: str, value: Any, terms: set[int]) -> None:
         for path, fid, field in self.fields.sub_fields(root):
