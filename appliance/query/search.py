@@ -280,12 +280,17 @@ class Searcher:
         lo, hi = layout.id_range(start_ms, stop_ms)
         if lo is not None and hi is not None and lo > hi:
             return []
+        return self.bucket_rows("s.id BETWEEN ? AND ?", [lo if lo is not None else -(1 << 62),
+                                                          hi if hi is not None else 1 << 62], interval_s)
+
+    def bucket_rows(self, where: str, params: list[Any], interval_s: int) -> list[tuple[int, int, int, int]]:
+        """(bucket start in s, sessions, packets, bytes) of the sessions matching ``where``, in
+        buckets of ``interval_s`` seconds of lastPacket, oldest first."""
         return self.conn.execute(
-            f"SELECT {layout.LAST_SQL} / 1000 / ?1 * ?1 AS b, count(*), "
+            f"SELECT {layout.LAST_SQL} / 1000 / ? * ? AS b, count(*), "
             "sum(coalesce(s.src_packets, 0) + coalesce(s.dst_packets, 0)), "
             "sum(coalesce(s.src_bytes, 0) + coalesce(s.dst_bytes, 0)) "
-            "FROM sessions s WHERE s.id BETWEEN ?2 AND ?3 GROUP BY b",
-            (interval_s, lo if lo is not None else -(1 << 62), hi if hi is not None else 1 << 62)).fetchall()
+            f"FROM sessions s WHERE {where} GROUP BY b ORDER BY b", (interval_s, interval_s, *params)).fetchall()
 
     def count_all(self, times: TimeRange) -> int:
         """Sessions in a time range (no expression), from the per-minute totals."""

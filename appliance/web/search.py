@@ -231,11 +231,7 @@ class ScopedSearcher(Searcher):
             if interval >= 60 and self.unfiltered(args.expression):
                 # every session counts: whole minutes come from the per-minute totals
                 return _histogram(self.time_buckets(args.times, interval), interval)
-            rows = self.conn.execute(
-                f"SELECT ({layout.LAST_SQL} / 1000 / ?) * ? AS b, count(*), "
-                "sum(coalesce(s.src_packets, 0) + coalesce(s.dst_packets, 0)), "
-                "sum(coalesce(s.src_bytes, 0) + coalesce(s.dst_bytes, 0)) "
-                f"FROM sessions s WHERE {where} GROUP BY b ORDER BY b", (interval, interval, *params)).fetchall()
+            rows = self.bucket_rows(where, params, interval)
         return _histogram(rows, interval)
 
     def column_links(self, args: QueryArgs, src: str, dst: str) -> list[dict[str, Any]] | None:
