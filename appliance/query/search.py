@@ -27,8 +27,8 @@ MINUTE_MS = 60_000
 PROGRESS_STEPS = 1_000_000
 HOUR_MS = 3_600_000
 ALL_OF_TIME_S = 3600 << 30  # a bucket wider than any time range: one total
-SLICE_SESSIONS = 20_000
-SKIP_SHARE = 0.2  # read minutes by their maxima when at most this share of them can match  # the newest slice tried first by newest_rows
+SLICE_SESSIONS = 20_000  # the newest slice tried first by newest_rows
+SKIP_SHARE = 0.2  # read minutes by their maxima when at most this share of them can match
 
 
 class QueryTimeout(Exception):
@@ -125,9 +125,8 @@ class Searcher:
         time_sql, params = times.sql()
         if not expression or not expression.strip():
             return time_sql, params
-        lo, hi = layout.id_range(times.start_ms, times.stop_ms)
-        window = None if lo is None and hi is None else (
-            lo if lo is not None else -(1 << 62), hi if hi is not None else 1 << 62)
+        window = (None if times.start_ms is None and times.stop_ms is None
+                  else layout.closed_id_range(times.start_ms, times.stop_ms))
         expr_sql, expr_params = Compiler(self.store.fields, now, window=window).compile(expression)
         return f"{time_sql} AND {expr_sql}", params + expr_params
 
@@ -277,11 +276,8 @@ class Searcher:
 
     def _bucket_sessions(self, start_ms: int | None, stop_ms: int | None,
                          interval_s: int) -> list[tuple[int, int, int, int]]:
-        lo, hi = layout.id_range(start_ms, stop_ms)
-        if lo is not None and hi is not None and lo > hi:
-            return []
-        return self.bucket_rows("s.id BETWEEN ? AND ?", [lo if lo is not None else -(1 << 62),
-                                                          hi if hi is not None else 1 << 62], interval_s)
+        lo, hi = layout.closed_id_range(start_ms, stop_ms)
+        return [] if lo > hi else self.bucket_rows("s.id BETWEEN ? AND ?", [lo, hi], interval_s)
 
     def bucket_rows(self, where: str, params: list[Any], interval_s: int) -> list[tuple[int, int, int, int]]:
         """(bucket start in s, sessions, packets, bytes) of the sessions matching ``where``, in
@@ -331,10 +327,10 @@ class Searcher:
             rows = self.conn.execute("SELECT value, sessions FROM terms WHERE field_id = ? "
                                      "ORDER BY sessions DESC LIMIT ?", (fid, size)).fetchall()
             return [(display_value(field, v), n) for v, n in rows if n > 0]
-        lo, hi = layout.id_range(times.start_ms, times.stop_ms)
+        lo, hi = layout.closed_id_range(times.start_ms, times.stop_ms)
         sql = ("SELECT p.term_id, count(*) AS n FROM postings p WHERE p.term_id IN "
                "(SELECT id FROM terms WHERE field_id = ?) AND p.session_id BETWEEN ? AND ?")
-        params: list[Any] = [fid, lo if lo is not None else -(1 << 63), hi if hi is not None else (1 << 63) - 1]
+        params: list[Any] = [fid, lo, hi]
         if expression:
             where, wparams = self.where(expression, times)
             # The unary + keeps SQLite from probing (term, session) pairs for every term of the

@@ -150,5 +150,11 @@ def id_range(start_ms: int | None, stop_ms: int | None) -> tuple[int | None, int
     return lo, hi
 
 
+def closed_id_range(start_ms: int | None, stop_ms: int | None) -> tuple[int, int]:
+    """``id_range`` with open ends replaced by the smallest and largest ids, for BETWEEN."""
+    lo, hi = id_range(start_ms, stop_ms)
+    return (-(1 << 63) if lo is None else lo), ((1 << 63) - 1 if hi is None else hi)
+
+
 def last_packet(sid: int) -> int:
     return (sid >> SEQ_BITS) + EPOCH_MS
