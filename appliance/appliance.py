@@ -402,13 +402,13 @@ class Appliance:
                 if callable(item):
                     store.flush()
                     item(conn, store)
-                elif spool is None and self._past_stop_budget():
-                    spool = Spool(status_file.spool_path(self.settings))
-                    spool.add(item)
-                elif spool is not None:
-                    spool.add(item)
                 else:
-                    self._add(store, item)
+                    if spool is None and self._past_stop_budget():
+                        spool = Spool(status_file.spool_path(self.settings))
+                    if spool is not None:
+                        spool.add(item)
+                    else:
+                        self._add(store, item)
             store.flush()
         finally:
             if spool is not None:
@@ -553,7 +553,7 @@ def read_spool(path: str) -> tuple[list[dict[str, Any]], int]:
             docs.append(doc)
         except (EOFError, ValueError, TypeError):
             bad += 1
-    return docs, bad + (pos != len(data))
+    return docs, bad + (pos < len(data))  # a length prefix itself cut short
 
 
 def restore_spool(conn: Any, path: str) -> int:
