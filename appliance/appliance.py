@@ -572,7 +572,8 @@ def restore_spool(conn: Any, path: str) -> int:
             bad += 1
     store.flush()
     os.remove(path)
-    log.info("stored %d sessions spooled at the last stop%s", stored, f" ({bad} damaged records skipped)" if bad else "")
+    log.info("stored %d sessions spooled at the last stop%s", stored,
+             f" ({bad} damaged records skipped)" if bad else "")
     return stored
 
 

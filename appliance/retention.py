@@ -67,7 +67,8 @@ class ExpireReport:
     def lines(self) -> list[str]:
         verb = "would delete" if self.dry_run else "deleted"
         out = [f"sessions: {verb} {self.sessions:,} (and {self.postings:,} postings)"
-               + (f"; {self.aggregate_rows:,} scan, device and per-minute rows of those days" if self.aggregate_rows else ""),
+               + (f"; {self.aggregate_rows:,} scan, device and per-minute rows of those days"
+                  if self.aggregate_rows else ""),
                f"pcap files past pcapRetentionDays: {verb} {self.pcap_files:,} ({self.pcap_bytes:,} bytes)",
                f"pcap files for freeSpaceG: {verb} {self.freespace_files:,} ({self.freespace_bytes:,} bytes)"]
         if not self.dry_run:

@@ -1,10 +1,11 @@
 """The running appliance's state, for ``fukurou status``: a lock file and a small status record.
 
-``fukurou run`` (or ``fukurou import``: one process writes a store) holds an exclusive ``flock`` on
-``{dbPath}.pid`` (which holds its pid) for as long as it lives, so "is it running" is answered by the kernel, not by a pid that may have been reused
-after a crash. Every few seconds it rewrites ``{dbPath}.status`` (JSON, written to a temporary
-name and renamed, so a reader never sees half a record) with its rates and counters. A file
-rather than a table: the status must be readable while the database is busy or damaged.
+``fukurou run`` (or ``fukurou import``: one process writes a store) holds an exclusive ``flock``
+on ``{dbPath}.pid`` (which holds its pid) for as long as it lives, so "is it running" is answered
+by the kernel, not by a pid that may have been reused after a crash. Every few seconds it rewrites
+``{dbPath}.status`` (JSON, written to a temporary name and renamed, so a reader never sees half a
+record) with its rates and counters. A file rather than a table: the status must be readable
+while the database is busy or damaged.
 """
 
 from __future__ import annotations
