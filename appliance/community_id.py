@@ -11,6 +11,9 @@ _ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18
 _ICMP6_PAIRS = {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130,
                 139: 140, 140: 139, 144: 145, 145: 144}
 
+_SEED = struct.Struct("!H")
+_TAIL = struct.Struct("!BBHH")  # protocol, a zero pad byte, the two ports
+
 
 def community_id(src: bytes, dst: bytes, proto: int, sport: int, dport: int, seed: int = 0) -> str:
     """The ``1:<base64 sha1>`` flow id; for ICMP pass the type as sport and the code as dport."""
@@ -21,11 +24,8 @@ def community_id(src: bytes, dst: bytes, proto: int, sport: int, dport: int, see
             dport = pairs[sport]
         else:
             one_way = True
-    # Arkime hashes the (zero) ports for every protocol, so its ids for ESP, GRE, ... carry them too.
-    has_ports = True
     if not one_way and (src, sport) > (dst, dport):
         src, dst, sport, dport = dst, src, dport, sport
-    data = struct.pack("!H", seed) + src + dst + struct.pack("!BB", proto, 0)
-    if has_ports:
-        data += struct.pack("!HH", sport, dport)
+    # Arkime hashes the (zero) ports for every protocol, so its ids for ESP, GRE, ... carry them too.
+    data = b"".join((_SEED.pack(seed), src, dst, _TAIL.pack(proto, 0, sport, dport)))
     return "1:" + base64.b64encode(hashlib.sha1(data).digest()).decode()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
 import time
 import zlib
 from collections import Counter
@@ -166,12 +167,17 @@ def cid_key(text: str) -> int | None:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def delta_encode(positions: list[Any]) -> list[Any]:
+def delta_encode(positions: list[Any]) -> list[Any] | None:
     """packetPos with each offset stored as the gap from the one before it in the same file.
 
     Offsets within a file grow by one packet record each, so gaps are a few digits where the
     offsets are ten: this halves the blob of a typical session. Negative items (``-file``)
-    stay as they are and restart the run."""
+    stay as they are and restart the run. None when the gaps would not give the list back (an
+    offset smaller than the one before it reads as a file marker): the caller keeps it as is."""
+    if len(positions) > 2 and {*map(type, positions)} == {int} and positions[0] < 0 and min(positions[1:]) >= 0:
+        # One file, the usual case: the gaps subtracted in C.
+        gaps = [*map(operator.sub, positions[2:], positions[1:-1])]
+        return [positions[0], positions[1], *gaps] if min(gaps) >= 0 else None
     out: list[Any] = []
     prev = 0
     for pos in positions:
@@ -181,7 +187,7 @@ def delta_encode(positions: list[Any]) -> list[Any]:
         else:
             out.append(pos - prev)
             prev = pos
-    return out
+    return out if delta_decode(out) == positions else None
 
 
 def delta_decode(gaps: list[Any]) -> list[Any]:
@@ -202,10 +208,14 @@ def delta_decode(gaps: list[Any]) -> list[Any]:
     return out
 
 
+# One encoder for every blob: json.dumps with options builds a new encoder on each call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _encode_doc(items: list[Any]) -> bytes | None:
     if not items:
         return None
-    raw = json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode()
+    raw = _JSON.encode(items).encode()
     return zlib.compress(raw, _DOC_LEVEL, wbits=-15)  # raw deflate: no header, no checksum
 
 
@@ -238,7 +248,9 @@ class SessionStore:
         self._new_terms: list[tuple[int, int, Any, bool]] = []
         self._term_counts: Counter[int] = Counter()
         self._minutes: dict[int, list[int]] = {}  # minute -> [sessions, packets, bytes, *maxima] of the batch
-        self._terms: dict[tuple[int, Any], int] = {}
+        # field id -> {value: term id}: one dict per field, so a lookup hashes the value alone.
+        self._terms: dict[int, dict[Any, int]] = {}
+        self._terms_cached = 0
         self._seq: dict[int, int] = {}
         self._oldest = 0.0
         self._stored_ms = -1  # lastPacket of the newest stored session, read at each batch start
@@ -294,7 +306,7 @@ class SessionStore:
             with self.conn:
                 self._write_batch()
         except apsw.Error:
-            self._terms.clear()  # ids handed out in the failed batch were never written
+            self._forget()  # ids handed out in the failed batch were never written
             self._seq.clear()
             raise
         finally:
@@ -309,7 +321,11 @@ class SessionStore:
 
     def forget_terms(self) -> None:
         """Drop the (field, value) -> term id cache: retention may have deleted unused terms."""
+        self._forget()
+
+    def _forget(self) -> None:
         self._terms.clear()
+        self._terms_cached = 0
 
     def _write_batch(self) -> None:
         c = self.conn
@@ -364,11 +380,11 @@ class SessionStore:
             self._seq.clear()
 
     def _term(self, field_id: int, field: registry.Field, value: Any) -> int:
-        key = (field_id, value)
-        term_id = self._terms.get(key)
+        cache = self._terms.get(field_id)
+        term_id = None if cache is None else cache.get(value)
         if term_id is None:
             row = self.conn.execute("SELECT id FROM terms WHERE field_id = ? AND value = ?",
-                                    key).fetchall()
+                                    (field_id, value)).fetchall()
             if row:
                 term_id = row[0][0]
             else:
@@ -376,9 +392,10 @@ class SessionStore:
                 self._next_term += 1
                 is_text = isinstance(value, str) and field.type in layout.TEXT_TYPES
                 self._new_terms.append((term_id, field_id, value, is_text))
-            if len(self._terms) >= _TERM_CACHE_MAX:
-                self._terms.clear()
-            self._terms[key] = term_id
+            if self._terms_cached >= _TERM_CACHE_MAX:
+                self._forget()
+            self._terms.setdefault(field_id, {})[value] = term_id
+            self._terms_cached += 1
         return term_id
 
     def _split(self, doc: dict[str, Any], last_ms: int) -> tuple[list[Any], list[Any], set[int]]:
@@ -408,8 +425,8 @@ class SessionStore:
             elif kind == "object":
                 blob += [fid, value]
                 self._post_objects(path, value, terms)
-            elif kind == "delta" and isinstance(value, list):
-                blob += [f"d{fid}", delta_encode(value)]
+            elif kind == "delta" and isinstance(value, list) and (gaps := delta_encode(value)) is not None:
+                blob += [f"d{fid}", gaps]
             elif kind in ("doc", "delta"):
                 blob += [fid, value]
             # derived, cid and node: rebuilt from the columns (and checked below)
@@ -447,9 +464,9 @@ class SessionStore:
         items = value if isinstance(value, list) else [value]
         if field.type == "ip":
             items = [term_value(field, v) for v in items]
-        cache = self._terms
+        cache = self._terms.get(fid) or {}
         try:  # known values straight from the cache
-            ids = [cache.get((fid, v)) for v in items]
+            ids = [*map(cache.get, items)]
         except TypeError:  # an unhashable value
             return None
         if None in ids:
