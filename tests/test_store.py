@@ -166,7 +166,10 @@ def test_values_a_column_cannot_hold_come_back_as_given(tmp_path: Path,
     base = next(d for docs in corpus.values() for d in docs if "source.ip" in d and "destination.port" in d)
     odd = [{**base, "source.ip": "::ffff:10.1.2.3"}, {**base, "destination.ip": "2001:DB8::1"},
            {**base, "destination.port": True}, {**base, "source.packets": "7"}, {**base, "initRTT": 2.5},
-           {**base, "source.mac": ["02:00:00:00:00:0a", 7, None]}]
+           {**base, "source.mac": ["02:00:00:00:00:0a", 7, None]},
+           # Offsets that go back within a file (gaps would read as file markers), and mixed items.
+           {**base, "packetPos": [-1, 500, 400, 900]}, {**base, "packetPos": [-1, 24, "x", 90]},
+           {**base, "packetPos": [700, -2, 24, 100]}]
     ids = [store.add(doc) for doc in odd]
     store.flush()
     for sid, doc in zip(ids, odd, strict=True):
