@@ -5,6 +5,7 @@ Real files, real ``fukurou import`` processes (one is killed with SIGKILL mid-im
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pcapgen as g
 import pytest
 
@@ -22,6 +24,7 @@ from appliance.capture.importer import Importer, Progress
 from appliance.capture.sink import PacketSink
 from appliance.capture.watch import ImportWatcher
 from appliance.documents import flat_document
+from appliance.fields import nest
 from appliance.pcapstore import FILE_SHIFT
 from appliance.pcapstore.freespace import FreeSpaceGuard
 from appliance.pcapstore.reader import PacketsGone, StoreReader, positions_from_document
@@ -29,6 +32,7 @@ from appliance.pcapstore.writer import PcapWriter, next_file_number
 from appliance.readers import open_capture
 from appliance.settings import FreeSpace, Settings
 from appliance.store.db import open_database
+from appliance.store.sessions import SessionStore
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_600_000_000_000_000
@@ -222,6 +226,56 @@ def test_kill_9_mid_import_then_restart_repairs(tmp_path: Path) -> None:
     assert done.returncode == 0, err
     again = store_records(settings.pcapDir)
     assert again[len(stored):] == [(ts, len(d), len(d), d) for ts, d in records]
+
+
+def short_flows(count: int) -> list[tuple[int, bytes]]:
+    """``count`` UDP flows of 5 packets 200 ms apart, one starting every 50 ms: each times out
+    (udpTimeout, on packet time) long before the file ends, so an import stores sessions early."""
+    records = []
+    for n in range(count):
+        frame = g.ethernet(g.ipv4(g.udp(1024 + n, 53, bytes(60)), f"10.3.{n // 250}.{n % 250 + 1}", "10.9.9.9"))
+        records += [(T0 + n * 50_000 + k * 200_000, frame) for k in range(5)]
+    return sorted(records, key=lambda r: r[0])
+
+
+def session_keys(docs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return sorted((d["lastPacket"], d["source"]["ip"], d["source"]["port"], d["network"]["packets"]) for d in docs)
+
+
+def stored_sessions(db_path: str) -> int:
+    try:
+        conn = apsw.Connection(db_path, flags=apsw.SQLITE_OPEN_READONLY)
+        return int(conn.execute("SELECT count(*) FROM sessions").fetchall()[0][0])
+    except apsw.Error:  # not created yet
+        return 0
+
+
+def test_kill_9_mid_import_then_restart_stores_each_session_once(tmp_path: Path) -> None:
+    """The re-import of a file a crash left half done skips the sessions its first try stored."""
+    capture = g.write_pcap(tmp_path / "flows.pcap", short_flows(40_000))
+    settings = settings_for(tmp_path, maxFileSizeG=0.01)
+    config = write_config(tmp_path, settings)
+    proc = fukurou("--config", str(config), "import", "--no-parsers", capture)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and stored_sessions(settings.dbPath) < 2000:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the import finished before it could be killed; make the capture bigger"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = stored_sessions(settings.dbPath)
+    assert before >= 2000
+
+    done = fukurou("--config", str(config), "import", "--no-parsers", capture)
+    out, err = done.communicate(timeout=120)
+    assert done.returncode == 0, err
+    assert f"{before} sessions that an interrupted import had stored were not stored again" in out + err
+
+    parsed = fukurou("parse", "--no-parsers", "--format", "jsonl", capture)
+    lines, _ = parsed.communicate(timeout=120)
+    expected = session_keys([json.loads(line) for line in lines.splitlines()])
+    store = SessionStore(open_database(settings.dbPath))
+    ids = [r[0] for r in store.conn.execute("SELECT id FROM sessions")]
+    assert session_keys([nest(d) for d in store.get_many(ids)]) == expected  # every session once, none twice
 
 
 # --- free space ---------------------------------------------------------------------------------

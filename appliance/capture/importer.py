@@ -6,8 +6,8 @@ through the same writer as live traffic, so one retention mechanism covers every
 Exactly once: each file is identified by path, size, mtime and the SHA-256 of its first MiB, and
 recorded in ``imported_files`` as 'started' before and 'done' after (once its packets are fsync'ed
 and its sessions flushed). A file already 'done' is skipped; one left 'started' by a crash is
-imported again from the start (its packets of the first try stay in the store: at least once for
-an interrupted file, exactly once for a finished one).
+imported again from the start, skipping the sessions that the first try had stored (its packets
+stay in the store: at least once for an interrupted file, exactly once for a finished one).
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from typing import TextIO
 import apsw
 
 from appliance.capture.sink import PacketSink
+from appliance.documents import flat_document
 from appliance.pcapstore.freespace import FreeSpaceGuard
 from appliance.readers import CaptureError, open_capture
+from appliance.sessions import Session
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +149,21 @@ class Importer:
         if not force and self.already_imported(ident):
             self.done_bytes += ident.size
             return FileResult(path, "skipped", message="already imported")
-        row_id, resume = self._record_start(ident)
+        row_id, resume, crashed = self._record_start(ident)
         writer = self.sink.writer
         files_before, current = len(writer.opened), writer.current_num
+        skipped0 = self.sink.skipped
+        if crashed:
+            self.sink.skip = self._stored_before
         try:
             result = self._copy(path, ident, progress, resume)
         except (CaptureError, OSError) as err:
             result = FileResult(path, "failed", message=str(err))
         self.sink.flush()
+        self.sink.skip = None
+        if self.sink.skipped > skipped0:
+            result.message = (f"{self.sink.skipped - skipped0} sessions that an interrupted import had stored "
+                              "were not stored again" + (f"; {result.message}" if result.message else ""))
         writer.sync()
         self.flush_sessions()
         files = ([current] if current is not None else []) + writer.opened[files_before:]
@@ -189,13 +198,19 @@ class Importer:
             result.message = f"damaged at {damage}; packets up to there were imported"
         return result
 
-    def _record_start(self, ident: FileIdentity) -> tuple[int, int]:
-        """(row id, packets already imported): a file a stop left part-way goes on from there; one a
-        crash left 'started' starts over (its sessions were never saved)."""
+    def _stored_before(self, session: Session) -> bool:
+        from appliance.store.sessions import stored_twin  # the store is optional in this layer
+
+        return stored_twin(self.conn, flat_document(session))
+
+    def _record_start(self, ident: FileIdentity) -> tuple[int, int, bool]:
+        """(row id, packets already imported, crashed): a file a stop left part-way goes on from
+        there; one a crash left 'started' starts over, skipping the sessions the first try saved."""
         old = self.conn.execute(
             "SELECT message, packets FROM imported_files WHERE path=? AND size=? AND mtime_ns=? AND head_sha256=? "
             "AND state='started'", (ident.path, ident.size, ident.mtime_ns, ident.head_sha256)).fetchall()
         resume = old[0][1] if old and (old[0][0] or "").startswith(STOPPED) else 0
+        crashed = bool(old) and not resume
         # Write first: a transaction that reads and then writes fails at once (it cannot wait)
         # when the appliance's database thread has committed in between.
         with self.conn:
@@ -210,7 +225,7 @@ class Importer:
             if not resume:  # from the start: forget what an earlier (forced, crashed) run counted
                 self.conn.execute("UPDATE imported_files SET packets=0, sessions=0, first_file=NULL, last_file=NULL "
                                   "WHERE id=?", (row[0],))
-        return int(row[0]), resume
+        return int(row[0]), resume, crashed
 
     def _record_end(self, row_id: int, result: FileResult, files: list[int]) -> None:
         state = {"failed": "failed", "stopped": "started"}.get(result.status, "done")

@@ -38,9 +38,16 @@ class PacketSink:
         self.writer = writer
         self.snaplen = settings.snapLen
         self.sessions = 0
+        # Set while re-importing a file that a crash interrupted: True for a session that the
+        # first try already stored, which is then counted but not handed on.
+        self.skip: Callable[[Session], bool] | None = None
+        self.skipped = 0
 
         def saved(session: Session) -> None:
             self.sessions += 1
+            if self.skip is not None and self.skip(session):
+                self.skipped += 1
+                return
             on_session(session)
 
         self.table = SessionTable(settings, saved, make_app_layer(settings) if parsers else None)
