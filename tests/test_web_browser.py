@@ -279,7 +279,7 @@ let page;
   await page.waitForSelector("#graph g.node");
   out.graphNodes = await page.locator("#graph g.node").count();
 
-  // Settings: choose the Sessions columns (kept in this browser), then back to the default
+  // Settings: choose the Sessions columns (kept with the user), then back to the default
   await page.goto(base + "/settings");
   await page.waitForSelector("#column-list li");
   await page.uncheck('#column-list input[value="stop"]');
@@ -305,6 +305,16 @@ let page;
   await page.waitForTimeout(300);
   out.columns.sorted = await page.getAttribute('th[data-sort="totDataBytes"]', "aria-sort");
   await shot("sessions-columns");
+  // The choice is the user's, not the browser's: a fresh browser profile logged in as the same user.
+  const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const second = await other.newPage();
+  await second.goto(base + "/sessions?date=-1");
+  await second.fill('input[name="name"]', "admin");
+  await second.fill('input[name="password"]', password);
+  await second.click('button[type="submit"]');
+  await second.waitForSelector("#sessions tbody tr.session");
+  out.columns.otherBrowser = await second.locator("#sessions thead th").allTextContents();
+  await other.close();
   await page.goto(base + "/settings");
   await page.waitForSelector("#column-list li");
   await page.click("#columns-default");
@@ -437,6 +447,7 @@ def test_columns_setting_applies_to_the_table(browser_run: dict) -> None:
                                            "destination.port", "network.packets", "network.bytes", "totDataBytes",
                                            "node", "network.community_id"}
     assert c["node"] and c["databytes"].endswith("B") and c["sortable"] == 1 and c["sorted"] == "descending"
+    assert c["otherBrowser"] == c["heads"]  # kept with the user on the server, not in one browser
     assert c["reset"] == ["Start", "Stop", "Src IP", "Src port", "Dst IP", "Dst port", "Packets", "Bytes", "Info"]
 
 

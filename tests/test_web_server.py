@@ -251,6 +251,29 @@ def test_users_api_needs_admin(served: Served) -> None:
     assert served.api("/api/user", "alice").json()["expression"] == "protocols == dns"
 
 
+def test_user_settings_are_kept_per_user_and_checked(served: Served) -> None:
+    json_type = {"Content-Type": "application/json"}
+
+    def save(body: str, user: str = "alice") -> Response:
+        return served.api("/api/user/settings", user, method="POST", body=body, headers=json_type)
+
+    assert served.api("/api/user/settings", "alice").json() == {"sessionsColumns": []}
+    done = save(json.dumps({"sessionsColumns": ["start", "srcIp", "node"]}))
+    assert done.status == 200 and done.json()["settings"]["sessionsColumns"] == ["start", "srcIp", "node"]
+    for bad, says in ((json.dumps({"colour": "red"}), "unknown setting 'colour'"),
+                      (json.dumps({"sessionsColumns": "start"}), "a list of text"),
+                      (json.dumps({"sessionsColumns": ["x" * 65]}), "at most 64 items"),
+                      (json.dumps(["start"]), "JSON object"), ("{not json", "Invalid JSON")):
+        res = save(bad)
+        assert res.status == 400 and says in res.json()["error"], (bad, res.body)
+    assert served.api("/api/user/settings", "alice").json()["sessionsColumns"] == ["start", "srcIp", "node"]
+    assert served.api("/api/user/settings").json()["sessionsColumns"] == []  # admin's are their own
+    sid, _ = login(served, "alice")
+    page = served.request("GET", "/sessions", headers={"Cookie": f"fukurou_session={sid}"})
+    embedded = re.search(rb'<script type="application/json" id="user-settings">(.*?)</script>', page.body)
+    assert embedded and json.loads(embedded.group(1))["sessionsColumns"] == ["start", "srcIp", "node"]
+
+
 # --- static files ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/static/../appliance/web/users.py", "/static/../../etc/passwd",

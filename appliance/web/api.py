@@ -25,7 +25,7 @@ from appliance import fields as registry
 from appliance.insights import web as insights_web
 from appliance.pcapstore.reader import StoreReader
 from appliance.query import QueryTimeout
-from appliance.web import packets
+from appliance.web import packets, user_settings
 from appliance.web.auth import Denied, check_password, guard
 from appliance.web.context import Context, json_error
 from appliance.web.search import (
@@ -109,6 +109,8 @@ def _routes(ctx: Context) -> list[tuple[str, list[str], Callable[..., Any], bool
         ("/api/fields", ["GET"], h.fields, False),
         ("/api/user", ["GET"], h.user, False),
         ("/api/user/password", ["POST"], h.password, False),
+        ("/api/user/settings", ["GET"], h.user_settings, False),  # before /api/user/<name>
+        ("/api/user/settings", ["POST"], h.user_settings_update, False),
         ("/api/users", ["GET"], h.users, True),
         ("/api/users", ["POST"], h.user_create, True),
         ("/api/user/<name>", ["POST"], h.user_update, True),
@@ -305,6 +307,16 @@ class Handlers:
 
     def user(self, user: User) -> str:
         return _json(user.public())
+
+    def user_settings(self, user: User) -> str:
+        return _json(user_settings.effective(self.ctx.users().settings(user.id)))
+
+    def user_settings_update(self, user: User) -> str:
+        """Change some of the user's own settings (a JSON object); the rest stay as they are."""
+        users = self.ctx.users()  # (a body that is not JSON at all: bottle answers 400 "Invalid JSON")
+        settings = user_settings.merged(users.settings(user.id), bottle.request.json)
+        users.save_settings(user.id, settings)
+        return _json({"success": True, "settings": settings})
 
     def users(self, user: User) -> str:
         return _json({"data": [u.public() for u in self.ctx.users().all()]})

@@ -16,6 +16,7 @@ import bottle
 
 from appliance import __version__
 from appliance import fields as registry
+from appliance.web import user_settings
 from appliance.web.auth import COOKIE, LOGIN_CSRF_COOKIE, Denied, check_password, cookie_options, guard
 from appliance.web.context import Context
 from appliance.web.users import User
@@ -40,6 +41,8 @@ def render(ctx: Context, name: str, **values: Any) -> str:
     values.setdefault("pages", [(p, t) for p, _, t, admin in PAGES
                                 if not admin or (values["user"] and values["user"].admin)])
     values.setdefault("active", bottle.request.path)
+    if values["user"] is not None:  # the user's own settings, for the page scripts (web/user_settings.py)
+        values.setdefault("settings_json", json.dumps(user_settings.effective(ctx.users().settings(values["user"].id))))
     return bottle.template(name, template_lookup=[ctx.templates], **values)
 
 

@@ -146,6 +146,16 @@ class Users:
                     self.conn.execute("DELETE FROM web_sessions WHERE user_id = ?", (user.id,))
         return self._must(name)
 
+    def settings(self, user_id: int) -> str:
+        """The user's stored settings (JSON text; ``user_settings`` reads it)."""
+        row = self.conn.execute("SELECT settings FROM users WHERE id = ?", (user_id,)).fetchone()
+        return str(row[0]) if row else "{}"
+
+    def save_settings(self, user_id: int, settings: dict[str, object]) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE users SET settings = ? WHERE id = ?",
+                              (json.dumps(settings, separators=(",", ":")), user_id))
+
     def set_password(self, name: str, password: str) -> None:
         user = self._must(name)
         check_password_strength(password)

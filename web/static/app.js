@@ -7,6 +7,14 @@ const Fk = (() => {
   // [expr, path, type, group, help] of every searchable field, from the server's registry.
   const fields = fieldsEl ? JSON.parse(fieldsEl.textContent) : [];
   const byPath = new Map(fields.map((f) => [f[1], f]));
+  // The logged-in user's own settings (GET/POST /api/user/settings), written into the page.
+  const settingsEl = document.getElementById("user-settings");
+  const userSettings = settingsEl ? JSON.parse(settingsEl.textContent) : {};
+  async function saveSettings(changes) {
+    const answer = await api("/api/user/settings", { json: changes });
+    Object.assign(userSettings, answer.settings);
+    return userSettings;
+  }
 
   async function api(path, opts = {}) {
     const init = { credentials: "same-origin", headers: { "X-CSRF-Token": csrf }, ...opts };
@@ -286,7 +294,7 @@ const Fk = (() => {
   }
 
   return { api, el, time, bytes, state, setState, timeParams, queryString, urlTime, term, combine, refine, valueButton,
-           searchBar, fields, byPath, formMessage, csrf };
+           searchBar, fields, byPath, formMessage, csrf, userSettings, saveSettings };
 })();
 
 // Session detail: every field, grouped as in the registry; each value is a value button (and/or/not/new tab).

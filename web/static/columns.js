@@ -1,9 +1,9 @@
 // The Sessions table's columns: what each shows and which document fields it needs. Which of them the
-// table shows, and in what order, is chosen on the Settings page and kept in this browser (localStorage).
+// table shows, and in what order, is chosen on the Settings page and kept with the user on the server
+// (the sessionsColumns user setting), so it follows the user from browser to browser.
 "use strict";
 const Columns = (() => {
-  const { el, time, bytes, byPath, valueButton } = Fk;
-  const KEY = "fukurou.sessions.columns";
+  const { el, time, bytes, byPath, valueButton, userSettings, saveSettings } = Fk;
   const PROTO = { 1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp", 58: "icmpv6", 132: "sctp" };
   const duration = (ms) => (ms === undefined || ms === null ? "" : ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(ms < 60000 ? 1 : 0) + " s");
 
@@ -43,16 +43,15 @@ const Columns = (() => {
   const byId = new Map(ALL.map((c) => [c.id, c]));
 
   function chosenIds() {
-    let ids = null;
-    try { ids = JSON.parse(localStorage.getItem(KEY) || "null"); } catch (err) { ids = null; }
-    ids = Array.isArray(ids) ? ids.filter((id) => byId.has(id)) : [];
+    const saved = userSettings.sessionsColumns;
+    const ids = Array.isArray(saved) ? saved.filter((id) => byId.has(id)) : [];
     return ids.length ? ids : DEFAULT.filter((id) => byId.has(id));
   }
   const chosen = () => chosenIds().map((id) => byId.get(id));
+  // Saves on the server (an empty list means the default columns); rejects when that fails.
   function save(ids) {
     const known = ids.filter((id) => byId.has(id));
-    if (!known.length || known.join() === DEFAULT.join()) localStorage.removeItem(KEY);
-    else localStorage.setItem(KEY, JSON.stringify(known));
+    return saveSettings({ sessionsColumns: known.join() === DEFAULT.join() ? [] : known });
   }
   // The document paths the table needs, for `fields=`.
   const fields = (cols) => [...new Set(cols.flatMap((c) => c.paths || [c.path]))].join(",");
@@ -76,5 +75,5 @@ const Columns = (() => {
     return el("th", { "data-sort": col.sort ? col.path : undefined, "data-col": col.id, scope: "col" },
       col.sort ? el("button", { type: "button", title: `Sort by ${col.label.toLowerCase()}` }, col.label) : col.label);
   }
-  return { ALL, DEFAULT, byId, chosenIds, chosen, save, fields, cell, heading, KEY };
+  return { ALL, DEFAULT, byId, chosenIds, chosen, save, fields, cell, heading };
 })();

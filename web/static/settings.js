@@ -38,15 +38,15 @@
     }));
   }
   fill(Columns.chosenIds());
-  columnsForm.addEventListener("submit", (e) => {
+  columnsForm.addEventListener("submit", async (e) => {
     e.preventDefault();
     const ids = [...list.querySelectorAll('input[name="col"]:checked')].map((i) => i.value);
     if (!ids.length) { formMessage(columnsForm, "choose at least one column", true); return; }
-    Columns.save(ids);
+    try { await Columns.save(ids); } catch (err) { formMessage(columnsForm, err.message, true); return; }
     formMessage(columnsForm, `Saved: the Sessions table shows ${ids.length} columns.`);
   });
-  document.getElementById("columns-default").addEventListener("click", () => {
-    Columns.save(Columns.DEFAULT);
+  document.getElementById("columns-default").addEventListener("click", async () => {
+    try { await Columns.save(Columns.DEFAULT); } catch (err) { formMessage(columnsForm, err.message, true); return; }
     fill(Columns.chosenIds());
     formMessage(columnsForm, "Back to the default columns.");
   });

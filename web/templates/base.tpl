@@ -33,6 +33,9 @@
 % if defined('fields_json'):
 <script type="application/json" id="fields">{{!fields_json.replace('</', '<\\/')}}</script>
 % end
+% if defined('settings_json'):
+<script type="application/json" id="user-settings">{{!settings_json.replace('</', '<\\/')}}</script>
+% end
 <script src="/static/app.js?v={{version}}"></script>
 % for js in get('scripts', []):
 <script src="/static/{{js}}?v={{version}}"></script>

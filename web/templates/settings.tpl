@@ -10,7 +10,7 @@
 </form>
 <h2 id="columns-title">Sessions table columns</h2>
 <form id="columns" class="card columns" aria-labelledby="columns-title">
-  <p class="muted">Tick the columns the Sessions table shows; the arrows set their order. Kept in this browser.</p>
+  <p class="muted">Tick the columns the Sessions table shows; the arrows set their order. Kept with your user, in every browser.</p>
   <ol id="column-list"></ol>
   <div class="buttons">
     <button type="submit">Save columns</button>
