@@ -268,6 +268,10 @@ def test_user_settings_are_kept_per_user_and_checked(served: Served) -> None:
         assert res.status == 400 and says in res.json()["error"], (bad, res.body)
     assert served.api("/api/user/settings", "alice").json()["sessionsColumns"] == ["start", "srcIp", "node"]
     assert served.api("/api/user/settings").json()["sessionsColumns"] == []  # admin's are their own
+    for reserved in ("settings", "Password"):  # /api/user/<name> could not reach such a user
+        made = served.api("/api/users", method="POST", body=json.dumps({"userId": reserved, "password": PASSWORD}),
+                          headers=json_type)
+        assert made.status == 400 and "cannot be a user name" in made.json()["error"]
     sid, _ = login(served, "alice")
     page = served.request("GET", "/sessions", headers={"Cookie": f"fukurou_session={sid}"})
     embedded = re.search(rb'<script type="application/json" id="user-settings">(.*?)</script>', page.body)

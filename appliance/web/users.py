@@ -25,6 +25,9 @@ SESSION_IDLE = 12 * 3600  # a login session unused this long is over
 SESSION_MAX = 7 * 86400  # and none lives longer than this
 MIN_PASSWORD = 8
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# Names that /api/user/<name> cannot reach: /api/user/password and /api/user/settings are the
+# caller's own (Arkime's paths).
+RESERVED_NAMES = ("password", "settings")
 
 
 class UserError(ValueError):
@@ -88,6 +91,8 @@ class Users:
             time_limit: int | None = None) -> User:
         if not _NAME.match(name):
             raise UserError("a user name is 1-64 letters, digits or _ . @ -")
+        if name.lower() in RESERVED_NAMES:
+            raise UserError(f"{name!r} cannot be a user name (it is part of the API: /api/user/{name.lower()})")
         if role not in ROLES:
             raise UserError(f"role must be one of {', '.join(ROLES)}")
         check_password_strength(password)
