@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dpkt
@@ -117,15 +117,69 @@ def _signed(delta: int) -> int:
     return delta - (1 << 32) if delta >= 1 << 31 else delta
 
 
+# A segment that arrives ahead of a gap waits for the bytes before it; after this many packets
+# waiting, the gap is taken for lost (the capture missed it) and what waits is shown after it.
+HOLD_PACKETS = 8
+_Piece = tuple[int, int, bytes]  # packet number, time (ms), payload bytes
+
+
+@dataclass
+class _Stream:
+    """One direction of a TCP connection: the next sequence number wanted, and what waits for it."""
+
+    next: int | None = None
+    held: dict[int, _Piece] = field(default_factory=dict)  # segment start -> piece, ahead of a gap
+
+    def accept(self, start: int, piece: _Piece) -> list[_Piece]:
+        """What this segment makes showable, in stream order (nothing while a gap is before it)."""
+        if self.next is None:
+            self.next = (start + len(piece[2])) & _SEQ_MASK
+            return [piece] if piece[2] else []
+        if not piece[2]:
+            return []
+        if _signed(start - self.next) > 0:  # the bytes before it have not come yet
+            waiting = self.held.get(start)
+            if waiting is None or len(waiting[2]) < len(piece[2]):
+                self.held[start] = piece
+            return self.drain(give_up=len(self.held) > HOLD_PACKETS)
+        out: list[_Piece] = []
+        self._take(start, piece, out)
+        return out + self.drain()
+
+    def drain(self, give_up: bool = False) -> list[_Piece]:
+        """Held segments that now follow on; with ``give_up``, past every gap (the end, or lost data)."""
+        out: list[_Piece] = []
+        while self.held:
+            assert self.next is not None
+            start = min(self.held, key=lambda s: _signed(s - self.next))  # type: ignore[operator]
+            if _signed(start - self.next) > 0:
+                if not give_up:
+                    break
+                self.next = start  # skip the gap
+            self._take(start, self.held.pop(start), out)
+        return out
+
+    def _take(self, start: int, piece: _Piece, out: list[_Piece]) -> None:
+        """Append the part of a segment not seen yet (retransmitted and overlapping bytes are dropped)."""
+        assert self.next is not None
+        number, ts, data = piece
+        behind = -_signed(start - self.next)
+        if behind > 0:
+            data = data[behind:]
+        if data:
+            out.append((number, ts, data))
+            self.next = (start + len(piece[2])) & _SEQ_MASK
+
+
 def reassemble(packets: Sequence[Frame]) -> list[dict[str, Any]]:
     """Payloads merged into one block per run of packets sent the same way (Arkime's natural view).
 
-    TCP data sent again (retransmissions, overlapping segments) is shown once: each direction
-    keeps the next sequence number it expects, and bytes before it are dropped. Packets without
+    TCP data is put in sequence order per direction: data sent again (retransmissions, overlapping
+    segments) is shown once, and a segment that arrives ahead of a gap waits for the bytes before
+    it (at most ``HOLD_PACKETS`` packets; a gap still open at the end is skipped). Packets without
     payload (handshakes, bare ACKs) add nothing. A block says which packets it came from.
     """
     blocks: list[dict[str, Any]] = []
-    expected: dict[bool, int] = {}
     current: dict[str, Any] | None = None
     parts: list[bytes] = []
 
@@ -135,29 +189,27 @@ def reassemble(packets: Sequence[Frame]) -> list[dict[str, Any]]:
             current.update(bytes=len(data), data=data.hex())
             blocks.append(current)
 
+    def show(from_src: bool, pieces: list[_Piece]) -> None:
+        nonlocal current, parts
+        direction = "src" if from_src else "dst"
+        for number, ts, data in pieces:
+            if current is None or current["dir"] != direction:
+                close()
+                current, parts = {"dir": direction, "ts": ts, "first": number, "last": number, "packets": 0}, []
+            current["first"] = min(current["first"], number)
+            current["last"] = max(current["last"], number)
+            current["packets"] += 1
+            parts.append(data)
+
+    streams = {True: _Stream(), False: _Stream()}
     for f in packets:
-        data = f.payload
-        if f.seq is not None:
+        piece = (f.number, f.ts_ms, f.payload)
+        if f.seq is None:
+            show(f.from_src, [piece] if f.payload else [])
+        else:
             start = (f.seq + 1) & _SEQ_MASK if f.syn else f.seq
-            end = (start + len(data)) & _SEQ_MASK
-            nxt = expected.get(f.from_src)
-            if nxt is not None:
-                behind = -_signed(start - nxt)  # bytes of this segment already seen
-                if behind > 0:
-                    data = data[behind:]
-                if _signed(end - nxt) > 0:
-                    expected[f.from_src] = end
-            else:
-                expected[f.from_src] = end
-        if not data:
-            continue
-        direction = "src" if f.from_src else "dst"
-        if current is None or current["dir"] != direction:
-            close()
-            current, parts = {"dir": direction, "ts": f.ts_ms, "first": f.number, "last": f.number,
-                              "packets": 0}, []
-        current["last"] = f.number
-        current["packets"] += 1
-        parts.append(data)
+            show(f.from_src, streams[f.from_src].accept(start, piece))
+    for from_src, stream in streams.items():
+        show(from_src, stream.drain(give_up=True))
     close()
     return blocks
