@@ -174,7 +174,11 @@ class SessionTable:
         # TCP sessions by the start of their current segment, for tcpSaveTimeout.
         self.tcp_age: OrderedDict[Any, Session] = OrderedDict()
         self.count = 0
-        self.closing: set[Session] = set()  # TCP sessions that saw their close, saved after a delay
+        # TCP sessions that saw their close, saved after a delay. A dict, not a set: a set of
+        # sessions iterates in memory-address order, so the order in which closed sessions were
+        # saved (and written) changed with any change in allocation; a dict keeps the order of
+        # the closes.
+        self.closing: dict[Session, None] = {}
         self.clock = 0  # packet time of the newest packet
         self.next_sweep = 0
         self.saved = 0
@@ -468,7 +472,7 @@ class SessionTable:
             if diff <= 0:
                 if diff == 0 and not session.closing:
                     session.closing = frame.ts
-                    self.closing.add(session)
+                    self.closing[session] = None
                 return
             session.tcp_state[d] = 2
         if flags & TH_FIN:
@@ -497,7 +501,7 @@ class SessionTable:
                 if session.tcp_state[d] == 2:
                     if not session.closing:
                         session.closing = frame.ts
-                        self.closing.add(session)
+                        self.closing[session] = None
                     return
         payload = frame.payload
         n = len(payload)
@@ -596,7 +600,7 @@ class SessionTable:
         if closing:
             limit = now - self.closing_timeout
             for session in [c for c in closing if c.closing < limit]:
-                closing.discard(session)
+                del closing[session]
                 if self.queues[Q_TCP].get(session.key) is session:
                     del self.queues[Q_TCP][session.key]
                     self._save(session)
@@ -617,7 +621,7 @@ class SessionTable:
         if session.queue == Q_TCP:
             if self.tcp_age.get(session.key) is session:
                 del self.tcp_age[session.key]
-            self.closing.discard(session)
+            self.closing.pop(session, None)
         self.count -= 1
         self.saved += 1
         pending = session.pending
