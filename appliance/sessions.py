@@ -56,6 +56,9 @@ def ether_protocol(frame: Frame) -> str:
     return "corrupt-ether"
 
 
+# Offsets in ``Session.counts``; add the direction (0 source, 1 destination).
+PACKETS, BYTES, DATABYTES, SEQ, STATE, ISN = 0, 2, 4, 6, 8, 10
+
 # Timeout classes: each has its own idle queue so that expiry is a look at the queue's head.
 Q_TCP, Q_UDP, Q_ICMP, Q_SCTP, Q_ESP, Q_OTHER = range(6)
 
@@ -77,10 +80,10 @@ class Session:
 
     __slots__ = (
         "key", "queue", "proto", "ipver", "addr1", "addr2", "port1", "port2", "ethertype",
-        "first", "last", "seg_first", "packets", "bytes", "databytes", "macs", "ttls", "vlans",
-        "payload8", "flags", "syn_time", "ack_time", "tcp_seq", "have_tcp", "syn_set", "tcp_state",
-        "tcp_queue", "stop_tcp", "closing", "protocols", "fields", "segments", "outer", "icmp",
-        "positions", "parsers", "tags", "fid", "consumed", "skey", "isn", "pending",
+        "first", "last", "seg_first", "counts", "macs", "ttls", "vlans", "payload8", "flags",
+        "syn_time", "ack_time", "have_tcp", "syn_set", "tcp_queue", "stop_tcp", "closing",
+        "protocols", "fields", "segments", "outer", "icmp", "positions", "parsers", "tags", "fid",
+        "consumed", "skey", "pending",
     )
 
     def __init__(self, key: Any, queue: int, frame: Frame) -> None:
@@ -92,19 +95,20 @@ class Session:
         self.port1, self.port2 = frame.sport, frame.dport
         self.ethertype = frame.ethertype
         self.first = self.last = self.seg_first = frame.ts
-        self.packets = [0, 0]
-        self.bytes = [0, 0]
-        self.databytes = [0, 0]
+        # Every per-direction number in one list: one object instead of six pairs (a list costs
+        # 72 bytes) matters with a hundred thousand open sessions. Layout: packets [0:2], bytes
+        # [2:4], data bytes [4:6], next TCP sequence number [6:8], TCP close state [8:10] (1 FIN
+        # seen, 2 closed) and initial sequence numbers [10:12] (None until seen; a SYN with
+        # another one reuses the ports). The names below (PACKETS, ..., ISN) are the offsets.
+        self.counts: list[Any] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None, None]
         self.macs: tuple[list[bytes], list[bytes]] = ([], [])
         self.ttls: tuple[list[int], list[int]] = ([], [])
         self.vlans: list[int] | None = None
         self.payload8 = [b"", b""]
         self.flags: list[int] | None = None
         self.syn_time = self.ack_time = 0
-        self.tcp_seq = [0, 0]
         self.have_tcp = False
         self.syn_set = 0
-        self.tcp_state = [0, 0]
         self.tcp_queue: list[list[Any]] = []
         self.stop_tcp = False
         self.closing = 0  # packet time at which a TCP close was seen, 0 if open
@@ -119,8 +123,23 @@ class Session:
         self.fid = 0
         self.consumed = [0, 0]
         self.skey = b""  # source address + port as bytes: the fast path's direction test
-        self.isn: list[int | None] = [None, None]  # initial sequence numbers, to spot port reuse
         self.pending: list[Any] | None = None  # mid-stream data: [count, direction, first payload]
+
+    # Read-only views for the documents and tests: the table writes ``counts`` directly.
+    @property
+    def packets(self) -> list[int]:
+        """Packets sent by the source and by the destination (a copy)."""
+        return self.counts[PACKETS:PACKETS + 2]
+
+    @property
+    def bytes(self) -> list[int]:
+        """Captured bytes of each direction's packets (a copy)."""
+        return self.counts[BYTES:BYTES + 2]
+
+    @property
+    def databytes(self) -> list[int]:
+        """Application bytes each direction sent, as Arkime counts them (a copy)."""
+        return self.counts[DATABYTES:DATABYTES + 2]
 
     def add_protocol(self, name: str) -> None:
         if name not in self.protocols:
@@ -143,7 +162,7 @@ def _reuses_ports(session: Session, frame: Frame) -> bool:
     if frame.proto != 6 or frame.flags & (TH_SYN | TH_ACK) != TH_SYN:
         return False
     d = 0 if frame.src == session.addr1 and frame.sport == session.port1 else 1
-    isn = session.isn[d]
+    isn = session.counts[ISN + d]
     return isn is not None and isn != frame.seq
 
 
@@ -210,7 +229,7 @@ class SessionTable:
             self.clock = ts
             if ts >= self.next_sweep:
                 self.sweep(ts)
-        if session.packets[0] + session.packets[1] >= self.max_packets:
+        if session.counts[0] + session.counts[1] >= self.max_packets:
             self._mid_save(session)
 
     def add_ipv4(self, ts: int, caplen: int, data: bytes, offset: int) -> bool:  # noqa: C901, PLR0911, PLR0912
@@ -244,14 +263,15 @@ class SessionTable:
             if flags & 0x27 or (data[48] == 0 and data[49] == 0) or session.stop_tcp:
                 return False  # SYN, FIN, RST, URG or a zero window: the general path counts those
             d = 0 if ka == session.skey else 1
-            if session.tcp_state[1 - d] == 1 or session.tcp_queue:
+            c = session.counts  # literal offsets below: PACKETS 0, BYTES 2, DATABYTES 4, SEQ 6, STATE 8
+            if c[9 - d] == 1 or session.tcp_queue:  # the other side sent a FIN, or data is queued
                 return False
             start = 34 + (data[46] >> 4) * 4
             n = min(end, len(data)) - start
             if n < 0:
                 return False
             seq = (data[38] << 24) | (data[39] << 16) | (data[40] << 8) | data[41]
-            want = session.tcp_seq[d]
+            want = c[6 + d]
             if n and (want == 0 or seq != want):
                 return False
             cnt = session.flags
@@ -263,11 +283,12 @@ class SessionTable:
                 cnt[3] += 1
         else:
             d = 0 if ka == session.skey else 1
+            c = session.counts
             start, n = 42, min(end, len(data)) - 42
         sessions.move_to_end(key)
         session.last = ts
-        session.packets[d] += 1
-        session.bytes[d] += caplen
+        c[d] += 1
+        c[2 + d] += caplen
         session.positions.append(offset)
         mac = data[6:12]
         macs = session.macs
@@ -282,8 +303,8 @@ class SessionTable:
         if n > 0:
             payload = data[start : start + n]
             if proto == 6:
-                session.tcp_seq[d] = (session.tcp_seq[d] + n) & 0xFFFFFFFF
-            session.databytes[d] += n
+                c[6 + d] = (want + n) & 0xFFFFFFFF  # the data started at ``want`` (checked above)
+            c[4 + d] += n
             p8 = session.payload8[d]
             if proto == 6 and len(p8) < 8:  # TCP fills 8 bytes from the stream, UDP takes one datagram
                 session.payload8[d] = p8 + payload[: 8 - len(p8)]
@@ -295,7 +316,7 @@ class SessionTable:
             self.clock = ts
             if ts >= self.next_sweep:
                 self.sweep(ts)
-        if session.packets[0] + session.packets[1] >= self.max_packets:
+        if c[0] + c[1] >= self.max_packets:
             self._mid_save(session)
         return True
 
@@ -357,8 +378,9 @@ class SessionTable:
         else:
             d = 0
         session.last = frame.ts
-        session.packets[d] += 1
-        session.bytes[d] += frame.caplen
+        counts = session.counts
+        counts[PACKETS + d] += 1
+        counts[BYTES + d] += frame.caplen
         session.positions.append(frame.offset)
         if frame.src_mac is not None:
             macs = session.macs
@@ -386,7 +408,7 @@ class SessionTable:
         elif proto == 1 or proto == 58:
             self._icmp(session, frame, d)
         elif proto == 50 or proto == 51:
-            session.databytes[d] += _esp_data_length(frame)
+            session.counts[DATABYTES + d] += _esp_data_length(frame)
         if self.app is not None:
             self.app.packet(session, frame, d)
 
@@ -407,7 +429,7 @@ class SessionTable:
         n = len(payload)
         if not n:
             return
-        session.databytes[d] += n
+        session.counts[DATABYTES + d] += n
         if not session.payload8[d]:
             session.payload8[d] = payload[:8]
         if self.app is not None:
@@ -415,7 +437,7 @@ class SessionTable:
 
     def _sctp(self, session: Session, chunks: bytes, d: int) -> None:
         """SCTP: every chunk counts as data, but parsers and payload8 see DATA chunks' user data."""
-        session.databytes[d] += len(chunks)
+        session.counts[DATABYTES + d] += len(chunks)
         i, n = 0, len(chunks)
         while i + 4 <= n:
             kind, length = chunks[i], (chunks[i + 2] << 8) | chunks[i + 3]
@@ -431,7 +453,7 @@ class SessionTable:
 
     def _icmp(self, session: Session, frame: Frame, d: int) -> None:
         l4 = frame.l4
-        session.databytes[d] += len(l4)
+        session.counts[DATABYTES + d] += len(l4)
         if len(l4) >= 2 and session.icmp is not None:
             types, codes = session.icmp
             if l4[0] not in types:
@@ -442,7 +464,7 @@ class SessionTable:
     # --- TCP: Arkime's counters and in-order queue ------------------------------------------
 
     def _tcp(self, session: Session, frame: Frame, d: int) -> None:  # noqa: C901, PLR0912
-        flags, seq, cnt = frame.flags, frame.seq, session.flags
+        flags, seq, cnt, c = frame.flags, frame.seq, session.flags, session.counts
         if frame.win == 0 and not flags & TH_RST:
             cnt[SRCZERO + d] += 1
         if flags & TH_URG:
@@ -451,9 +473,9 @@ class SessionTable:
             if flags & TH_ACK:
                 cnt[SYNACK] += 1
                 if not session.have_tcp:
-                    session.tcp_seq[1 - d] = frame.ack
-                    if session.isn[1 - d] is None:
-                        session.isn[1 - d] = (frame.ack - 1) & 0xFFFFFFFF
+                    c[SEQ + 1 - d] = frame.ack
+                    if c[ISN + 1 - d] is None:
+                        c[ISN + 1 - d] = (frame.ack - 1) & 0xFFFFFFFF
             else:
                 cnt[SYN] += 1
                 if not session.syn_time:
@@ -461,23 +483,23 @@ class SessionTable:
                     session.ack_time = 0
             session.have_tcp = True
             if not session.syn_set & (1 << d):
-                session.tcp_seq[d] = (seq + 1) & 0xFFFFFFFF
+                c[SEQ + d] = (seq + 1) & 0xFFFFFFFF
                 session.syn_set |= 1 << d
-                if session.isn[d] is None:
-                    session.isn[d] = seq
+                if c[ISN + d] is None:
+                    c[ISN + d] = seq
             return
         if flags & TH_RST:
             cnt[RST] += 1
-            diff = seq_diff(seq, session.tcp_seq[d])
+            diff = seq_diff(seq, c[SEQ + d])
             if diff <= 0:
                 if diff == 0 and not session.closing:
                     session.closing = frame.ts
                     self.closing[session] = None
                 return
-            session.tcp_state[d] = 2
+            c[STATE + d] = 2
         if flags & TH_FIN:
             cnt[FIN] += 1
-            session.tcp_state[d] = 1
+            c[STATE + d] = 1
         if flags & (TH_FIN | TH_RST | TH_PSH | TH_SYN | TH_ACK) == TH_ACK:
             cnt[ACK] += 1
             if not session.ack_time:
@@ -486,9 +508,9 @@ class SessionTable:
             cnt[PSH] += 1
         if session.stop_tcp:
             return
-        if session.tcp_seq[d] == 0 and session.have_tcp and cnt[SYNACK] == 0:
+        if c[SEQ + d] == 0 and session.have_tcp and cnt[SYNACK] == 0:
             # A SYN but no SYN-ACK seen: this side starts where we first see it (Arkime: no-syn-ack).
-            session.tcp_seq[d] = seq
+            c[SEQ + d] = seq
         if len(session.tcp_queue) > MAX_TCP_QUEUE:
             session.tcp_queue.clear()
             session.add_tag("incomplete-tcp")
@@ -496,9 +518,9 @@ class SessionTable:
             return
         if flags & (TH_ACK | TH_RST):
             other = 1 - d
-            if session.tcp_state[other] == 1:
-                session.tcp_state[other] = 2
-                if session.tcp_state[d] == 2:
+            if c[STATE + other] == 1:
+                c[STATE + other] = 2
+                if c[STATE + d] == 2:
                     if not session.closing:
                         session.closing = frame.ts
                         self.closing[session] = None
@@ -516,7 +538,7 @@ class SessionTable:
             else:
                 session.pending[0] += 1
             return
-        if seq_diff(session.tcp_seq[d], (seq + n) & 0xFFFFFFFF) <= 0:
+        if seq_diff(c[SEQ + d], (seq + n) & 0xFFFFFFFF) <= 0:
             return  # all of it was seen already
         self._tcp_enqueue(session, [d, seq, frame.ack, payload])
         self._tcp_deliver(session)
@@ -544,10 +566,10 @@ class SessionTable:
         queue.insert(0, item)
 
     def _tcp_deliver(self, session: Session) -> None:
-        queue = session.tcp_queue
+        queue, c = session.tcp_queue, session.counts
         while queue:
             d, seq, _, payload = queue[0]
-            want = session.tcp_seq[d]
+            want = c[SEQ + d]
             offset = seq_diff(seq, want)
             if offset < 0:
                 return
@@ -557,8 +579,8 @@ class SessionTable:
             data = payload[offset:] if offset else payload
             if len(session.payload8[d]) < 8:
                 session.payload8[d] += data[: 8 - len(session.payload8[d])]
-            session.tcp_seq[d] = (want + len(data)) & 0xFFFFFFFF
-            session.databytes[d] += len(data)
+            c[SEQ + d] = (want + len(data)) & 0xFFFFFFFF
+            c[DATABYTES + d] += len(data)
             if self.app is not None:
                 self.app.data(session, data, d)
 
@@ -591,7 +613,7 @@ class SessionTable:
             session = next(iter(age.values()))
             if session.seg_first // 1_000_000 >= limit:
                 break
-            if session.packets[0] or session.packets[1]:
+            if session.counts[0] or session.counts[1]:
                 self._mid_save(session)
             else:  # nothing new since the last segment: no empty segment, just restart the clock
                 session.seg_first = self.clock
@@ -643,9 +665,7 @@ class SessionTable:
         session.seg_first = self.clock
         if session.queue == Q_TCP and self.tcp_age.get(session.key) is session:
             self.tcp_age.move_to_end(session.key)
-        session.packets = [0, 0]
-        session.bytes = [0, 0]
-        session.databytes = [0, 0]
+        session.counts[PACKETS:DATABYTES + 2] = (0, 0, 0, 0, 0, 0)  # the TCP state goes on
         session.positions = []
         session.syn_time = session.ack_time = 0
         if session.flags is not None:
