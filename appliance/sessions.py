@@ -109,7 +109,7 @@ class Session:
         self.syn_time = self.ack_time = 0
         self.have_tcp = False
         self.syn_set = 0
-        self.tcp_queue: list[list[Any]] = []
+        self.tcp_queue: list[list[Any]] | None = None  # out-of-order TCP data; a list only while some waits
         self.stop_tcp = False
         self.closing = 0  # packet time at which a TCP close was seen, 0 if open
         self.protocols: list[str] = []
@@ -511,8 +511,8 @@ class SessionTable:
         if c[SEQ + d] == 0 and session.have_tcp and cnt[SYNACK] == 0:
             # A SYN but no SYN-ACK seen: this side starts where we first see it (Arkime: no-syn-ack).
             c[SEQ + d] = seq
-        if len(session.tcp_queue) > MAX_TCP_QUEUE:
-            session.tcp_queue.clear()
+        if session.tcp_queue is not None and len(session.tcp_queue) > MAX_TCP_QUEUE:
+            session.tcp_queue = None
             session.add_tag("incomplete-tcp")
             session.stop_tcp = True
             return
@@ -546,7 +546,7 @@ class SessionTable:
     def _tcp_enqueue(self, session: Session, item: list[Any]) -> None:
         queue = session.tcp_queue
         if not queue:
-            queue.append(item)
+            session.tcp_queue = [item]
             return
         d, seq, ack, payload = item
         for i in range(len(queue) - 1, -1, -1):
@@ -583,6 +583,7 @@ class SessionTable:
             c[DATABYTES + d] += len(data)
             if self.app is not None:
                 self.app.data(session, data, d)
+        session.tcp_queue = None  # all delivered: an open session holds no empty list
 
     # --- saving -----------------------------------------------------------------------------
 
