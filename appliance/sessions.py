@@ -59,6 +59,13 @@ def ether_protocol(frame: Frame) -> str:
 # Offsets in ``Session.counts``; add the direction (0 source, 1 destination).
 PACKETS, BYTES, DATABYTES, SEQ, STATE, ISN = 0, 2, 4, 6, 8, 10
 
+# The empty pairs every session starts with (immutable, so all sessions share them).
+NO_MACS: tuple[tuple[bytes, ...], tuple[bytes, ...]] = ((), ())
+NO_BYTES: tuple[bytes, bytes] = (b"", b"")
+BYTE = [bytes((i,)) for i in range(256)]
+# Distinct values kept for sharing; checked as sessions start (a session adds only a few).
+MAX_SHARED = 16384
+
 # Timeout classes: each has its own idle queue so that expiry is a look at the queue's head.
 Q_TCP, Q_UDP, Q_ICMP, Q_SCTP, Q_ESP, Q_OTHER = range(6)
 
@@ -101,10 +108,12 @@ class Session:
         # seen, 2 closed) and initial sequence numbers [10:12] (None until seen; a SYN with
         # another one reuses the ports). The names below (PACKETS, ..., ISN) are the offsets.
         self.counts: list[Any] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None, None]
-        self.macs: tuple[list[bytes], list[bytes]] = ([], [])
-        self.ttls: tuple[list[int], list[int]] = ([], [])
+        # MACs, TTLs and first payload bytes per direction are immutable pairs that the table
+        # shares between sessions (``SessionTable.shared``): a new value replaces the pair.
+        self.macs: tuple[tuple[bytes, ...], tuple[bytes, ...]] = NO_MACS
+        self.ttls: tuple[bytes, bytes] = NO_BYTES  # each side's distinct TTLs as bytes, at most 10
         self.vlans: list[int] | None = None
-        self.payload8 = [b"", b""]
+        self.payload8: tuple[bytes, bytes] = NO_BYTES
         self.flags: list[int] | None = None
         self.syn_time = self.ack_time = 0
         self.have_tcp = False
@@ -204,6 +213,9 @@ class SessionTable:
         self.next_sweep = 0
         self.saved = 0
         self.segments_saved = 0
+        # Equal immutable values of different sessions (MAC pairs, TTLs, first payload bytes)
+        # are one object: on a LAN most sessions have the same MACs, TTLs and "GET / HT".
+        self.shared: dict[Any, Any] = {}
 
     # --- the packet path --------------------------------------------------------------------
 
@@ -293,26 +305,24 @@ class SessionTable:
         c[d] += 1
         c[2 + d] += caplen
         session.positions.append(offset)
-        mac = data[6:12]
-        macs = session.macs
-        if mac not in macs[d]:
-            macs[d].append(mac)
-        mac = data[0:6]
-        if mac not in macs[1 - d]:
-            macs[1 - d].append(mac)
-        ttls = session.ttls[d]
-        if data[22] not in ttls and len(ttls) < 10:
-            ttls.append(data[22])
+        src, dst, macs = data[6:12], data[0:6], session.macs
+        if src not in macs[d] or dst not in macs[1 - d]:
+            session.macs = self._add_macs(macs, d, src, dst)
+        ttls = session.ttls
+        if data[22] not in ttls[d] and len(ttls[d]) < 10:  # (inline: once per side, but every session)
+            new = (ttls[0] + data[22:23], ttls[1]) if d == 0 else (ttls[0], ttls[1] + data[22:23])
+            session.ttls = self.shared.setdefault(new, new)
         if n > 0:
             payload = data[start : start + n]
             if proto == 6:
                 c[6 + d] = (want + n) & 0xFFFFFFFF  # the data started at ``want`` (checked above)
             c[4 + d] += n
-            p8 = session.payload8[d]
-            if proto == 6 and len(p8) < 8:  # TCP fills 8 bytes from the stream, UDP takes one datagram
-                session.payload8[d] = p8 + payload[: 8 - len(p8)]
-            elif not p8:
-                session.payload8[d] = payload[:8]
+            pair = session.payload8
+            p8 = pair[d]
+            if len(p8) < 8 and (proto == 6 or not p8):  # TCP fills 8 bytes from the stream, UDP one datagram
+                p8 += payload[: 8 - len(p8)]
+                new = (p8, pair[1]) if d == 0 else (pair[0], p8)
+                session.payload8 = self.shared.setdefault(new, new)
             if self.app is not None:
                 self.app.data(session, payload, d)
         if ts > self.clock:
@@ -349,6 +359,8 @@ class SessionTable:
     def _new(self, key: Any, queue: int, frame: Frame) -> Session:
         if self.count >= self.max_streams:
             self._evict()
+        if len(self.shared) >= MAX_SHARED:
+            self.shared.clear()  # sessions keep what they hold; only later ones share anew
         self.count += 1
         session = Session(key, queue, frame)
         proto = frame.proto
@@ -386,16 +398,20 @@ class SessionTable:
         counts[PACKETS + d] += 1
         counts[BYTES + d] += frame.caplen
         session.positions.append(frame.offset)
-        if frame.src_mac is not None:
+        src, dst = frame.src_mac, frame.dst_mac
+        if src is not None:
             macs = session.macs
-            if frame.src_mac not in macs[d]:
-                macs[d].append(frame.src_mac)
-            if frame.dst_mac is not None and frame.dst_mac not in macs[1 - d]:
-                macs[1 - d].append(frame.dst_mac)
+            if macs is NO_MACS and dst is not None:  # a session's first frame (inline: every session)
+                new = ((src,), (dst,)) if d == 0 else ((dst,), (src,))
+                session.macs = self.shared.setdefault(new, new)
+            elif src not in macs[d] or (dst is not None and dst not in macs[1 - d]):
+                session.macs = self._add_macs(macs, d, src, dst)
         if frame.ipver:
-            ttls = session.ttls[d]
-            if frame.ttl not in ttls and len(ttls) < 10:
-                ttls.append(frame.ttl)
+            ttls = session.ttls
+            if frame.ttl not in ttls[d] and len(ttls[d]) < 10:
+                ttl = BYTE[frame.ttl]
+                new = (ttls[0] + ttl, ttls[1]) if d == 0 else (ttls[0], ttls[1] + ttl)
+                session.ttls = self.shared.setdefault(new, new)
         if frame.vlans:
             self._add_vlans(session, frame.vlans, frame.dot1ad)
         if frame.outer and session.outer is None:
@@ -416,6 +432,24 @@ class SessionTable:
         if self.app is not None:
             self.app.packet(session, frame, d)
 
+    def _with(self, pair: tuple[bytes, bytes], d: int, value: bytes) -> tuple[bytes, bytes]:
+        """``pair`` with direction ``d`` replaced by ``value``: the shared copy (see ``shared``)."""
+        new = (value, pair[1]) if d == 0 else (pair[0], value)
+        return self.shared.setdefault(new, new)
+
+    def _add_macs(self, macs: tuple[tuple[bytes, ...], tuple[bytes, ...]], d: int, src: bytes,
+                  dst: bytes | None) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """The MAC pair with ``src`` seen on side ``d`` and ``dst`` on the other."""
+        mine, other = macs[d], macs[1 - d]
+        if src not in mine:
+            mine += (src,)
+        if dst is not None and dst not in other:
+            other += (dst,)
+        new = (mine, other) if d == 0 else (other, mine)
+        if len(mine) + len(other) > 4:
+            return new  # a flow of many MACs: sharing its ever longer pairs would only hold them
+        return self.shared.setdefault(new, new)
+
     def _add_vlans(self, session: Session, vlans: list[int], outer: list[int] | None) -> None:
         """All VLAN ids in ``network.vlan.id``; 802.1ad (QinQ service) and 802.1Q ids apart, too."""
         if session.vlans is None:
@@ -435,7 +469,7 @@ class SessionTable:
             return
         session.counts[DATABYTES + d] += n
         if not session.payload8[d]:
-            session.payload8[d] = payload[:8]
+            session.payload8 = self._with(session.payload8, d, payload[:8])
         if self.app is not None:
             self.app.data(session, payload, d)
 
@@ -450,7 +484,7 @@ class SessionTable:
             if kind == 0 and length > 16:
                 user = chunks[i + 16 : i + length]
                 if not session.payload8[d]:
-                    session.payload8[d] = user[:8]
+                    session.payload8 = self._with(session.payload8, d, user[:8])
                 if self.app is not None:
                     self.app.data(session, user, d)
             i += (length + 3) & ~3
@@ -581,8 +615,9 @@ class SessionTable:
             if offset >= len(payload):
                 continue
             data = payload[offset:] if offset else payload
-            if len(session.payload8[d]) < 8:
-                session.payload8[d] += data[: 8 - len(session.payload8[d])]
+            p8 = session.payload8[d]
+            if len(p8) < 8:
+                session.payload8 = self._with(session.payload8, d, p8 + data[: 8 - len(p8)])
             c[SEQ + d] = (want + len(data)) & 0xFFFFFFFF
             c[DATABYTES + d] += len(data)
             if self.app is not None:
