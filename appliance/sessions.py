@@ -10,6 +10,7 @@ the oldest idle session is saved first.
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -126,7 +127,9 @@ class Session:
         self.segments = 1
         self.outer: list[tuple[bytes, bytes, bytes | None, bytes | None]] | None = None
         self.icmp: tuple[list[int], list[int]] | None = None
-        self.positions: list[int] = []
+        # Packet positions as 8-byte machine integers (a list held a 32-byte int per packet);
+        # positions are offsets or file_number << 40 | offset, far below 2**64.
+        self.positions = array("Q")
         self.parsers: list[Any] | None = None
         self.tags: list[str] | None = None
         self.fid = 0
@@ -706,7 +709,7 @@ class SessionTable:
         if session.queue == Q_TCP and self.tcp_age.get(session.key) is session:
             self.tcp_age.move_to_end(session.key)
         session.counts[PACKETS:DATABYTES + 2] = (0, 0, 0, 0, 0, 0)  # the TCP state goes on
-        session.positions = []
+        session.positions = array("Q")
         session.syn_time = session.ack_time = 0
         if session.flags is not None:
             session.flags = [0] * 9
