@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from appliance.community_id import community_id
@@ -78,7 +79,7 @@ def flat_document(session: Session, node: str = "fukurou") -> dict[str, Any]:
 FILE_SHIFT = 40  # a stored packet's position is file_number << 40 | byte offset in that file
 
 
-def packet_positions(positions: list[int]) -> tuple[list[int], list[int]]:
+def packet_positions(positions: Sequence[int]) -> tuple[list[int], list[int]]:
     """Arkime's ``fileId`` and ``packetPos``: offsets, with ``-file`` before each file's run.
 
     Positions below 2**40 are offsets in the capture being parsed (``fukurou parse``, Arkime's

@@ -10,6 +10,7 @@ the oldest idle session is saved first.
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -56,6 +57,16 @@ def ether_protocol(frame: Frame) -> str:
     return "corrupt-ether"
 
 
+# Offsets in ``Session.counts``; add the direction (0 source, 1 destination).
+PACKETS, BYTES, DATABYTES, SEQ, STATE, ISN = 0, 2, 4, 6, 8, 10
+
+# The empty pairs every session starts with (immutable, so all sessions share them).
+NO_MACS: tuple[tuple[bytes, ...], tuple[bytes, ...]] = ((), ())
+NO_BYTES: tuple[bytes, bytes] = (b"", b"")
+BYTE = [bytes((i,)) for i in range(256)]
+# Distinct values kept for sharing; checked as sessions start (a session adds only a few).
+MAX_SHARED = 16384
+
 # Timeout classes: each has its own idle queue so that expiry is a look at the queue's head.
 Q_TCP, Q_UDP, Q_ICMP, Q_SCTP, Q_ESP, Q_OTHER = range(6)
 
@@ -77,10 +88,10 @@ class Session:
 
     __slots__ = (
         "key", "queue", "proto", "ipver", "addr1", "addr2", "port1", "port2", "ethertype",
-        "first", "last", "seg_first", "packets", "bytes", "databytes", "macs", "ttls", "vlans",
-        "payload8", "flags", "syn_time", "ack_time", "tcp_seq", "have_tcp", "syn_set", "tcp_state",
-        "tcp_queue", "stop_tcp", "closing", "protocols", "fields", "segments", "outer", "icmp",
-        "positions", "parsers", "tags", "fid", "consumed", "skey", "isn", "pending",
+        "first", "last", "seg_first", "counts", "macs", "ttls", "vlans", "payload8", "flags",
+        "syn_time", "ack_time", "have_tcp", "syn_set", "tcp_queue", "stop_tcp", "closing",
+        "protocols", "fields", "segments", "outer", "icmp", "positions", "parsers", "tags", "fid",
+        "consumed", "src_low", "pending",
     )
 
     def __init__(self, key: Any, queue: int, frame: Frame) -> None:
@@ -92,20 +103,23 @@ class Session:
         self.port1, self.port2 = frame.sport, frame.dport
         self.ethertype = frame.ethertype
         self.first = self.last = self.seg_first = frame.ts
-        self.packets = [0, 0]
-        self.bytes = [0, 0]
-        self.databytes = [0, 0]
-        self.macs: tuple[list[bytes], list[bytes]] = ([], [])
-        self.ttls: tuple[list[int], list[int]] = ([], [])
+        # Every per-direction number in one list: one object instead of six pairs (a list costs
+        # 72 bytes) matters with a hundred thousand open sessions. Layout: packets [0:2], bytes
+        # [2:4], data bytes [4:6], next TCP sequence number [6:8], TCP close state [8:10] (1 FIN
+        # seen, 2 closed) and initial sequence numbers [10:12] (None until seen; a SYN with
+        # another one reuses the ports). The names below (PACKETS, ..., ISN) are the offsets.
+        self.counts: list[Any] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None, None]
+        # MACs, TTLs and first payload bytes per direction are immutable pairs that the table
+        # shares between sessions (``SessionTable.shared``): a new value replaces the pair.
+        self.macs: tuple[tuple[bytes, ...], tuple[bytes, ...]] = NO_MACS
+        self.ttls: tuple[bytes, bytes] = NO_BYTES  # each side's distinct TTLs as bytes, at most 10
         self.vlans: list[int] | None = None
-        self.payload8 = [b"", b""]
+        self.payload8: tuple[bytes, bytes] = NO_BYTES
         self.flags: list[int] | None = None
         self.syn_time = self.ack_time = 0
-        self.tcp_seq = [0, 0]
         self.have_tcp = False
         self.syn_set = 0
-        self.tcp_state = [0, 0]
-        self.tcp_queue: list[list[Any]] = []
+        self.tcp_queue: list[list[Any]] | None = None  # out-of-order TCP data; a list only while some waits
         self.stop_tcp = False
         self.closing = 0  # packet time at which a TCP close was seen, 0 if open
         self.protocols: list[str] = []
@@ -113,14 +127,33 @@ class Session:
         self.segments = 1
         self.outer: list[tuple[bytes, bytes, bytes | None, bytes | None]] | None = None
         self.icmp: tuple[list[int], list[int]] | None = None
-        self.positions: list[int] = []
+        # Packet positions as 8-byte machine integers (a list held a 32-byte int per packet);
+        # positions are offsets or file_number << 40 | offset, far below 2**64.
+        self.positions = array("Q")
         self.parsers: list[Any] | None = None
         self.tags: list[str] | None = None
         self.fid = 0
         self.consumed = [0, 0]
-        self.skey = b""  # source address + port as bytes: the fast path's direction test
-        self.isn: list[int | None] = [None, None]  # initial sequence numbers, to spot port reuse
+        # Whether the source's address + port sorts first in the key: the fast path's direction
+        # test (a shared bool rather than 40 bytes of the source's address and port).
+        self.src_low = True
         self.pending: list[Any] | None = None  # mid-stream data: [count, direction, first payload]
+
+    # Read-only views for the documents and tests: the table writes ``counts`` directly.
+    @property
+    def packets(self) -> list[int]:
+        """Packets sent by the source and by the destination (a copy)."""
+        return self.counts[PACKETS:PACKETS + 2]
+
+    @property
+    def bytes(self) -> list[int]:
+        """Captured bytes of each direction's packets (a copy)."""
+        return self.counts[BYTES:BYTES + 2]
+
+    @property
+    def databytes(self) -> list[int]:
+        """Application bytes each direction sent, as Arkime counts them (a copy)."""
+        return self.counts[DATABYTES:DATABYTES + 2]
 
     def add_protocol(self, name: str) -> None:
         if name not in self.protocols:
@@ -143,7 +176,7 @@ def _reuses_ports(session: Session, frame: Frame) -> bool:
     if frame.proto != 6 or frame.flags & (TH_SYN | TH_ACK) != TH_SYN:
         return False
     d = 0 if frame.src == session.addr1 and frame.sport == session.port1 else 1
-    isn = session.isn[d]
+    isn = session.counts[ISN + d]
     return isn is not None and isn != frame.seq
 
 
@@ -174,11 +207,18 @@ class SessionTable:
         # TCP sessions by the start of their current segment, for tcpSaveTimeout.
         self.tcp_age: OrderedDict[Any, Session] = OrderedDict()
         self.count = 0
-        self.closing: set[Session] = set()  # TCP sessions that saw their close, saved after a delay
+        # TCP sessions that saw their close, saved after a delay. A dict, not a set: a set of
+        # sessions iterates in memory-address order, so the order in which closed sessions were
+        # saved (and written) changed with any change in allocation; a dict keeps the order of
+        # the closes.
+        self.closing: dict[Session, None] = {}
         self.clock = 0  # packet time of the newest packet
         self.next_sweep = 0
         self.saved = 0
         self.segments_saved = 0
+        # Equal immutable values of different sessions (MAC pairs, TTLs, first payload bytes)
+        # are one object: on a LAN most sessions have the same MACs, TTLs and "GET / HT".
+        self.shared: dict[Any, Any] = {}
 
     # --- the packet path --------------------------------------------------------------------
 
@@ -206,7 +246,7 @@ class SessionTable:
             self.clock = ts
             if ts >= self.next_sweep:
                 self.sweep(ts)
-        if session.packets[0] + session.packets[1] >= self.max_packets:
+        if session.counts[0] + session.counts[1] >= self.max_packets:
             self._mid_save(session)
 
     def add_ipv4(self, ts: int, caplen: int, data: bytes, offset: int) -> bool:  # noqa: C901, PLR0911, PLR0912
@@ -230,7 +270,8 @@ class SessionTable:
             return False
         ka = data[26:30] + data[34:36]
         kb = data[30:34] + data[36:38]
-        key = (ka + kb if ka <= kb else kb + ka) + (b"\x06" if proto == 6 else b"\x11")
+        low = ka <= kb
+        key = (ka + kb if low else kb + ka) + (b"\x06" if proto == 6 else b"\x11")
         session = sessions.get(key)
         if session is None or session.closing:
             return False
@@ -239,15 +280,16 @@ class SessionTable:
             flags = data[47]
             if flags & 0x27 or (data[48] == 0 and data[49] == 0) or session.stop_tcp:
                 return False  # SYN, FIN, RST, URG or a zero window: the general path counts those
-            d = 0 if ka == session.skey else 1
-            if session.tcp_state[1 - d] == 1 or session.tcp_queue:
+            d = 0 if low is session.src_low else 1
+            c = session.counts  # literal offsets below: PACKETS 0, BYTES 2, DATABYTES 4, SEQ 6, STATE 8
+            if c[9 - d] == 1 or session.tcp_queue:  # the other side sent a FIN, or data is queued
                 return False
             start = 34 + (data[46] >> 4) * 4
             n = min(end, len(data)) - start
             if n < 0:
                 return False
             seq = (data[38] << 24) | (data[39] << 16) | (data[40] << 8) | data[41]
-            want = session.tcp_seq[d]
+            want = c[6 + d]
             if n and (want == 0 or seq != want):
                 return False
             cnt = session.flags
@@ -258,40 +300,39 @@ class SessionTable:
             if flags & 0x08:
                 cnt[3] += 1
         else:
-            d = 0 if ka == session.skey else 1
+            d = 0 if low is session.src_low else 1
+            c = session.counts
             start, n = 42, min(end, len(data)) - 42
         sessions.move_to_end(key)
         session.last = ts
-        session.packets[d] += 1
-        session.bytes[d] += caplen
+        c[d] += 1
+        c[2 + d] += caplen
         session.positions.append(offset)
-        mac = data[6:12]
-        macs = session.macs
-        if mac not in macs[d]:
-            macs[d].append(mac)
-        mac = data[0:6]
-        if mac not in macs[1 - d]:
-            macs[1 - d].append(mac)
-        ttls = session.ttls[d]
-        if data[22] not in ttls and len(ttls) < 10:
-            ttls.append(data[22])
+        src, dst, macs = data[6:12], data[0:6], session.macs
+        if src not in macs[d] or dst not in macs[1 - d]:
+            session.macs = self._add_macs(macs, d, src, dst)
+        ttls = session.ttls
+        if data[22] not in ttls[d] and len(ttls[d]) < 10:  # (inline: once per side, but every session)
+            new = (ttls[0] + data[22:23], ttls[1]) if d == 0 else (ttls[0], ttls[1] + data[22:23])
+            session.ttls = self.shared.setdefault(new, new)
         if n > 0:
             payload = data[start : start + n]
             if proto == 6:
-                session.tcp_seq[d] = (session.tcp_seq[d] + n) & 0xFFFFFFFF
-            session.databytes[d] += n
-            p8 = session.payload8[d]
-            if proto == 6 and len(p8) < 8:  # TCP fills 8 bytes from the stream, UDP takes one datagram
-                session.payload8[d] = p8 + payload[: 8 - len(p8)]
-            elif not p8:
-                session.payload8[d] = payload[:8]
+                c[6 + d] = (want + n) & 0xFFFFFFFF  # the data started at ``want`` (checked above)
+            c[4 + d] += n
+            pair = session.payload8
+            p8 = pair[d]
+            if len(p8) < 8 and (proto == 6 or not p8):  # TCP fills 8 bytes from the stream, UDP one datagram
+                p8 += payload[: 8 - len(p8)]
+                new = (p8, pair[1]) if d == 0 else (pair[0], p8)
+                session.payload8 = self.shared.setdefault(new, new)
             if self.app is not None:
                 self.app.data(session, payload, d)
         if ts > self.clock:
             self.clock = ts
             if ts >= self.next_sweep:
                 self.sweep(ts)
-        if session.packets[0] + session.packets[1] >= self.max_packets:
+        if c[0] + c[1] >= self.max_packets:
             self._mid_save(session)
         return True
 
@@ -321,6 +362,8 @@ class SessionTable:
     def _new(self, key: Any, queue: int, frame: Frame) -> Session:
         if self.count >= self.max_streams:
             self._evict()
+        if len(self.shared) >= MAX_SHARED:
+            self.shared.clear()  # sessions keep what they hold; only later ones share anew
         self.count += 1
         session = Session(key, queue, frame)
         proto = frame.proto
@@ -333,7 +376,8 @@ class SessionTable:
                 session.port1, session.port2 = frame.dport, frame.sport
         elif proto == 1 or proto == 58:
             session.icmp = ([], [])
-        session.skey = session.addr1 + session.port1.to_bytes(2, "big")
+        # For keys of two equal endpoints both orders are "low", so both directions count as the source's.
+        session.src_low = session.addr1 + session.port1.to_bytes(2, "big") <= session.addr2 + session.port2.to_bytes(2, "big")
         if frame.ipver:
             session.protocols.append(IP_PROTOCOL_NAMES.get(proto, "unknown-ip"))
         else:
@@ -353,19 +397,24 @@ class SessionTable:
         else:
             d = 0
         session.last = frame.ts
-        session.packets[d] += 1
-        session.bytes[d] += frame.caplen
+        counts = session.counts
+        counts[PACKETS + d] += 1
+        counts[BYTES + d] += frame.caplen
         session.positions.append(frame.offset)
-        if frame.src_mac is not None:
+        src, dst = frame.src_mac, frame.dst_mac
+        if src is not None:
             macs = session.macs
-            if frame.src_mac not in macs[d]:
-                macs[d].append(frame.src_mac)
-            if frame.dst_mac is not None and frame.dst_mac not in macs[1 - d]:
-                macs[1 - d].append(frame.dst_mac)
+            if macs is NO_MACS and dst is not None:  # a session's first frame (inline: every session)
+                new = ((src,), (dst,)) if d == 0 else ((dst,), (src,))
+                session.macs = self.shared.setdefault(new, new)
+            elif src not in macs[d] or (dst is not None and dst not in macs[1 - d]):
+                session.macs = self._add_macs(macs, d, src, dst)
         if frame.ipver:
-            ttls = session.ttls[d]
-            if frame.ttl not in ttls and len(ttls) < 10:
-                ttls.append(frame.ttl)
+            ttls = session.ttls
+            if frame.ttl not in ttls[d] and len(ttls[d]) < 10:
+                ttl = BYTE[frame.ttl]
+                new = (ttls[0] + ttl, ttls[1]) if d == 0 else (ttls[0], ttls[1] + ttl)
+                session.ttls = self.shared.setdefault(new, new)
         if frame.vlans:
             self._add_vlans(session, frame.vlans, frame.dot1ad)
         if frame.outer and session.outer is None:
@@ -382,9 +431,27 @@ class SessionTable:
         elif proto == 1 or proto == 58:
             self._icmp(session, frame, d)
         elif proto == 50 or proto == 51:
-            session.databytes[d] += _esp_data_length(frame)
+            session.counts[DATABYTES + d] += _esp_data_length(frame)
         if self.app is not None:
             self.app.packet(session, frame, d)
+
+    def _with(self, pair: tuple[bytes, bytes], d: int, value: bytes) -> tuple[bytes, bytes]:
+        """``pair`` with direction ``d`` replaced by ``value``: the shared copy (see ``shared``)."""
+        new = (value, pair[1]) if d == 0 else (pair[0], value)
+        return self.shared.setdefault(new, new)
+
+    def _add_macs(self, macs: tuple[tuple[bytes, ...], tuple[bytes, ...]], d: int, src: bytes,
+                  dst: bytes | None) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """The MAC pair with ``src`` seen on side ``d`` and ``dst`` on the other."""
+        mine, other = macs[d], macs[1 - d]
+        if src not in mine:
+            mine += (src,)
+        if dst is not None and dst not in other:
+            other += (dst,)
+        new = (mine, other) if d == 0 else (other, mine)
+        if len(mine) + len(other) > 4:
+            return new  # a flow of many MACs: sharing its ever longer pairs would only hold them
+        return self.shared.setdefault(new, new)
 
     def _add_vlans(self, session: Session, vlans: list[int], outer: list[int] | None) -> None:
         """All VLAN ids in ``network.vlan.id``; 802.1ad (QinQ service) and 802.1Q ids apart, too."""
@@ -403,15 +470,15 @@ class SessionTable:
         n = len(payload)
         if not n:
             return
-        session.databytes[d] += n
+        session.counts[DATABYTES + d] += n
         if not session.payload8[d]:
-            session.payload8[d] = payload[:8]
+            session.payload8 = self._with(session.payload8, d, payload[:8])
         if self.app is not None:
             self.app.data(session, payload, d)
 
     def _sctp(self, session: Session, chunks: bytes, d: int) -> None:
         """SCTP: every chunk counts as data, but parsers and payload8 see DATA chunks' user data."""
-        session.databytes[d] += len(chunks)
+        session.counts[DATABYTES + d] += len(chunks)
         i, n = 0, len(chunks)
         while i + 4 <= n:
             kind, length = chunks[i], (chunks[i + 2] << 8) | chunks[i + 3]
@@ -420,14 +487,14 @@ class SessionTable:
             if kind == 0 and length > 16:
                 user = chunks[i + 16 : i + length]
                 if not session.payload8[d]:
-                    session.payload8[d] = user[:8]
+                    session.payload8 = self._with(session.payload8, d, user[:8])
                 if self.app is not None:
                     self.app.data(session, user, d)
             i += (length + 3) & ~3
 
     def _icmp(self, session: Session, frame: Frame, d: int) -> None:
         l4 = frame.l4
-        session.databytes[d] += len(l4)
+        session.counts[DATABYTES + d] += len(l4)
         if len(l4) >= 2 and session.icmp is not None:
             types, codes = session.icmp
             if l4[0] not in types:
@@ -438,7 +505,7 @@ class SessionTable:
     # --- TCP: Arkime's counters and in-order queue ------------------------------------------
 
     def _tcp(self, session: Session, frame: Frame, d: int) -> None:  # noqa: C901, PLR0912
-        flags, seq, cnt = frame.flags, frame.seq, session.flags
+        flags, seq, cnt, c = frame.flags, frame.seq, session.flags, session.counts
         if frame.win == 0 and not flags & TH_RST:
             cnt[SRCZERO + d] += 1
         if flags & TH_URG:
@@ -447,9 +514,9 @@ class SessionTable:
             if flags & TH_ACK:
                 cnt[SYNACK] += 1
                 if not session.have_tcp:
-                    session.tcp_seq[1 - d] = frame.ack
-                    if session.isn[1 - d] is None:
-                        session.isn[1 - d] = (frame.ack - 1) & 0xFFFFFFFF
+                    c[SEQ + 1 - d] = frame.ack
+                    if c[ISN + 1 - d] is None:
+                        c[ISN + 1 - d] = (frame.ack - 1) & 0xFFFFFFFF
             else:
                 cnt[SYN] += 1
                 if not session.syn_time:
@@ -457,23 +524,23 @@ class SessionTable:
                     session.ack_time = 0
             session.have_tcp = True
             if not session.syn_set & (1 << d):
-                session.tcp_seq[d] = (seq + 1) & 0xFFFFFFFF
+                c[SEQ + d] = (seq + 1) & 0xFFFFFFFF
                 session.syn_set |= 1 << d
-                if session.isn[d] is None:
-                    session.isn[d] = seq
+                if c[ISN + d] is None:
+                    c[ISN + d] = seq
             return
         if flags & TH_RST:
             cnt[RST] += 1
-            diff = seq_diff(seq, session.tcp_seq[d])
+            diff = seq_diff(seq, c[SEQ + d])
             if diff <= 0:
                 if diff == 0 and not session.closing:
                     session.closing = frame.ts
-                    self.closing.add(session)
+                    self.closing[session] = None
                 return
-            session.tcp_state[d] = 2
+            c[STATE + d] = 2
         if flags & TH_FIN:
             cnt[FIN] += 1
-            session.tcp_state[d] = 1
+            c[STATE + d] = 1
         if flags & (TH_FIN | TH_RST | TH_PSH | TH_SYN | TH_ACK) == TH_ACK:
             cnt[ACK] += 1
             if not session.ack_time:
@@ -482,22 +549,22 @@ class SessionTable:
             cnt[PSH] += 1
         if session.stop_tcp:
             return
-        if session.tcp_seq[d] == 0 and session.have_tcp and cnt[SYNACK] == 0:
+        if c[SEQ + d] == 0 and session.have_tcp and cnt[SYNACK] == 0:
             # A SYN but no SYN-ACK seen: this side starts where we first see it (Arkime: no-syn-ack).
-            session.tcp_seq[d] = seq
-        if len(session.tcp_queue) > MAX_TCP_QUEUE:
-            session.tcp_queue.clear()
+            c[SEQ + d] = seq
+        if session.tcp_queue is not None and len(session.tcp_queue) > MAX_TCP_QUEUE:
+            session.tcp_queue = None
             session.add_tag("incomplete-tcp")
             session.stop_tcp = True
             return
         if flags & (TH_ACK | TH_RST):
             other = 1 - d
-            if session.tcp_state[other] == 1:
-                session.tcp_state[other] = 2
-                if session.tcp_state[d] == 2:
+            if c[STATE + other] == 1:
+                c[STATE + other] = 2
+                if c[STATE + d] == 2:
                     if not session.closing:
                         session.closing = frame.ts
-                        self.closing.add(session)
+                        self.closing[session] = None
                     return
         payload = frame.payload
         n = len(payload)
@@ -512,7 +579,7 @@ class SessionTable:
             else:
                 session.pending[0] += 1
             return
-        if seq_diff(session.tcp_seq[d], (seq + n) & 0xFFFFFFFF) <= 0:
+        if seq_diff(c[SEQ + d], (seq + n) & 0xFFFFFFFF) <= 0:
             return  # all of it was seen already
         self._tcp_enqueue(session, [d, seq, frame.ack, payload])
         self._tcp_deliver(session)
@@ -520,7 +587,7 @@ class SessionTable:
     def _tcp_enqueue(self, session: Session, item: list[Any]) -> None:
         queue = session.tcp_queue
         if not queue:
-            queue.append(item)
+            session.tcp_queue = [item]
             return
         d, seq, ack, payload = item
         for i in range(len(queue) - 1, -1, -1):
@@ -540,10 +607,10 @@ class SessionTable:
         queue.insert(0, item)
 
     def _tcp_deliver(self, session: Session) -> None:
-        queue = session.tcp_queue
+        queue, c = session.tcp_queue, session.counts
         while queue:
             d, seq, _, payload = queue[0]
-            want = session.tcp_seq[d]
+            want = c[SEQ + d]
             offset = seq_diff(seq, want)
             if offset < 0:
                 return
@@ -551,12 +618,14 @@ class SessionTable:
             if offset >= len(payload):
                 continue
             data = payload[offset:] if offset else payload
-            if len(session.payload8[d]) < 8:
-                session.payload8[d] += data[: 8 - len(session.payload8[d])]
-            session.tcp_seq[d] = (want + len(data)) & 0xFFFFFFFF
-            session.databytes[d] += len(data)
+            p8 = session.payload8[d]
+            if len(p8) < 8:
+                session.payload8 = self._with(session.payload8, d, p8 + data[: 8 - len(p8)])
+            c[SEQ + d] = (want + len(data)) & 0xFFFFFFFF
+            c[DATABYTES + d] += len(data)
             if self.app is not None:
                 self.app.data(session, data, d)
+        session.tcp_queue = None  # all delivered: an open session holds no empty list
 
     # --- saving -----------------------------------------------------------------------------
 
@@ -587,7 +656,7 @@ class SessionTable:
             session = next(iter(age.values()))
             if session.seg_first // 1_000_000 >= limit:
                 break
-            if session.packets[0] or session.packets[1]:
+            if session.counts[0] or session.counts[1]:
                 self._mid_save(session)
             else:  # nothing new since the last segment: no empty segment, just restart the clock
                 session.seg_first = self.clock
@@ -596,7 +665,7 @@ class SessionTable:
         if closing:
             limit = now - self.closing_timeout
             for session in [c for c in closing if c.closing < limit]:
-                closing.discard(session)
+                del closing[session]
                 if self.queues[Q_TCP].get(session.key) is session:
                     del self.queues[Q_TCP][session.key]
                     self._save(session)
@@ -617,7 +686,7 @@ class SessionTable:
         if session.queue == Q_TCP:
             if self.tcp_age.get(session.key) is session:
                 del self.tcp_age[session.key]
-            self.closing.discard(session)
+            self.closing.pop(session, None)
         self.count -= 1
         self.saved += 1
         pending = session.pending
@@ -639,10 +708,8 @@ class SessionTable:
         session.seg_first = self.clock
         if session.queue == Q_TCP and self.tcp_age.get(session.key) is session:
             self.tcp_age.move_to_end(session.key)
-        session.packets = [0, 0]
-        session.bytes = [0, 0]
-        session.databytes = [0, 0]
-        session.positions = []
+        session.counts[PACKETS:DATABYTES + 2] = (0, 0, 0, 0, 0, 0)  # the TCP state goes on
+        session.positions = array("Q")
         session.syn_time = session.ack_time = 0
         if session.flags is not None:
             session.flags = [0] * 9
