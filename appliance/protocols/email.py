@@ -759,6 +759,6 @@ def detect_pop3(session: Any, data: bytes, direction: int) -> bool:
     return len(data) >= 8 and data[:4] == b"+OK " and b"pop" in data[4:].lower()
 
 
-register(Protocol("smtp", TCP, detect_smtp, parser=SMTPParser))
-register(Protocol("imap", TCP, detect_imap, parser=IMAPParser))
-register(Protocol("pop3", TCP, detect_pop3, parser=POP3Parser))
+register(Protocol("smtp", TCP, detect_smtp, parser=SMTPParser, prefixes=(b"HELO ", b"EHLO ", b"220 ")))
+register(Protocol("imap", TCP, detect_imap, parser=IMAPParser, prefixes=(b"* OK ",)))
+register(Protocol("pop3", TCP, detect_pop3, parser=POP3Parser, prefixes=(b"+OK ",)))

@@ -748,4 +748,4 @@ def _fields() -> list[fields.Field]:
 
 # Other parsers (TLS, QUIC, HTTP/2) also write http.host; whoever loads first registers it.
 fields.register(*[spec for spec in _fields() if spec.path not in fields.BY_PATH])
-register(Protocol("http", TCP | UDP, detect, parser=HTTPParser))
+register(Protocol("http", TCP | UDP, detect, parser=HTTPParser, prefixes=_DETECT_PREFIXES))
