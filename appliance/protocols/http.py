@@ -48,7 +48,7 @@ MAX_HEADER = 64 * 1024  # bytes of one header section kept while waiting for its
 MAX_URL = 4096  # Arkime truncates http.uri here and tags the session
 MAX_REQ_BODY = 2048  # first request body piece kept in http.requestBody when this short
 _HEADER_NAME_MAX = 39  # Arkime keeps header names in a 40-byte buffer
-_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # Side states.
 START, HEADERS, BODY, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, EOF_BODY, DEAD, FAILED = range(10)
@@ -138,6 +138,10 @@ class HTTPParser(Parser):
                     side.state = FAILED
                 side.buf.clear()
                 return
+            if side.state == HEADERS:
+                if not self._header_block(session, side, which):
+                    break
+                continue
             line = self._line(side)
             if line is None:
                 break
@@ -170,10 +174,8 @@ class HTTPParser(Parser):
     # --- message start and headers --------------------------------------------------------
 
     def _on_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
-        if side.state == START:
+        if side.state == START:  # (header lines go through _header_block)
             self._start_line(session, side, line, which)
-        elif side.state == HEADERS:
-            self._header_line(session, side, line, which)
         elif side.state == CHUNK_SIZE:
             self._chunk_size(side, line)
         elif side.state == CHUNK_END:
@@ -244,22 +246,44 @@ class HTTPParser(Parser):
         elif len(self.url) < MAX_HEADER:
             self.url += url
 
-    def _header_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
-        if not line:
-            self._headers_complete(session, side, which)
-            return
-        if line[:1] in (b" ", b"\t"):
+    def _header_block(self, session: Any, side: _Side, which: int) -> bool:
+        """The complete header lines in the buffer, in one pass (headers are most lines of HTTP).
+
+        True when the state changed (the headers ended or a line failed), False when the
+        buffer holds no complete line any more.
+        """
+        buf = side.buf
+        data = bytes(buf)
+        pos = 0
+        find = data.find
+        while True:
+            end = find(b"\n", pos)
+            if end < 0:
+                del buf[:pos]
+                return False
+            line = data[pos:end - 1] if end > pos and data[end - 1] == 0x0D else data[pos:end]
+            pos = end + 1
+            if not line or not self._header_line(session, side, line, which):
+                del buf[:pos]
+                if not line:
+                    self._headers_complete(session, side, which)
+                return True
+
+    def _header_line(self, session: Any, side: _Side, line: bytes, which: int) -> bool:
+        """One header line (not empty); False when it is not a valid header (the side fails)."""
+        if line[0] in (0x20, 0x09):  # a folded continuation of the previous header
             if not side.headers:
                 side.state = FAILED
-                return
+                return False
             name, value = side.headers[-1]
             side.headers[-1] = (name, (value + b" " + line.strip(b" \t")).strip(b" "))
-            return
+            return True
         name, colon, value = line.partition(b":")
-        if not colon or not name or any(c not in _TOKEN for c in name):
+        if not colon or not name or name.translate(None, _TOKEN_CHARS):
             side.state = FAILED
-            return
+            return False
         side.headers.append((name, value.strip(b" \t")))
+        return True
 
     def _trailer_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
         if not line:
@@ -536,16 +560,19 @@ class HTTPParser(Parser):
 
     def _merge(self, session: Any, path: str, mine: list[Any]) -> None:
         """Write ``mine`` while keeping what other parsers (TLS SNI, HTTP/2) put in the field."""
-        before = self.written.get(path, [])
-        existing = list(session.fields.get(path) or [])
-        for value in before:
-            if value in existing:
-                existing.remove(value)
-        merged = existing + mine
+        existing = session.fields.get(path)
+        if existing:
+            existing = list(existing)
+            for value in self.written.get(path, ()):
+                if value in existing:
+                    existing.remove(value)
+            merged = existing + mine
+        else:
+            merged = list(mine)  # the common case: nobody else wrote this path, nothing to remove
         if path not in _DUPLICATES_KEPT:
             merged = list(dict.fromkeys(merged))
         session.fields[path] = merged
-        self.written[path] = list(mine)
+        self.written[path] = mine
 
 
 _DUPLICATES_KEPT = frozenset(("http.requestHeaderField", "http.requestHeaderValue",
