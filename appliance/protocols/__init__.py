@@ -117,12 +117,21 @@ class AppLayer:
             session.consumed[direction] = 1
             self._classify(session, data, direction)
         parsers = session.parsers
-        if parsers:
-            for parser in list(parsers):
-                try:
-                    parser.data(session, data, direction)
-                except Exception as err:  # noqa: BLE001 - hostile input must not stop capture
-                    self._failed(session, parser, err)
+        if not parsers:
+            return
+        if len(parsers) == 1:  # the common case, without copying the list
+            parser = parsers[0]
+            try:
+                parser.data(session, data, direction)
+            except Exception as err:  # noqa: BLE001 - hostile input must not stop capture
+                self._failed(session, parser, err)
+            return
+        # A copy: a parser may attach or detach parsers; those attached now see the next data.
+        for parser in list(parsers):
+            try:
+                parser.data(session, data, direction)
+            except Exception as err:  # noqa: BLE001 - hostile input must not stop capture
+                self._failed(session, parser, err)
 
     def packet(self, session: Any, frame: Any, direction: int) -> None:
         parsers = session.parsers
