@@ -21,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import ipaddress
+import re
 from typing import Any
 
 from appliance import fields
@@ -48,6 +49,10 @@ MAX_HEADER = 64 * 1024  # bytes of one header section kept while waiting for its
 MAX_URL = 4096  # Arkime truncates http.uri here and tags the session
 MAX_REQ_BODY = 2048  # first request body piece kept in http.requestBody when this short
 _HEADER_NAME_MAX = 39  # Arkime keeps header names in a 40-byte buffer
+# Byte classes searched with one C call instead of a Python loop over the bytes.
+_URL_BAD = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control characters other than TAB
+_CONTROL = re.compile(rb"[\x00-\x1f]")
+_KEY_VALUE_SEP = re.compile(rb"[&=]")
 _TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # Side states.
@@ -226,7 +231,7 @@ class HTTPParser(Parser):
             return False
         rest = rest.lstrip(b" ")
         url, _, version = rest.partition(b" ")
-        if not url or any(c < 0x20 and c != 0x09 or c == 0x7F for c in url):
+        if not url or _URL_BAD.search(url):
             return False
         self._on_url(url, which)
         version = version.strip(b" ")
@@ -298,11 +303,13 @@ class HTTPParser(Parser):
 
     def _headers_complete(self, session: Any, side: _Side, which: int) -> None:
         request = not side.status
+        collect = request and side.method != b"DELETE"  # http_parser's DELETE is method 0
         host = cookie = auth = None
+        header = self._header
         for name, value in side.headers:
             lower = _lower(name[:_HEADER_NAME_MAX])
-            self._header(lower, value, which)
-            if request and side.method != b"DELETE":  # http_parser's DELETE is method 0
+            header(lower, value, which)
+            if collect and lower in _COLLECTED:
                 host, cookie, auth = _collect(lower, value, host, cookie, auth)
         self._framing(side)
         version = side.version.decode()
@@ -323,18 +330,26 @@ class HTTPParser(Parser):
 
     def _header(self, lower: str, value: bytes, which: int) -> None:
         """The per-header fields: presence, an indexed field, or the generic field/value."""
-        request = which == self.url_which
-        self._add(self._header_list(which), lower)
-        if request and lower in _REQUEST_BUILTIN:
-            self._builtin(_REQUEST_BUILTIN[lower], value)
-        elif request and lower in REQUEST_INDEXED:
-            self._add("http.request-" + lower, _text(value))
-        elif not request and lower in RESPONSE_INDEXED:
-            self._add("http.response-" + lower, _text(value))
+        out = self.out
+        if which == self.url_which:
+            self._add("http.requestHeader", lower)
+            builtin = _REQUEST_BUILTIN.get(lower)
+            if builtin is not None:
+                self._builtin(builtin, value)
+                return
+            if lower in REQUEST_INDEXED:
+                self._add("http.request-" + lower, _text(value))
+                return
+            fields_, values = "http.requestHeaderField", "http.requestHeaderValue"
         else:
-            prefix = "http.requestHeader" if request else "http.responseHeader"
-            self._append(prefix + "Field", lower)
-            self._append(prefix + "Value", _lower(value))
+            self._add("http.responseHeader", lower)
+            if lower in RESPONSE_INDEXED:
+                self._add("http.response-" + lower, _text(value))
+                return
+            fields_, values = "http.responseHeaderField", "http.responseHeaderValue"
+        # setdefault one at a time: the order paths first appear in is the order they are written
+        out.setdefault(fields_, []).append(lower)
+        out.setdefault(values, []).append(_lower(value))
 
     def _builtin(self, path: str, value: bytes) -> None:
         if path == "http.xffIp":
@@ -440,7 +455,7 @@ class HTTPParser(Parser):
     def _chunk_size(self, side: _Side, line: bytes) -> None:
         size = line.split(b";", 1)[0].strip(b" \t")
         try:
-            n = int(size, 16) if size and all(c in b"0123456789abcdefABCDEF" for c in size) else -1
+            n = int(size, 16) if size and not size.translate(None, _HEX) else -1
         except ValueError:
             n = -1
         if n < 0:
@@ -453,7 +468,7 @@ class HTTPParser(Parser):
     # --- request details -----------------------------------------------------------------
 
     def _tag_control_chars(self, session: Any) -> None:
-        if self.url is not None and any(c < 32 for c in self.url):
+        if self.url is not None and _CONTROL.search(self.url):
             session.add_tag("http:control-char")
 
     def _cookies(self, cookie: bytes) -> None:
@@ -524,13 +539,12 @@ class HTTPParser(Parser):
         if not question:
             return
         field, start = "http.key", 0
-        for pos, char in enumerate(query):
-            if char not in (0x26, 0x3D):  # "&", "="
-                continue
+        for match in _KEY_VALUE_SEP.finditer(query):
+            pos = match.start()
             if pos != start:
                 self._add(field, _unescape(query[start:pos]))
             start = pos + 1
-            field = "http.key" if char == 0x26 else "http.value"
+            field = "http.key" if query[pos] == 0x26 else "http.value"
         if field == "http.value" and len(query) > start:
             self._add(field, _unescape(query[start:]))
 
@@ -540,9 +554,6 @@ class HTTPParser(Parser):
         values = self.out.setdefault(path, [])
         if value not in values:
             values.append(value)
-
-    def _append(self, path: str, value: Any) -> None:
-        self.out.setdefault(path, []).append(value)
 
     def finish(self, session: Any) -> None:
         current = {path: list(values) for path, values in self.out.items()}
@@ -598,6 +609,9 @@ def _version(raw: bytes) -> bytes | None:
     if not dot or not major.isdigit() or not minor.isdigit() or len(major) > 3 or len(minor) > 3:
         return None
     return b"%d.%d" % (int(major), int(minor))
+
+
+_COLLECTED = frozenset(("host", "cookie", "authorization"))
 
 
 def _collect(lower: str, value: bytes, host: bytes | None, cookie: bytes | None,
