@@ -248,7 +248,13 @@ def _b64(text: bytes) -> bytes:
 def parse_received(values: Values, raw: bytes) -> None:
     """Hosts after ``from``/``by`` and addresses in [] of a Received header."""
     pos, end = 0, len(raw)
+    search = _RECEIVED_MARK.search
     while pos < end:
+        # Only positions where "from ", "by " or "[" start can do anything: jump to the next one.
+        mark = search(raw, pos)
+        if mark is None:
+            return
+        pos = mark.start()
         if end - pos > 10:
             if raw.startswith(b"from ", pos) and (pos == 0 or raw[pos - 1] != 0x2D):
                 pos += 5
@@ -272,6 +278,9 @@ def parse_received(values: Values, raw: bytes) -> None:
             values.add_ip(_text(raw[pos + 1:close]))
             pos = close
         pos += 1
+
+
+_RECEIVED_MARK = re.compile(rb"from |by |\[")
 
 
 def _received_host(values: Values, raw: bytes, pos: int) -> int:
@@ -361,13 +370,19 @@ class SMTPParser(Parser):
             limit = min(n, pos + side.bdat) if in_bdat else n
             cr = data.find(b"\r", pos, limit)
             stop = limit if cr < 0 else cr
-            if len(side.line) + stop - pos <= MAX_LINE:
-                side.line += data[pos:stop]
-            if cr < 0:
-                if in_bdat:
-                    self._spend(side, limit - pos)
-                pos = limit
-                continue
+            partial = side.line
+            if cr >= 0 and not partial:  # a whole line in this chunk: no need to buffer it
+                line = bytes(data[pos:stop]) if stop - pos <= MAX_LINE else b""
+            else:
+                if len(partial) + stop - pos <= MAX_LINE:
+                    partial += data[pos:stop]
+                if cr < 0:
+                    if in_bdat:
+                        self._spend(side, limit - pos)
+                    pos = limit
+                    continue
+                line = bytes(partial)
+                partial.clear()
             start, pos = pos, cr + 1
             room = side.bdat - (pos - start) if in_bdat else 1
             if pos < n:
@@ -375,8 +390,6 @@ class SMTPParser(Parser):
                     pos += 1
             elif room > 0:
                 side.after_cr = AFTER_CR_SPEND if in_bdat else AFTER_CR
-            line = bytes(side.line)
-            side.line.clear()
             self._line(session, direction, side, line)
             if in_bdat:
                 self._spend(side, pos - start)
