@@ -42,6 +42,9 @@ class Parser:
         """Write the fields into ``session.fields`` (called before every save, also mid-save)."""
 
 
+_BASE_PACKET = Parser.packet
+
+
 @dataclass(frozen=True)
 class Protocol:
     """A protocol that can be recognised, and optionally parsed."""
@@ -137,6 +140,8 @@ class AppLayer:
         parsers = session.parsers
         if parsers:
             for parser in list(parsers):
+                if type(parser).packet is _BASE_PACKET:
+                    continue  # the base no-op: nearly every parser reads data, not packets
                 try:
                     parser.packet(session, frame, direction)
                 except Exception as err:  # noqa: BLE001
