@@ -8,7 +8,8 @@ registration order:
 - ports: a protocol restricted to ports is a candidate only when the session uses one of them;
 - anchors: a protocol that can only match data carrying one of its ``prefixes`` at
   ``prefix_offset`` (or starting with one of its ``first_bytes``) is a candidate only when the
-  data has an allowed byte at each of those positions (the first ``ANCHOR_SPAN`` bytes).
+  data has an allowed byte at the (at most ``KEEP``) most telling of those positions, within the
+  first ``ANCHOR_SPAN`` bytes.
 
 Both are necessary conditions of the detectors themselves, so the detectors that are skipped are
 exactly ones that would have returned False, and the ones that run still run in registration
@@ -37,7 +38,13 @@ def anchors(protocol: Any) -> dict[int, frozenset[int]]:
                 break
             allowed = frozenset(p[j] for p in prefixes)
             found[pos] = found[pos] & allowed if pos in found else allowed
-    return found
+    # Each position costs a step per classification: keep the two that tell the most (the fewest
+    # allowed values, zero bytes counting as common).
+    best = sorted(found, key=lambda pos: (0 in found[pos], len(found[pos]), pos))[:KEEP]
+    return {pos: found[pos] for pos in sorted(best)}
+
+
+KEEP = 2  # anchored positions kept per protocol
 
 
 class CandidateIndex:
