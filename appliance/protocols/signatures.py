@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.protocols import PROTOCOLS, TCP, UDP, Detect, Parser, Protocol, _asn1, register
+from appliance.protocols._index import CandidateIndex
 
 Check = Callable[[Any, bytes, int], bool]
 
@@ -89,6 +90,8 @@ class Sig:
 
 def _sig_detect(sig: Sig) -> Detect:
     prefixes, offset, check = sig.prefixes, sig.offset, sig.check
+    if not prefixes and check is not None:
+        return check  # nothing to test first: the check is the detector (one call less)
 
     def detect(session: Any, data: bytes, direction: int) -> bool:
         if prefixes and not data.startswith(prefixes, offset):
@@ -865,10 +868,8 @@ def _reclassify(session: Any, data: bytes, direction: int) -> None:
     """Run the TCP detectors on tunnelled bytes, as Arkime re-classifies after SOCKS."""
     if not data:
         return
-    for protocol in PROTOCOLS:
-        if not protocol.transports & TCP or protocol.name == "socks":
-            continue
-        if protocol.ports and not _has_port(session, *protocol.ports):
+    for protocol in _tcp_index().candidates(data, session.port1, session.port2):
+        if protocol.name == "socks":
             continue
         try:
             matched = protocol.detect(session, data, direction)
@@ -883,6 +884,16 @@ def _reclassify(session: Any, data: bytes, direction: int) -> None:
                     parser.data(session, data, direction)
                 except Exception:  # noqa: BLE001
                     _detach(session, parser)
+
+
+_index_cache: list[Any] = [0, None]  # (number of protocols indexed, the index)
+
+
+def _tcp_index() -> CandidateIndex:
+    """The TCP detectors indexed as AppLayer does (rebuilt if protocols were registered since)."""
+    if _index_cache[0] != len(PROTOCOLS):
+        _index_cache[:] = [len(PROTOCOLS), CandidateIndex([p for p in PROTOCOLS if p.transports & TCP])]
+    return _index_cache[1]
 
 
 class NtlmScan(Parser):
