@@ -65,6 +65,19 @@ class Protocol:
 PROTOCOLS: list[Protocol] = []
 
 
+def attach_once(session: Any, parser: Parser) -> None:
+    """Attach ``parser`` unless the session has one of its type already."""
+    parsers = session.parsers
+    if parsers is None:
+        session.parsers = [parser]
+        return
+    kind = type(parser)
+    for other in parsers:  # a loop, not any(<generator>): this runs for most new sessions
+        if type(other) is kind:
+            return
+    parsers.append(parser)
+
+
 def register(protocol: Protocol) -> None:
     """Called by each protocol module at import."""
     PROTOCOLS.append(protocol)
@@ -156,10 +169,7 @@ class AppLayer:
                 self._failed(session, parser, err)
 
     def attach(self, session: Any, parser: Parser) -> None:
-        if session.parsers is None:
-            session.parsers = []
-        if not any(type(p) is type(parser) for p in session.parsers):
-            session.parsers.append(parser)
+        attach_once(session, parser)
 
     def _classify(self, session: Any, data: bytes, direction: int) -> None:
         if not data:

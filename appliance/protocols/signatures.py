@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.protocols import PROTOCOLS, TCP, UDP, Detect, Parser, Protocol, _asn1, register
+from appliance.protocols import PROTOCOLS, TCP, UDP, Detect, Parser, Protocol, _asn1, attach_once, register
 from appliance.protocols._index import CandidateIndex
 
 Check = Callable[[Any, bytes, int], bool]
@@ -48,10 +48,7 @@ def _has_port(session: Any, *ports: int) -> bool:
 
 def _attach(session: Any, parser: Parser) -> None:
     """Attach a confirmer the way AppLayer.attach does (one of each type per session)."""
-    if session.parsers is None:
-        session.parsers = []
-    if not any(type(p) is type(parser) for p in session.parsers):
-        session.parsers.append(parser)
+    attach_once(session, parser)
 
 
 def _detach(session: Any, parser: Parser) -> None:
