@@ -676,7 +676,7 @@ def magic(data: bytes) -> str | None:
     """The content type of a body from its first bytes (Arkime's "basic" magic table)."""
     if len(data) < 5:
         return None
-    for test, mime in _MAGIC:
+    for test, mime in _MAGIC_BY_BYTE[data[0]]:
         if test(data):
             return mime
     if len(data) > 262 and data[257:262] == b"ustar":
@@ -736,6 +736,16 @@ _MAGIC: tuple[tuple[Any, str], ...] = (
     (_starts(b"\xfd7zXZ"), "application/x-xz"),
     (lambda d: len(d) > 10 and d.startswith(b"\xff\xd8\xff"), "image/jpeg"),
 )
+
+# The first bytes each test can accept (None: any), so that magic() only runs the tests that
+# could match; in _MAGIC's order, which decides between tests that both match.
+_MAGIC_FIRST: tuple[bytes | None, ...] = (
+    None, None, b"\x00", b"\x1a", b"\x1a", b"\x1f", b"\x1f", b"#", b"%", b"<", b"<", b"<", b"<", b"<", b"<", b"<",
+    b"{", b"8", b"B", b"B", b"C", b"F", b"G", b"G", b"I", b"M", b"M", b"O", b"O", b"O", b"P", b"R", b"R", b"W",
+    b"d", b"w", b"\x89", b"\xfd", b"\xff",
+)
+_MAGIC_BY_BYTE = [tuple(entry for entry, first in zip(_MAGIC, _MAGIC_FIRST, strict=True)
+                        if first is None or byte in first) for byte in range(256)]
 
 
 # --- registration --------------------------------------------------------------------------
