@@ -16,8 +16,8 @@ parser into the same ``dns`` objects, as in Arkime.
 
 from __future__ import annotations
 
-import ipaddress
 import re
+import socket
 import struct
 from typing import Any
 
@@ -313,7 +313,8 @@ def ntop6(b: bytes) -> str:
         return _ip4(b[12:])  # Arkime shows v4-mapped addresses as IPv4
     if b[:12] == bytes(12) and b[12:14] != b"\0\0":
         return "::" + _ip4(b[12:])  # IPv4-compatible form
-    return ipaddress.IPv6Address(b).compressed
+    # The platform's inet_ntop (C); the same text as ipaddress's compressed form for the rest
+    return socket.inet_ntop(socket.AF_INET6, b)
 
 
 def ip_key(b: bytes) -> str:
@@ -322,7 +323,7 @@ def ip_key(b: bytes) -> str:
         return _ip4(b)
     if b[:10] == bytes(10) and b[10:12] == b"\xff\xff":
         return _ip4(b[12:])
-    return ipaddress.IPv6Address(b).exploded
+    return b.hex(":", 2)  # ipaddress's exploded form: eight groups of four hex digits
 
 
 # --- query objects --------------------------------------------------------------------------
