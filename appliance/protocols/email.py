@@ -81,7 +81,9 @@ class Values:
         self.values: dict[str, list[str]] = {}
 
     def add(self, path: str, value: str) -> None:
-        values = self.values.setdefault(path, [])
+        values = self.values.get(path)
+        if values is None:  # (not setdefault: that builds a list on every call)
+            values = self.values[path] = []
         if value not in values and len(values) < MAX_VALUES:
             values.append(value)
 
@@ -112,8 +114,11 @@ def _text(raw: bytes) -> str:
 
 
 def _atoi(raw: bytes) -> int:
-    match = re.match(rb"\s*([+-]?\d+)", raw)
+    match = _LEADING_INT.match(raw)
     return int(match.group(1)) if match else 0
+
+
+_LEADING_INT = re.compile(rb"\s*([+-]?\d+)")  # compiled once: re.match(pattern) looks it up per call
 
 
 def remove_matching(raw: bytes, start: int, stop: int) -> bytes:

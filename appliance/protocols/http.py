@@ -551,8 +551,10 @@ class HTTPParser(Parser):
     # --- output --------------------------------------------------------------------------
 
     def _add(self, path: str, value: Any) -> None:
-        values = self.out.setdefault(path, [])
-        if value not in values:
+        values = self.out.get(path)
+        if values is None:  # (not setdefault: that builds a list on every call)
+            self.out[path] = [value]
+        elif value not in values:
             values.append(value)
 
     def finish(self, session: Any) -> None:
