@@ -580,10 +580,12 @@ class HTTPParser(Parser):
                 if value in existing:
                     existing.remove(value)
             merged = existing + mine
+            if path not in _DUPLICATES_KEPT:
+                merged = list(dict.fromkeys(merged))
         else:
-            merged = list(mine)  # the common case: nobody else wrote this path, nothing to remove
-        if path not in _DUPLICATES_KEPT:
-            merged = list(dict.fromkeys(merged))
+            # The common case: nobody else wrote this path. ``mine`` has no duplicates to drop
+            # (_add keeps values distinct; only the _DUPLICATES_KEPT lists are appended to).
+            merged = list(mine)
         session.fields[path] = merged
         self.written[path] = mine
 
