@@ -531,7 +531,7 @@ class Message:
             self._add(query.ns_ips, key)
         if name in query.mx_hosts:
             self._add(query.mx_ips, key)
-        return {"ip": _ip4(raw) if size == 4 else ntop6(raw)}
+        return {"ip": key if size == 4 else ntop6(raw)}  # (an IPv4 key is the dotted text)
 
     def _a(self, rdata: Reader, name: str) -> dict[str, Any] | None:
         return self._address(rdata, name, 4)
