@@ -322,6 +322,26 @@ def _ntlm_blob(session: Any, line: bytes) -> bool:
     return False
 
 
+def _skip_body_lines(data: bytes, pos: int) -> int:
+    """Where the lines of a message body (no MIME boundaries) can matter again, from ``pos``.
+
+    In that state a line only counts when it is "." (the end of the message), so every line
+    before the first one that could be "." is skipped without splitting it out. Returns the
+    start of the line holding the first ".<CR>", else of the line ended by the last CR (so that
+    the normal loop still sees how the chunk ends), else ``pos``.
+    """
+    anchor = data.find(b".\r", pos)
+    if anchor < 0:
+        anchor = data.rfind(b"\r", pos)
+        if anchor < 0:
+            return pos
+    cr = data.rfind(b"\r", pos, anchor)
+    if cr < 0:
+        return pos
+    start = cr + 1
+    return start + 1 if start < anchor and data[start] == 0x0A else start
+
+
 class SMTPSide:
     """The line state of one direction."""
 
@@ -372,6 +392,8 @@ class SMTPParser(Parser):
                     return
                 side.state = CMD
             in_bdat = side.in_bdat
+            if side.state == DATA and not in_bdat and not self.boundaries and not side.line:
+                pos = _skip_body_lines(data, pos)
             limit = min(n, pos + side.bdat) if in_bdat else n
             cr = data.find(b"\r", pos, limit)
             stop = limit if cr < 0 else cr
