@@ -247,6 +247,7 @@ def _validity(cert: dict[str, Any], before: int, after: int, now: int) -> None:
 
 # --- parsed certificates, remembered ---------------------------------------------------------------
 CACHE_MAX = 1024  # distinct certificates remembered; a server sends the same chain to every client
+CACHE_DER_MAX = 8192  # bytes: real certificates are 1-2 KB; bigger ones are parsed, not kept (memory)
 
 
 class _Tags:
@@ -271,6 +272,9 @@ def parse_certificate_cached(der: bytes, session: Any, now: int) -> dict[str, An
     server, so the result (which depends on ``now`` only through the remaining time) is kept
     per DER. Each caller gets its own copy.
     """
+    if len(der) > CACHE_DER_MAX:
+        return parse_certificate(der, session, now)
+    der = bytes(der)  # the key must be hashable (callers may hand a bytearray slice); no copy for bytes
     entry = _parsed.get(der)
     if entry is None:
         recorder = _Tags()
