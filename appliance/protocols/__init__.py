@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.protocols._index import CandidateIndex
+
 TCP, UDP = 1, 2
 Detect = Callable[[Any, bytes, int], bool]
 
@@ -40,6 +42,9 @@ class Parser:
         """Write the fields into ``session.fields`` (called before every save, also mid-save)."""
 
 
+_BASE_PACKET = Parser.packet
+
+
 @dataclass(frozen=True)
 class Protocol:
     """A protocol that can be recognised, and optionally parsed."""
@@ -51,9 +56,26 @@ class Protocol:
     ports: tuple[int, ...] = ()  # only try detect when one of these ports is in use (empty: always)
     ethertypes: tuple[int, ...] = ()  # non-IP sessions of these ethertypes get the parser at once
     first_bytes: frozenset[int] | None = None  # detect can only succeed on data starting with these
+    # detect can only succeed on data with one of these at prefix_offset (a necessary condition,
+    # used to skip the call; detect still checks it)
+    prefixes: tuple[bytes, ...] = ()
+    prefix_offset: int = 0
 
 
 PROTOCOLS: list[Protocol] = []
+
+
+def attach_once(session: Any, parser: Parser) -> None:
+    """Attach ``parser`` unless the session has one of its type already."""
+    parsers = session.parsers
+    if parsers is None:
+        session.parsers = [parser]
+        return
+    kind = type(parser)
+    for other in parsers:  # a loop, not any(<generator>): this runs for most new sessions
+        if type(other) is kind:
+            return
+    parsers.append(parser)
 
 
 def register(protocol: Protocol) -> None:
@@ -92,10 +114,10 @@ class AppLayer:
         self.failures: Counter[str] = Counter()
         self.tcp = [p for p in PROTOCOLS if p.transports & TCP]
         self.udp = [p for p in PROTOCOLS if p.transports & UDP]
-        # Detection runs for every new session: index the candidates by the first byte of data,
-        # so a session only tries the protocols that could start that way (registration order kept).
-        self.tcp_by_byte = [[p for p in self.tcp if p.first_bytes is None or b in p.first_bytes] for b in range(256)]
-        self.udp_by_byte = [[p for p in self.udp if p.first_bytes is None or b in p.first_bytes] for b in range(256)]
+        # Detection runs for every new session: index the candidates by port and leading bytes,
+        # so a session only tries the protocols that could match (registration order kept).
+        self.tcp_index = CandidateIndex(self.tcp)
+        self.udp_index = CandidateIndex(self.udp)
         self.by_ethertype = {t: p for p in PROTOCOLS for t in p.ethertypes if p.parser is not None}
 
     def start(self, session: Any, frame: Any) -> None:
@@ -111,17 +133,28 @@ class AppLayer:
             session.consumed[direction] = 1
             self._classify(session, data, direction)
         parsers = session.parsers
-        if parsers:
-            for parser in list(parsers):
-                try:
-                    parser.data(session, data, direction)
-                except Exception as err:  # noqa: BLE001 - hostile input must not stop capture
-                    self._failed(session, parser, err)
+        if not parsers:
+            return
+        if len(parsers) == 1:  # the common case, without copying the list
+            parser = parsers[0]
+            try:
+                parser.data(session, data, direction)
+            except Exception as err:  # noqa: BLE001 - hostile input must not stop capture
+                self._failed(session, parser, err)
+            return
+        # A copy: a parser may attach or detach parsers; those attached now see the next data.
+        for parser in list(parsers):
+            try:
+                parser.data(session, data, direction)
+            except Exception as err:  # noqa: BLE001 - hostile input must not stop capture
+                self._failed(session, parser, err)
 
     def packet(self, session: Any, frame: Any, direction: int) -> None:
         parsers = session.parsers
         if parsers:
             for parser in list(parsers):
+                if type(parser).packet is _BASE_PACKET:
+                    continue  # the base no-op: nearly every parser reads data, not packets
                 try:
                     parser.packet(session, frame, direction)
                 except Exception as err:  # noqa: BLE001
@@ -136,19 +169,13 @@ class AppLayer:
                 self._failed(session, parser, err)
 
     def attach(self, session: Any, parser: Parser) -> None:
-        if session.parsers is None:
-            session.parsers = []
-        if not any(type(p) is type(parser) for p in session.parsers):
-            session.parsers.append(parser)
+        attach_once(session, parser)
 
     def _classify(self, session: Any, data: bytes, direction: int) -> None:
         if not data:
             return
-        protocols = (self.tcp_by_byte if session.proto == 6 else self.udp_by_byte)[data[0]]
-        ports = (session.port1, session.port2)
-        for protocol in protocols:
-            if protocol.ports and ports[0] not in protocol.ports and ports[1] not in protocol.ports:
-                continue
+        index = self.tcp_index if session.proto == 6 else self.udp_index
+        for protocol in index.candidates(data, session.port1, session.port2):
             try:
                 matched = protocol.detect(session, data, direction)
             except Exception:  # noqa: BLE001 - a detector must never take the packet path down

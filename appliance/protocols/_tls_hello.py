@@ -44,8 +44,20 @@ class Reader:
         self.take(n)
 
     def uint(self, n: int) -> int:
-        raw = self.take(n)
-        return int.from_bytes(raw, "big") if raw else 0
+        """take(n) as a big-endian number (0 past the end); 1 and 2 bytes without slicing."""
+        pos = self.pos
+        end = pos + n
+        if n < 0 or end > self.end:
+            self.error = True
+            self.pos = self.end
+            return 0
+        self.pos = end
+        data = self.data
+        if n == 2:
+            return data[pos] << 8 | data[pos + 1]
+        if n == 1:
+            return data[pos]
+        return int.from_bytes(data[pos:end], "big")
 
     def sub(self, n: int) -> Reader:
         """A reader over the next ``n`` bytes (clamped), advancing past them."""

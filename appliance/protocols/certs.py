@@ -245,6 +245,62 @@ def _validity(cert: dict[str, Any], before: int, after: int, now: int) -> None:
     cert["validSeconds"] = valid
 
 
+# --- parsed certificates, remembered ---------------------------------------------------------------
+CACHE_MAX = 1024  # distinct certificates remembered; a server sends the same chain to every client
+CACHE_DER_MAX = 8192  # bytes: real certificates are 1-2 KB; bigger ones are parsed, not kept (memory)
+
+
+class _Tags:
+    """Stands in for the session while a certificate is parsed: records the tags it adds."""
+
+    __slots__ = ("tags",)
+
+    def __init__(self) -> None:
+        self.tags: list[str] = []
+
+    def add_tag(self, name: str) -> None:
+        self.tags.append(name)
+
+
+_parsed: dict[bytes, tuple[dict[str, Any] | None, int, list[str]]] = {}
+
+
+def parse_certificate_cached(der: bytes, session: Any, now: int) -> dict[str, Any] | None:
+    """``parse_certificate`` for a certificate seen before: the same object, tags and all.
+
+    Parsing walks the whole DER in Python; the same chain arrives in every session with a
+    server, so the result (which depends on ``now`` only through the remaining time) is kept
+    per DER. Each caller gets its own copy.
+    """
+    if len(der) > CACHE_DER_MAX:
+        return parse_certificate(der, session, now)
+    der = bytes(der)  # the key must be hashable (callers may hand a bytearray slice); no copy for bytes
+    entry = _parsed.get(der)
+    if entry is None:
+        recorder = _Tags()
+        try:
+            cert = parse_certificate(der, recorder, now)
+        except Exception:
+            for tag in recorder.tags:  # what the session got before the parser failed
+                session.add_tag(tag)
+            raise
+        after = cert["notAfter"] // 1000 if cert is not None else 0
+        entry = (cert, after, recorder.tags)
+        if len(_parsed) >= CACHE_MAX:
+            _parsed.clear()
+        _parsed[der] = entry
+    template, after, tags = entry
+    for tag in tags:
+        session.add_tag(tag)
+    if template is None:
+        return None
+    cert = {key: list(value) if type(value) is list else value for key, value in template.items()}
+    remaining = max(after - now, 0)
+    cert["remainingDays"] = remaining // 86400
+    cert["remainingSeconds"] = remaining
+    return cert
+
+
 # --- per-session collection -----------------------------------------------------------------------
 class Certificates(Parser):
     """Holds a session's certificates and writes the ``cert`` field; shared by every parser."""
@@ -259,7 +315,7 @@ class Certificates(Parser):
         if len(self.certs) >= MAX_CERTS:
             return False
         now = int(getattr(session, "first", 0) // 1_000_000)
-        cert = parse_certificate(der, session, now)
+        cert = parse_certificate_cached(der, session, now)
         if cert is None:
             return False
         is_ca = cert.pop("isCA")

@@ -16,7 +16,9 @@ parser into the same ``dns`` objects, as in Arkime.
 
 from __future__ import annotations
 
-import ipaddress
+import re
+import socket
+import struct
 from typing import Any
 
 from appliance import fields
@@ -42,6 +44,7 @@ RCODES = (
 OPCODES = ("QUERY", "IQUERY", "STATUS", "3", "NOTIFY", "UPDATE")
 FLAGS = ("AA", "TC", "RD", "RA", "Z", "AD", "CD")  # bit 6 .. bit 0 of Arkime's packed flags
 
+_RECORD = struct.Struct(">HHIH")  # type, class, TTL, data length of a resource record
 ROOT = "<root>"
 CLASS_IN = 1
 TYPE_OPT = 41
@@ -116,6 +119,16 @@ class Reader:
 
 # --- names ----------------------------------------------------------------------------------
 
+def _label(raw: bytes) -> str:
+    """One label as Arkime prints it; most labels are plain letters and digits."""
+    if raw.isalnum() or _PLAIN.fullmatch(raw):
+        return raw.decode("ascii")
+    return "".join([_LABEL_CHARS[b] for b in raw])
+
+
+_PLAIN = re.compile(rb"[\x20-\x7e]*")  # the bytes Arkime prints as they are
+
+
 def read_name(full: bytes, rd: Reader, session: Any = None,
               cache: dict[int, str | None] | None = None) -> str | None:
     """Read a possibly compressed name at ``rd``; pointers are offsets into ``full``.
@@ -125,36 +138,56 @@ def read_name(full: bytes, rd: Reader, session: Any = None,
     ``cache`` remembers what each pointer target spells, so that a hostile message of
     thousands of records pointing at one long name costs one walk of it.
     """
+    if rd.bad:
+        return ""
+    data, pos, end = rd.data, rd.pos, rd.end  # locals: this loop runs for every label
     labels: list[str] = []
     size = 0
-    while rd.remaining():
-        ch = rd.data[rd.pos]
+    while pos < end:
+        ch = data[pos]
         if ch == 0:
-            rd.pos += 1
+            pos += 1
             break
         if ch & 0xC0:
-            target = rd.u16() & 0x3FFF  # 0 when cut short, as in Arkime
-            if target >= len(full):
-                return None
-            if cache is None or target not in cache:
-                tail = _follow(full, target, session)
-                if cache is not None:
-                    cache[target] = tail
+            if pos + 2 > end:  # cut short: Arkime reads the pointer as 0
+                rd.bad = True
+                target = 0
             else:
-                tail = cache[target]
-            if tail is None:
-                return None
-            if tail:
-                labels.append(tail)
-            break
-        rd.pos += 1
-        if ch > rd.end - rd.pos:
+                target = (ch << 8 | data[pos + 1]) & 0x3FFF
+                pos += 2
+            rd.pos = pos
+            return _pointer_tail(full, target, labels, session, cache)
+        pos += 1
+        if ch > end - pos:
             continue  # Arkime drops the length byte and reads on from the next byte
         if size < NAME_MAX:
-            label = "".join([_LABEL_CHARS[b] for b in rd.data[rd.pos:rd.pos + ch]])
+            label = _label(data[pos:pos + ch])
             labels.append(label)
             size += len(label) + 1
-        rd.pos += ch
+        pos += ch
+    rd.pos = pos
+    return _joined(labels)
+
+
+def _pointer_tail(full: bytes, target: int, labels: list[str], session: Any,
+                  cache: dict[int, str | None] | None) -> str | None:
+    """Finish a name whose ``labels`` so far end in a compression pointer to ``target``."""
+    if target >= len(full):
+        return None
+    if cache is None or target not in cache:
+        tail = _follow(full, target, session)
+        if cache is not None:
+            cache[target] = tail
+    else:
+        tail = cache[target]
+    if tail is None:
+        return None
+    if tail:
+        labels.append(tail)
+    return _joined(labels)
+
+
+def _joined(labels: list[str]) -> str:
     name = ".".join(labels)
     return name[:NAME_MAX] if len(name) > NAME_MAX else name
 
@@ -163,10 +196,10 @@ def _follow(full: bytes, start: int, session: Any) -> str | None:
     """The rest of a name from the first compression pointer on (None: loop or bad pointer)."""
     labels: list[str] = []
     size = 0
-    cur = Reader(full, start)
+    pos, end = start, len(full)
     pointers = 1
-    while cur.remaining() and size < NAME_MAX:
-        ch = cur.data[cur.pos]
+    while pos < end and size < NAME_MAX:
+        ch = full[pos]
         if ch == 0:
             break
         if ch & 0xC0:
@@ -175,18 +208,18 @@ def _follow(full: bytes, start: int, session: Any) -> str | None:
                     session.add_tag("dns:bad-pointer-loop")
                 return None
             pointers += 1
-            target = cur.u16() & 0x3FFF
-            if target >= len(full):
+            # a pointer cut short reads as 0, as Arkime's failed read leaves it
+            pos = (ch << 8 | full[pos + 1]) & 0x3FFF if pos + 2 <= end else 0
+            if pos >= end:
                 return None
-            cur = Reader(full, target)
             continue
-        cur.pos += 1
-        if ch > cur.end - cur.pos:
+        pos += 1
+        if ch > end - pos:
             continue
-        label = "".join([_LABEL_CHARS[b] for b in cur.data[cur.pos:cur.pos + ch]])
+        label = _label(full[pos:pos + ch])
         labels.append(label)
         size += len(label) + 1
-        cur.pos += ch
+        pos += ch
     return ".".join(labels)
 
 
@@ -280,7 +313,8 @@ def ntop6(b: bytes) -> str:
         return _ip4(b[12:])  # Arkime shows v4-mapped addresses as IPv4
     if b[:12] == bytes(12) and b[12:14] != b"\0\0":
         return "::" + _ip4(b[12:])  # IPv4-compatible form
-    return ipaddress.IPv6Address(b).compressed
+    # The platform's inet_ntop (C); the same text as ipaddress's compressed form for the rest
+    return socket.inet_ntop(socket.AF_INET6, b)
 
 
 def ip_key(b: bytes) -> str:
@@ -289,7 +323,7 @@ def ip_key(b: bytes) -> str:
         return _ip4(b)
     if b[:10] == bytes(10) and b[10:12] == b"\xff\xff":
         return _ip4(b[12:])
-    return ipaddress.IPv6Address(b).exploded
+    return b.hex(":", 2)  # ipaddress's exploded form: eight groups of four hex digits
 
 
 # --- query objects --------------------------------------------------------------------------
@@ -440,7 +474,12 @@ class Message:
             if rd.bad or raw is None:
                 break
             name = self._answer_name(raw)
-            antype, anclass, ttl, rdlength = rd.u16(), rd.u16(), rd.u32(), rd.u16()
+            pos = rd.pos
+            if pos + 10 <= rd.end:  # the whole record header is there (rd is not bad here)
+                antype, anclass, ttl, rdlength = _RECORD.unpack_from(rd.data, pos)
+                rd.pos = pos + 10
+            else:
+                antype, anclass, ttl, rdlength = rd.u16(), rd.u16(), rd.u32(), rd.u16()
             if antype == TYPE_OPT and ttl >> 24:
                 # EDNS: the OPT record's TTL carries the upper 8 bits of a 12-bit response code
                 code = (ttl >> 24) << 4 | (data[3] & 0xF)
@@ -492,7 +531,7 @@ class Message:
             self._add(query.ns_ips, key)
         if name in query.mx_hosts:
             self._add(query.mx_ips, key)
-        return {"ip": _ip4(raw) if size == 4 else ntop6(raw)}
+        return {"ip": key if size == 4 else ntop6(raw)}  # (an IPv4 key is the dotted text)
 
     def _a(self, rdata: Reader, name: str) -> dict[str, Any] | None:
         return self._address(rdata, name, 4)

@@ -81,7 +81,9 @@ class Values:
         self.values: dict[str, list[str]] = {}
 
     def add(self, path: str, value: str) -> None:
-        values = self.values.setdefault(path, [])
+        values = self.values.get(path)
+        if values is None:  # (not setdefault: that builds a list on every call)
+            values = self.values[path] = []
         if value not in values and len(values) < MAX_VALUES:
             values.append(value)
 
@@ -112,8 +114,11 @@ def _text(raw: bytes) -> str:
 
 
 def _atoi(raw: bytes) -> int:
-    match = re.match(rb"\s*([+-]?\d+)", raw)
+    match = _LEADING_INT.match(raw)
     return int(match.group(1)) if match else 0
+
+
+_LEADING_INT = re.compile(rb"\s*([+-]?\d+)")  # compiled once: re.match(pattern) looks it up per call
 
 
 def remove_matching(raw: bytes, start: int, stop: int) -> bytes:
@@ -248,7 +253,13 @@ def _b64(text: bytes) -> bytes:
 def parse_received(values: Values, raw: bytes) -> None:
     """Hosts after ``from``/``by`` and addresses in [] of a Received header."""
     pos, end = 0, len(raw)
+    search = _RECEIVED_MARK.search
     while pos < end:
+        # Only positions where "from ", "by " or "[" start can do anything: jump to the next one.
+        mark = search(raw, pos)
+        if mark is None:
+            return
+        pos = mark.start()
         if end - pos > 10:
             if raw.startswith(b"from ", pos) and (pos == 0 or raw[pos - 1] != 0x2D):
                 pos += 5
@@ -272,6 +283,9 @@ def parse_received(values: Values, raw: bytes) -> None:
             values.add_ip(_text(raw[pos + 1:close]))
             pos = close
         pos += 1
+
+
+_RECEIVED_MARK = re.compile(rb"from |by |\[")
 
 
 def _received_host(values: Values, raw: bytes, pos: int) -> int:
@@ -306,6 +320,26 @@ def _ntlm_blob(session: Any, line: bytes) -> bool:
         session.add_protocol("ntlm")
         return True
     return False
+
+
+def _skip_body_lines(data: bytes, pos: int) -> int:
+    """Where the lines of a message body (no MIME boundaries) can matter again, from ``pos``.
+
+    In that state a line only counts when it is "." (the end of the message), so every line
+    before the first one that could be "." is skipped without splitting it out. Returns the
+    start of the line holding the first ".<CR>", else of the line ended by the last CR (so that
+    the normal loop still sees how the chunk ends), else ``pos``.
+    """
+    anchor = data.find(b".\r", pos)
+    if anchor < 0:
+        anchor = data.rfind(b"\r", pos)
+        if anchor < 0:
+            return pos
+    cr = data.rfind(b"\r", pos, anchor)
+    if cr < 0:
+        return pos
+    start = cr + 1
+    return start + 1 if start < anchor and data[start] == 0x0A else start
 
 
 class SMTPSide:
@@ -358,16 +392,24 @@ class SMTPParser(Parser):
                     return
                 side.state = CMD
             in_bdat = side.in_bdat
+            if side.state == DATA and not in_bdat and not self.boundaries and not side.line:
+                pos = _skip_body_lines(data, pos)
             limit = min(n, pos + side.bdat) if in_bdat else n
             cr = data.find(b"\r", pos, limit)
             stop = limit if cr < 0 else cr
-            if len(side.line) + stop - pos <= MAX_LINE:
-                side.line += data[pos:stop]
-            if cr < 0:
-                if in_bdat:
-                    self._spend(side, limit - pos)
-                pos = limit
-                continue
+            partial = side.line
+            if cr >= 0 and not partial:  # a whole line in this chunk: no need to buffer it
+                line = bytes(data[pos:stop]) if stop - pos <= MAX_LINE else b""
+            else:
+                if len(partial) + stop - pos <= MAX_LINE:
+                    partial += data[pos:stop]
+                if cr < 0:
+                    if in_bdat:
+                        self._spend(side, limit - pos)
+                    pos = limit
+                    continue
+                line = bytes(partial)
+                partial.clear()
             start, pos = pos, cr + 1
             room = side.bdat - (pos - start) if in_bdat else 1
             if pos < n:
@@ -375,8 +417,6 @@ class SMTPParser(Parser):
                     pos += 1
             elif room > 0:
                 side.after_cr = AFTER_CR_SPEND if in_bdat else AFTER_CR
-            line = bytes(side.line)
-            side.line.clear()
             self._line(session, direction, side, line)
             if in_bdat:
                 self._spend(side, pos - start)
@@ -759,6 +799,6 @@ def detect_pop3(session: Any, data: bytes, direction: int) -> bool:
     return len(data) >= 8 and data[:4] == b"+OK " and b"pop" in data[4:].lower()
 
 
-register(Protocol("smtp", TCP, detect_smtp, parser=SMTPParser))
-register(Protocol("imap", TCP, detect_imap, parser=IMAPParser))
-register(Protocol("pop3", TCP, detect_pop3, parser=POP3Parser))
+register(Protocol("smtp", TCP, detect_smtp, parser=SMTPParser, prefixes=(b"HELO ", b"EHLO ", b"220 ")))
+register(Protocol("imap", TCP, detect_imap, parser=IMAPParser, prefixes=(b"* OK ",)))
+register(Protocol("pop3", TCP, detect_pop3, parser=POP3Parser, prefixes=(b"+OK ",)))

@@ -21,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import ipaddress
+import re
 from typing import Any
 
 from appliance import fields
@@ -48,7 +49,11 @@ MAX_HEADER = 64 * 1024  # bytes of one header section kept while waiting for its
 MAX_URL = 4096  # Arkime truncates http.uri here and tags the session
 MAX_REQ_BODY = 2048  # first request body piece kept in http.requestBody when this short
 _HEADER_NAME_MAX = 39  # Arkime keeps header names in a 40-byte buffer
-_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Byte classes searched with one C call instead of a Python loop over the bytes.
+_URL_BAD = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control characters other than TAB
+_CONTROL = re.compile(rb"[\x00-\x1f]")
+_KEY_VALUE_SEP = re.compile(rb"[&=]")
+_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # Side states.
 START, HEADERS, BODY, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, EOF_BODY, DEAD, FAILED = range(10)
@@ -138,6 +143,10 @@ class HTTPParser(Parser):
                     side.state = FAILED
                 side.buf.clear()
                 return
+            if side.state == HEADERS:
+                if not self._header_block(session, side, which):
+                    break
+                continue
             line = self._line(side)
             if line is None:
                 break
@@ -170,10 +179,8 @@ class HTTPParser(Parser):
     # --- message start and headers --------------------------------------------------------
 
     def _on_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
-        if side.state == START:
+        if side.state == START:  # (header lines go through _header_block)
             self._start_line(session, side, line, which)
-        elif side.state == HEADERS:
-            self._header_line(session, side, line, which)
         elif side.state == CHUNK_SIZE:
             self._chunk_size(side, line)
         elif side.state == CHUNK_END:
@@ -224,7 +231,7 @@ class HTTPParser(Parser):
             return False
         rest = rest.lstrip(b" ")
         url, _, version = rest.partition(b" ")
-        if not url or any(c < 0x20 and c != 0x09 or c == 0x7F for c in url):
+        if not url or _URL_BAD.search(url):
             return False
         self._on_url(url, which)
         version = version.strip(b" ")
@@ -244,22 +251,44 @@ class HTTPParser(Parser):
         elif len(self.url) < MAX_HEADER:
             self.url += url
 
-    def _header_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
-        if not line:
-            self._headers_complete(session, side, which)
-            return
-        if line[:1] in (b" ", b"\t"):
+    def _header_block(self, session: Any, side: _Side, which: int) -> bool:
+        """The complete header lines in the buffer, in one pass (headers are most lines of HTTP).
+
+        True when the state changed (the headers ended or a line failed), False when the
+        buffer holds no complete line any more.
+        """
+        buf = side.buf
+        data = bytes(buf)
+        pos = 0
+        find = data.find
+        while True:
+            end = find(b"\n", pos)
+            if end < 0:
+                del buf[:pos]
+                return False
+            line = data[pos:end - 1] if end > pos and data[end - 1] == 0x0D else data[pos:end]
+            pos = end + 1
+            if not line or not self._header_line(session, side, line, which):
+                del buf[:pos]
+                if not line:
+                    self._headers_complete(session, side, which)
+                return True
+
+    def _header_line(self, session: Any, side: _Side, line: bytes, which: int) -> bool:
+        """One header line (not empty); False when it is not a valid header (the side fails)."""
+        if line[0] in (0x20, 0x09):  # a folded continuation of the previous header
             if not side.headers:
                 side.state = FAILED
-                return
+                return False
             name, value = side.headers[-1]
             side.headers[-1] = (name, (value + b" " + line.strip(b" \t")).strip(b" "))
-            return
+            return True
         name, colon, value = line.partition(b":")
-        if not colon or not name or any(c not in _TOKEN for c in name):
+        if not colon or not name or name.translate(None, _TOKEN_CHARS):
             side.state = FAILED
-            return
+            return False
         side.headers.append((name, value.strip(b" \t")))
+        return True
 
     def _trailer_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
         if not line:
@@ -274,11 +303,13 @@ class HTTPParser(Parser):
 
     def _headers_complete(self, session: Any, side: _Side, which: int) -> None:
         request = not side.status
+        collect = request and side.method != b"DELETE"  # http_parser's DELETE is method 0
         host = cookie = auth = None
+        header = self._header
         for name, value in side.headers:
             lower = _lower(name[:_HEADER_NAME_MAX])
-            self._header(lower, value, which)
-            if request and side.method != b"DELETE":  # http_parser's DELETE is method 0
+            header(lower, value, which)
+            if collect and lower in _COLLECTED:
                 host, cookie, auth = _collect(lower, value, host, cookie, auth)
         self._framing(side)
         version = side.version.decode()
@@ -299,18 +330,26 @@ class HTTPParser(Parser):
 
     def _header(self, lower: str, value: bytes, which: int) -> None:
         """The per-header fields: presence, an indexed field, or the generic field/value."""
-        request = which == self.url_which
-        self._add(self._header_list(which), lower)
-        if request and lower in _REQUEST_BUILTIN:
-            self._builtin(_REQUEST_BUILTIN[lower], value)
-        elif request and lower in REQUEST_INDEXED:
-            self._add("http.request-" + lower, _text(value))
-        elif not request and lower in RESPONSE_INDEXED:
-            self._add("http.response-" + lower, _text(value))
+        out = self.out
+        if which == self.url_which:
+            self._add("http.requestHeader", lower)
+            builtin = _REQUEST_BUILTIN.get(lower)
+            if builtin is not None:
+                self._builtin(builtin, value)
+                return
+            if lower in REQUEST_INDEXED:
+                self._add("http.request-" + lower, _text(value))
+                return
+            fields_, values = "http.requestHeaderField", "http.requestHeaderValue"
         else:
-            prefix = "http.requestHeader" if request else "http.responseHeader"
-            self._append(prefix + "Field", lower)
-            self._append(prefix + "Value", _lower(value))
+            self._add("http.responseHeader", lower)
+            if lower in RESPONSE_INDEXED:
+                self._add("http.response-" + lower, _text(value))
+                return
+            fields_, values = "http.responseHeaderField", "http.responseHeaderValue"
+        # setdefault one at a time: the order paths first appear in is the order they are written
+        out.setdefault(fields_, []).append(lower)
+        out.setdefault(values, []).append(_lower(value))
 
     def _builtin(self, path: str, value: bytes) -> None:
         if path == "http.xffIp":
@@ -416,7 +455,7 @@ class HTTPParser(Parser):
     def _chunk_size(self, side: _Side, line: bytes) -> None:
         size = line.split(b";", 1)[0].strip(b" \t")
         try:
-            n = int(size, 16) if size and all(c in b"0123456789abcdefABCDEF" for c in size) else -1
+            n = int(size, 16) if size and not size.translate(None, _HEX) else -1
         except ValueError:
             n = -1
         if n < 0:
@@ -429,7 +468,7 @@ class HTTPParser(Parser):
     # --- request details -----------------------------------------------------------------
 
     def _tag_control_chars(self, session: Any) -> None:
-        if self.url is not None and any(c < 32 for c in self.url):
+        if self.url is not None and _CONTROL.search(self.url):
             session.add_tag("http:control-char")
 
     def _cookies(self, cookie: bytes) -> None:
@@ -500,25 +539,23 @@ class HTTPParser(Parser):
         if not question:
             return
         field, start = "http.key", 0
-        for pos, char in enumerate(query):
-            if char not in (0x26, 0x3D):  # "&", "="
-                continue
+        for match in _KEY_VALUE_SEP.finditer(query):
+            pos = match.start()
             if pos != start:
                 self._add(field, _unescape(query[start:pos]))
             start = pos + 1
-            field = "http.key" if char == 0x26 else "http.value"
+            field = "http.key" if query[pos] == 0x26 else "http.value"
         if field == "http.value" and len(query) > start:
             self._add(field, _unescape(query[start:]))
 
     # --- output --------------------------------------------------------------------------
 
     def _add(self, path: str, value: Any) -> None:
-        values = self.out.setdefault(path, [])
-        if value not in values:
+        values = self.out.get(path)
+        if values is None:  # (not setdefault: that builds a list on every call)
+            self.out[path] = [value]
+        elif value not in values:
             values.append(value)
-
-    def _append(self, path: str, value: Any) -> None:
-        self.out.setdefault(path, []).append(value)
 
     def finish(self, session: Any) -> None:
         current = {path: list(values) for path, values in self.out.items()}
@@ -536,16 +573,21 @@ class HTTPParser(Parser):
 
     def _merge(self, session: Any, path: str, mine: list[Any]) -> None:
         """Write ``mine`` while keeping what other parsers (TLS SNI, HTTP/2) put in the field."""
-        before = self.written.get(path, [])
-        existing = list(session.fields.get(path) or [])
-        for value in before:
-            if value in existing:
-                existing.remove(value)
-        merged = existing + mine
-        if path not in _DUPLICATES_KEPT:
-            merged = list(dict.fromkeys(merged))
+        existing = session.fields.get(path)
+        if existing:
+            existing = list(existing)
+            for value in self.written.get(path, ()):
+                if value in existing:
+                    existing.remove(value)
+            merged = existing + mine
+            if path not in _DUPLICATES_KEPT:
+                merged = list(dict.fromkeys(merged))
+        else:
+            # The common case: nobody else wrote this path. ``mine`` has no duplicates to drop
+            # (_add keeps values distinct; only the _DUPLICATES_KEPT lists are appended to).
+            merged = list(mine)
         session.fields[path] = merged
-        self.written[path] = list(mine)
+        self.written[path] = mine
 
 
 _DUPLICATES_KEPT = frozenset(("http.requestHeaderField", "http.requestHeaderValue",
@@ -571,6 +613,9 @@ def _version(raw: bytes) -> bytes | None:
     if not dot or not major.isdigit() or not minor.isdigit() or len(major) > 3 or len(minor) > 3:
         return None
     return b"%d.%d" % (int(major), int(minor))
+
+
+_COLLECTED = frozenset(("host", "cookie", "authorization"))
 
 
 def _collect(lower: str, value: bytes, host: bytes | None, cookie: bytes | None,
@@ -635,7 +680,7 @@ def magic(data: bytes) -> str | None:
     """The content type of a body from its first bytes (Arkime's "basic" magic table)."""
     if len(data) < 5:
         return None
-    for test, mime in _MAGIC:
+    for test, mime in _MAGIC_BY_BYTE[data[0]]:
         if test(data):
             return mime
     if len(data) > 262 and data[257:262] == b"ustar":
@@ -696,6 +741,16 @@ _MAGIC: tuple[tuple[Any, str], ...] = (
     (lambda d: len(d) > 10 and d.startswith(b"\xff\xd8\xff"), "image/jpeg"),
 )
 
+# The first bytes each test can accept (None: any), so that magic() only runs the tests that
+# could match; in _MAGIC's order, which decides between tests that both match.
+_MAGIC_FIRST: tuple[bytes | None, ...] = (
+    None, None, b"\x00", b"\x1a", b"\x1a", b"\x1f", b"\x1f", b"#", b"%", b"<", b"<", b"<", b"<", b"<", b"<", b"<",
+    b"{", b"8", b"B", b"B", b"C", b"F", b"G", b"G", b"I", b"M", b"M", b"O", b"O", b"O", b"P", b"R", b"R", b"W",
+    b"d", b"w", b"\x89", b"\xfd", b"\xff",
+)
+_MAGIC_BY_BYTE = [tuple(entry for entry, first in zip(_MAGIC, _MAGIC_FIRST, strict=True)
+                        if first is None or byte in first) for byte in range(256)]
+
 
 # --- registration --------------------------------------------------------------------------
 
@@ -748,4 +803,4 @@ def _fields() -> list[fields.Field]:
 
 # Other parsers (TLS, QUIC, HTTP/2) also write http.host; whoever loads first registers it.
 fields.register(*[spec for spec in _fields() if spec.path not in fields.BY_PATH])
-register(Protocol("http", TCP | UDP, detect, parser=HTTPParser))
+register(Protocol("http", TCP | UDP, detect, parser=HTTPParser, prefixes=_DETECT_PREFIXES))

@@ -20,4 +20,4 @@ def _detect(session: Any, data: bytes, direction: int) -> bool:
     return data.startswith(PREFACE)
 
 
-register(Protocol("http2", TCP, _detect))
+register(Protocol("http2", TCP, _detect, prefixes=(PREFACE,)))

@@ -148,4 +148,4 @@ class OpcUaParser(Parser):
             session.fields[path] = list(values)
 
 
-register(Protocol("opcua", TCP, _detect, parser=OpcUaParser))
+register(Protocol("opcua", TCP, _detect, parser=OpcUaParser, prefixes=(b"HELF",)))

@@ -161,5 +161,5 @@ class OpenVpnParser(Parser):
         self.tls = [bytearray(), bytearray()]
 
 
-register(Protocol("openvpn", UDP, _detect_udp, parser=OpenVpnParser))
-register(Protocol("openvpn", TCP, _detect_tcp, parser=OpenVpnParser))
+register(Protocol("openvpn", UDP, _detect_udp, parser=OpenVpnParser, prefixes=(b"\x38",)))
+register(Protocol("openvpn", TCP, _detect_tcp, parser=OpenVpnParser, prefixes=(b"\x38",), prefix_offset=2))

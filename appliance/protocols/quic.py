@@ -394,4 +394,4 @@ def _fbzero(session: Any, data: bytes, direction: int) -> bool:
 
 
 register(Protocol("quic", UDP, detect, parser=QuicParser))
-register(Protocol("fbzero", TCP, _fbzero, parser=FbzeroParser))
+register(Protocol("fbzero", TCP, _fbzero, parser=FbzeroParser, prefixes=(b"\x31QTV",)))

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.protocols import PROTOCOLS, TCP, UDP, Detect, Parser, Protocol, _asn1, register
+from appliance.protocols import PROTOCOLS, TCP, UDP, Detect, Parser, Protocol, _asn1, attach_once, register
+from appliance.protocols._index import CandidateIndex
 
 Check = Callable[[Any, bytes, int], bool]
 
@@ -47,10 +48,7 @@ def _has_port(session: Any, *ports: int) -> bool:
 
 def _attach(session: Any, parser: Parser) -> None:
     """Attach a confirmer the way AppLayer.attach does (one of each type per session)."""
-    if session.parsers is None:
-        session.parsers = []
-    if not any(type(p) is type(parser) for p in session.parsers):
-        session.parsers.append(parser)
+    attach_once(session, parser)
 
 
 def _detach(session: Any, parser: Parser) -> None:
@@ -89,6 +87,8 @@ class Sig:
 
 def _sig_detect(sig: Sig) -> Detect:
     prefixes, offset, check = sig.prefixes, sig.offset, sig.check
+    if not prefixes and check is not None:
+        return check  # nothing to test first: the check is the detector (one call less)
 
     def detect(session: Any, data: bytes, direction: int) -> bool:
         if prefixes and not data.startswith(prefixes, offset):
@@ -101,10 +101,8 @@ def _sig_detect(sig: Sig) -> Detect:
 def register_sigs(sigs: Iterable[Sig]) -> None:
     """Register each signature as a detection-only protocol."""
     for sig in sigs:
-        first = None
-        if sig.prefixes and sig.offset == 0 and all(sig.prefixes):
-            first = frozenset(prefix[0] for prefix in sig.prefixes)
-        register(Protocol(sig.name, sig.transports, _sig_detect(sig), None, sig.ports, first_bytes=first))
+        register(Protocol(sig.name, sig.transports, _sig_detect(sig), None, sig.ports,
+                          prefixes=sig.prefixes, prefix_offset=sig.offset))
 
 
 def _confirm(check: Check, make: Callable[[], Parser]) -> Check:
@@ -867,10 +865,8 @@ def _reclassify(session: Any, data: bytes, direction: int) -> None:
     """Run the TCP detectors on tunnelled bytes, as Arkime re-classifies after SOCKS."""
     if not data:
         return
-    for protocol in PROTOCOLS:
-        if not protocol.transports & TCP or protocol.name == "socks":
-            continue
-        if protocol.ports and not _has_port(session, *protocol.ports):
+    for protocol in _tcp_index().candidates(data, session.port1, session.port2):
+        if protocol.name == "socks":
             continue
         try:
             matched = protocol.detect(session, data, direction)
@@ -885,6 +881,16 @@ def _reclassify(session: Any, data: bytes, direction: int) -> None:
                     parser.data(session, data, direction)
                 except Exception:  # noqa: BLE001
                     _detach(session, parser)
+
+
+_index_cache: list[Any] = [0, None]  # (number of protocols indexed, the index)
+
+
+def _tcp_index() -> CandidateIndex:
+    """The TCP detectors indexed as AppLayer does (rebuilt if protocols were registered since)."""
+    if _index_cache[0] != len(PROTOCOLS):
+        _index_cache[:] = [len(PROTOCOLS), CandidateIndex([p for p in PROTOCOLS if p.transports & TCP])]
+    return _index_cache[1]
 
 
 class NtlmScan(Parser):
@@ -1046,7 +1052,7 @@ SIGS: tuple[Sig, ...] = (
     Sig("bittorrent", TCP, (b"\x13BitTorrent protocol", b"BSYNC\x00")),
     Sig("bittorrent", UDP, (b"d1:a", b"d1:r", b"d1:q")),
     Sig("bitcoin", TCP, (b"\xf9\xbe\xb4\xd9", b"\xf9\xbe\xb4\xfe")),
-    Sig("gh0st", TCP, check=_gh0st),
+    Sig("gh0st", TCP, (b"\x78",), _gh0st, offset=13),  # _gh0st needs data[13] == 0x78
     Sig("lmtp", TCP, (b"220 ", b"220-"), _other220("lmtp")),
     Sig("ftp", TCP, (b"220 ", b"220-"), _other220("ftp")),
     Sig("vnc", TCP, (b"RFB 0",), _vnc),
@@ -1104,7 +1110,7 @@ SIGS: tuple[Sig, ...] = (
     Sig("mysql", TCP, (b"\x00\x00\x00\x0a",), _confirm(_mysql_greeting, MysqlLogin), offset=1),
     Sig("postgresql", TCP, (b"\x00\x00\x00",), _postgresql),
     Sig("oracle", TCP, (b"\x00\x00\x01\x00\x00\x00",), _oracle, offset=2),
-    Sig("tds", TCP, check=_tds),
+    Sig("tds", TCP, (b"\x02", b"\x10", b"\x12"), _tds),  # the first bytes _tds accepts
     Sig("socks", TCP, (b"\x05",), _socks5),
     Sig("socks", TCP, (b"\x04\x00", b"\x04\x01"), _socks4),
     Sig("krb5", UDP, (b"\x03\x02\x01\x05",), _krb5_udp, offset=7),
@@ -1142,9 +1148,10 @@ SIGS: tuple[Sig, ...] = (
     Sig("nbds", UDP, check=_nbds, ports=(138,)),
     Sig("smb", UDP, check=_nbds_smb, ports=(138,)),
     Sig("radius", UDP, (b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"), _radius),
-    Sig("netflow", UDP, check=_netflow),
-    Sig("ipfix", UDP, check=_ipfix),
-    Sig("sflow", UDP, check=_sflow),
+    # the versions these checks accept, as prefixes so that other sessions skip the checks
+    Sig("netflow", UDP, (b"\x00\x01", b"\x00\x05", b"\x00\x07", b"\x00\x09"), _netflow),
+    Sig("ipfix", UDP, (b"\x00\x0a",), _ipfix),
+    Sig("sflow", UDP, (b"\x00\x00\x00\x02", b"\x00\x00\x00\x04", b"\x00\x00\x00\x05"), _sflow),
     *(Sig(name, UDP, (b"\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01\x86",), _rpc(name), offset=4)
       for name in sorted(set(RPC_NAMES.values()))),
     Sig("ntlm", TCP, check=_ntlm_carrier),

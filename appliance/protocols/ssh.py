@@ -161,4 +161,4 @@ class SSHParser(Parser):
             session.add_tag("ssh-reverse-shell")
 
 
-register(Protocol("ssh", TCP, detect, parser=SSHParser))
+register(Protocol("ssh", TCP, detect, parser=SSHParser, prefixes=(b"SSH",)))

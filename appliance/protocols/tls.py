@@ -345,5 +345,6 @@ def _dtls_detect(session: Any, data: bytes, direction: int) -> bool:
     return len(data) >= 100 and data.startswith(DTLS_PREFIXES) and data[13] == 1
 
 
-register(Protocol("tls", TCP, _detect, parser=TlsStream))
-register(Protocol("dtls", UDP, _dtls_detect, parser=DtlsParser))
+# looks_like_hello: a handshake record of version 3.0 to 3.3
+register(Protocol("tls", TCP, _detect, parser=TlsStream, prefixes=tuple(b"\x16\x03%c" % v for v in range(4))))
+register(Protocol("dtls", UDP, _dtls_detect, parser=DtlsParser, prefixes=DTLS_PREFIXES))

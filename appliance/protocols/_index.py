@@ -1,0 +1,89 @@
+"""Which protocols' detectors are worth calling for a session's first bytes.
+
+Detection runs once per side of every session, and most detectors reject almost everything by
+the first bytes they look at (a fixed prefix, a port). Calling each of them costs a Python call
+apiece, so the candidates are narrowed first with bit masks, one bit per protocol in
+registration order:
+
+- ports: a protocol restricted to ports is a candidate only when the session uses one of them;
+- anchors: a protocol that can only match data carrying one of its ``prefixes`` at
+  ``prefix_offset`` (or starting with one of its ``first_bytes``) is a candidate only when the
+  data has an allowed byte at the (at most ``KEEP``) most telling of those positions, within the
+  first ``ANCHOR_SPAN`` bytes.
+
+Both are necessary conditions of the detectors themselves, so the detectors that are skipped are
+exactly ones that would have returned False, and the ones that run still run in registration
+order (their side effects, such as attaching a confirmer, happen in the same order as before).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ANCHOR_SPAN = 16  # positions of data looked at by the index; later bytes are left to detect
+CACHE_MAX = 4096  # distinct candidate sets remembered (in practice a few hundred)
+
+
+def anchors(protocol: Any) -> dict[int, frozenset[int]]:
+    """Byte positions of the data and the values a protocol's detector can accept there."""
+    found: dict[int, frozenset[int]] = {}
+    if protocol.first_bytes is not None:
+        found[0] = frozenset(protocol.first_bytes)
+    prefixes = protocol.prefixes
+    if prefixes and all(prefixes):
+        common = min(len(p) for p in prefixes)
+        for j in range(common):
+            pos = protocol.prefix_offset + j
+            if pos >= ANCHOR_SPAN:
+                break
+            allowed = frozenset(p[j] for p in prefixes)
+            found[pos] = found[pos] & allowed if pos in found else allowed
+    # Each position costs a step per classification: keep the two that tell the most (the fewest
+    # allowed values, zero bytes counting as common).
+    best = sorted(found, key=lambda pos: (0 in found[pos], len(found[pos]), pos))[:KEEP]
+    return {pos: found[pos] for pos in sorted(best)}
+
+
+KEEP = 2  # anchored positions kept per protocol
+
+
+class CandidateIndex:
+    """The detectors to try, in registration order, for one transport's protocols."""
+
+    def __init__(self, protocols: list[Any]) -> None:
+        self.protocols = protocols
+        everyone = (1 << len(protocols)) - 1
+        self.free = 0  # protocols that run on any port
+        self.by_port: dict[int, int] = {}
+        for i, protocol in enumerate(protocols):
+            if not protocol.ports:
+                self.free |= 1 << i
+            for port in protocol.ports:
+                self.by_port[port] = self.by_port.get(port, 0) | 1 << i
+        found = [anchors(p) for p in protocols]
+        # One step per anchored position: (position, mask allowed by each byte, mask allowed when
+        # the data is too short to reach the position).
+        self.steps: list[tuple[int, list[int], int]] = []
+        for pos in sorted({pos for a in found for pos in a}):
+            unanchored = sum(1 << i for i, a in enumerate(found) if pos not in a)
+            table = [unanchored] * 256
+            for i, a in enumerate(found):
+                for byte in a.get(pos, ()):
+                    table[byte] |= 1 << i
+            self.steps.append((pos, table, unanchored & everyone))
+        self.cache: dict[int, tuple[Any, ...]] = {}
+
+    def candidates(self, data: bytes, port1: int, port2: int) -> tuple[Any, ...]:
+        """The protocols whose detector could accept ``data`` (not empty) on these ports."""
+        by_port = self.by_port
+        mask = self.free | by_port.get(port1, 0) | by_port.get(port2, 0)
+        size = len(data)
+        for pos, table, short in self.steps:
+            mask &= table[data[pos]] if pos < size else short
+        found = self.cache.get(mask)
+        if found is None:
+            found = tuple(p for i, p in enumerate(self.protocols) if mask >> i & 1)
+            if len(self.cache) >= CACHE_MAX:
+                self.cache.clear()
+            self.cache[mask] = found
+        return found
