@@ -326,7 +326,9 @@ class SessionTable:
                 p8 += payload[: 8 - len(p8)]
                 new = (p8, pair[1]) if d == 0 else (pair[0], p8)
                 session.payload8 = self.shared.setdefault(new, new)
-            if self.app is not None:
+            # The application layer classifies each side's first data and feeds attached parsers:
+            # past that, a session without parsers needs no call (here and on the general path).
+            if self.app is not None and (session.parsers or not session.consumed[d]):
                 self.app.data(session, payload, d)
         if ts > self.clock:
             self.clock = ts
@@ -432,7 +434,7 @@ class SessionTable:
             self._icmp(session, frame, d)
         elif proto == 50 or proto == 51:
             session.counts[DATABYTES + d] += _esp_data_length(frame)
-        if self.app is not None:
+        if self.app is not None and session.parsers:
             self.app.packet(session, frame, d)
 
     def _with(self, pair: tuple[bytes, bytes], d: int, value: bytes) -> tuple[bytes, bytes]:
@@ -473,7 +475,7 @@ class SessionTable:
         session.counts[DATABYTES + d] += n
         if not session.payload8[d]:
             session.payload8 = self._with(session.payload8, d, payload[:8])
-        if self.app is not None:
+        if self.app is not None and (session.parsers or not session.consumed[d]):
             self.app.data(session, payload, d)
 
     def _sctp(self, session: Session, chunks: bytes, d: int) -> None:
@@ -488,7 +490,7 @@ class SessionTable:
                 user = chunks[i + 16 : i + length]
                 if not session.payload8[d]:
                     session.payload8 = self._with(session.payload8, d, user[:8])
-                if self.app is not None:
+                if self.app is not None and (session.parsers or not session.consumed[d]):
                     self.app.data(session, user, d)
             i += (length + 3) & ~3
 
@@ -623,7 +625,7 @@ class SessionTable:
                 session.payload8 = self._with(session.payload8, d, p8 + data[: 8 - len(p8)])
             c[SEQ + d] = (want + len(data)) & 0xFFFFFFFF
             c[DATABYTES + d] += len(data)
-            if self.app is not None:
+            if self.app is not None and (session.parsers or not session.consumed[d]):
                 self.app.data(session, data, d)
         session.tcp_queue = None  # all delivered: an open session holds no empty list
 
