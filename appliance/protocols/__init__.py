@@ -28,8 +28,12 @@ Detect = Callable[[Any, bytes, int], bool]
 
 
 class Parser:
-    """Per-session state of one protocol parser. Subclasses override what they need."""
+    """Per-session state of one protocol parser. Subclasses override what they need.
 
+    Parsers that every session of a kind gets (HTTP, ...) declare ``__slots__``: without a
+    ``__dict__`` each instance is about 100 bytes smaller, times every open session."""
+
+    __slots__ = ()
     name = "parser"
 
     def data(self, session: Any, data: bytes, direction: int) -> None:

@@ -108,6 +108,7 @@ class _Side:
 class HTTPParser(Parser):
     """Per-session HTTP state: two sides plus the values gathered for the document."""
 
+    __slots__ = ("sides", "url", "url_which", "out", "methods", "written")
     name = "http"
 
     def __init__(self) -> None:

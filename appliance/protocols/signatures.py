@@ -896,6 +896,7 @@ def _tcp_index() -> CandidateIndex:
 class NtlmScan(Parser):
     """NTLMSSP messages inside SMB, LDAP, DCE/RPC, TDS, HTTP and mail auth name ntlm."""
 
+    __slots__ = ("seen", "tail", "smb1")
     name = "signature"
     LIMIT = 32 * 1024
 
