@@ -112,7 +112,8 @@ class HTTPParser(Parser):
     name = "http"
 
     def __init__(self) -> None:
-        self.sides = (_Side(), _Side())
+        # A side's state is made when it first sends: many sessions are seen with a request only.
+        self.sides: list[_Side | None] = [None, None]
         self.url: bytearray | None = None
         self.url_which = 0  # the side of the latest request line; Arkime starts at the source
         self.out: dict[str, list[Any]] = {}
@@ -123,6 +124,8 @@ class HTTPParser(Parser):
 
     def data(self, session: Any, data: bytes, direction: int) -> None:
         side = self.sides[direction]
+        if side is None:
+            side = self.sides[direction] = _Side()
         pending = memoryview(data)
         while len(pending) and side.state != FAILED:
             if side.state in _BODY_STATES:
@@ -562,7 +565,7 @@ class HTTPParser(Parser):
         current = {path: list(values) for path, values in self.out.items()}
         for side in self.sides:
             # A body that runs to the end of the connection completes when the session ends.
-            if side.state == EOF_BODY and side.in_body:
+            if side is not None and side.state == EOF_BODY and side.in_body:
                 for path, digest in (("http.md5", side.md5), ("http.sha256", side.sha256)):
                     value = digest.hexdigest()
                     if value not in current.setdefault(path, []):
