@@ -289,6 +289,8 @@ let page;
   await page.check('#column-list input[value="communityId"]');
   for (let i = 0; i < 3; i++) await page.click('#column-list li[data-col="databytes"] button.up');  // just after Bytes
   await page.click('#columns button[type="submit"]');
+  // Saved on the server: the message comes once the POST has answered.
+  await page.waitForFunction(() => (document.querySelector("#columns .msg")?.textContent || "").length > 0);
   out.columnsSaved = await page.textContent("#columns .msg");
   await shot("settings-columns");
   const asked = [];
@@ -318,6 +320,7 @@ let page;
   await page.goto(base + "/settings");
   await page.waitForSelector("#column-list li");
   await page.click("#columns-default");
+  await page.waitForFunction(() => (document.querySelector("#columns .msg")?.textContent || "").includes("default"));
   await page.goto(base + "/sessions?date=-1");
   await page.waitForSelector("#sessions tbody tr.session");
   out.columns.reset = await cols();
