@@ -1,4 +1,4 @@
-// Settings: the user's own password (on the server) and the Sessions table's columns (in this browser).
+// Settings: the user's own password and the Sessions table's columns (both kept on the server, per user).
 "use strict";
 (() => {
   const { api, el, formMessage } = Fk;
