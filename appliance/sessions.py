@@ -312,9 +312,8 @@ class SessionTable:
         if src not in macs[d] or dst not in macs[1 - d]:
             session.macs = self._add_macs(macs, d, src, dst)
         ttls = session.ttls
-        if data[22] not in ttls[d] and len(ttls[d]) < 10:  # (inline: once per side, but every session)
-            new = (ttls[0] + data[22:23], ttls[1]) if d == 0 else (ttls[0], ttls[1] + data[22:23])
-            session.ttls = self.shared.setdefault(new, new)
+        if data[22] not in ttls[d] and len(ttls[d]) < 10:
+            session.ttls = self._with(ttls, d, ttls[d] + data[22:23])
         if n > 0:
             payload = data[start : start + n]
             if proto == 6:
@@ -323,9 +322,7 @@ class SessionTable:
             pair = session.payload8
             p8 = pair[d]
             if len(p8) < 8 and (proto == 6 or not p8):  # TCP fills 8 bytes from the stream, UDP one datagram
-                p8 += payload[: 8 - len(p8)]
-                new = (p8, pair[1]) if d == 0 else (pair[0], p8)
-                session.payload8 = self.shared.setdefault(new, new)
+                session.payload8 = self._with(pair, d, p8 + payload[: 8 - len(p8)])
             # The application layer classifies each side's first data and feeds attached parsers:
             # past that, a session without parsers needs no call (here and on the general path).
             if self.app is not None and (session.parsers or not session.consumed[d]):
@@ -414,9 +411,7 @@ class SessionTable:
         if frame.ipver:
             ttls = session.ttls
             if frame.ttl not in ttls[d] and len(ttls[d]) < 10:
-                ttl = BYTE[frame.ttl]
-                new = (ttls[0] + ttl, ttls[1]) if d == 0 else (ttls[0], ttls[1] + ttl)
-                session.ttls = self.shared.setdefault(new, new)
+                session.ttls = self._with(ttls, d, ttls[d] + BYTE[frame.ttl])
         if frame.vlans:
             self._add_vlans(session, frame.vlans, frame.dot1ad)
         if frame.outer and session.outer is None:
