@@ -237,7 +237,7 @@ def decode_doc(blob: bytes | None) -> list[tuple[int, Any]]:
 
 _TWIN_COLUMNS = ("length", "proto", "src_ip", "dst_ip", "src_port", "dst_port",
                  "src_packets", "dst_packets", "src_bytes", "dst_bytes")
-_TWIN_PATHS = {column: path for path, column in COLUMNS.items() if column in _TWIN_COLUMNS}
+_TWIN_PATHS = {"length": "length", **{column: path for path, column in COLUMNS.items() if column in _TWIN_COLUMNS}}
 _FIND_TWIN = ("SELECT 1 FROM sessions WHERE id BETWEEN ? AND ? AND "
               + " AND ".join(f"{c} IS ?" for c in _TWIN_COLUMNS) + " LIMIT 1")
 
@@ -249,7 +249,7 @@ def stored_twin(conn: apsw.Connection, doc: dict[str, Any]) -> bool:
         lo, hi = layout.closed_id_range(int(doc["lastPacket"]), int(doc["lastPacket"]))
         values = []
         for column in _TWIN_COLUMNS:
-            value = doc.get("length" if column == "length" else _TWIN_PATHS[column])
+            value = doc.get(_TWIN_PATHS[column])
             values.append(layout.ip_key(value) if column in IP_COLUMNS and value is not None else value)
     except (KeyError, TypeError, ValueError):
         return False  # an odd document: store it (a duplicate is better than a loss)
