@@ -139,13 +139,6 @@ class AppLayer:
         parsers = session.parsers
         if not parsers:
             return
-        if len(parsers) == 1:  # the common case, without copying the list
-            parser = parsers[0]
-            try:
-                parser.data(session, data, direction)
-            except Exception as err:  # noqa: BLE001 - hostile input must not stop capture
-                self._failed(session, parser, err)
-            return
         # A copy: a parser may attach or detach parsers; those attached now see the next data.
         for parser in list(parsers):
             try:

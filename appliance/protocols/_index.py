@@ -22,6 +22,7 @@ from typing import Any
 
 ANCHOR_SPAN = 16  # positions of data looked at by the index; later bytes are left to detect
 CACHE_MAX = 4096  # distinct candidate sets remembered (in practice a few hundred)
+KEEP = 2  # anchored positions kept per protocol
 
 
 def anchors(protocol: Any) -> dict[int, frozenset[int]]:
@@ -42,9 +43,6 @@ def anchors(protocol: Any) -> dict[int, frozenset[int]]:
     # allowed values, zero bytes counting as common).
     best = sorted(found, key=lambda pos: (0 in found[pos], len(found[pos]), pos))[:KEEP]
     return {pos: found[pos] for pos in sorted(best)}
-
-
-KEEP = 2  # anchored positions kept per protocol
 
 
 class CandidateIndex:
