@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from appliance import __version__
 from appliance.commands import register_all
@@ -39,9 +40,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _Version(argparse.Action):
+    """--version, checked only when asked (it imports the packet path)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from appliance.native import compiled
+
+        print(f"fukurou {__version__} ({'compiled' if compiled() else 'interpreted'} packet path)")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fukurou", description="Fukurou, a packet-capture appliance.")
-    parser.add_argument("--version", action="version", version=f"fukurou {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and whether the packet path is compiled")
     parser.add_argument("--config", metavar="FILE", help="settings file (default /etc/fukurou/config.ini)")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     register_all(sub)

@@ -50,7 +50,8 @@ class Frame:
         self.caplen = caplen
         self.wirelen = wirelen
         self.offset = offset
-        self.src_mac = self.dst_mac = None  # bytes of the innermost Ethernet header
+        self.src_mac: bytes | None = None  # of the innermost Ethernet header
+        self.dst_mac: bytes | None = None
         self.ethertype = 0
         self.vlans: list[int] | None = None
         self.dot1ad: list[int] | None = None
@@ -476,7 +477,8 @@ class Decoder:
         if not ok:  # not really a tunnel: keep the outer UDP session
             frame.src, frame.dst, frame.proto, frame.sport, frame.dport, frame.ttl = saved
             frame.outer = snapshot
-            frame.tags.remove(name)
+            if frame.tags:
+                frame.tags.remove(name)
             return True
         return True
 

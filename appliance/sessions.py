@@ -293,6 +293,8 @@ class SessionTable:
             if n and (want == 0 or seq != want):
                 return False
             cnt = session.flags
+            if cnt is None:  # a TCP session always has its counters
+                return False
             if flags & 0x1F == 0x10:
                 cnt[2] += 1
                 if not session.ack_time:
@@ -353,10 +355,10 @@ class SessionTable:
         if proto in PROTOCOL_SESSIONS:
             # Multicast control protocols: one session per protocol, as Arkime keeps them.
             return (proto, vlan), Q_OTHER
-        k = (a, b, proto, vlan) if a <= b else (b, a, proto, vlan)
+        pair: tuple[Any, ...] = (a, b, proto, vlan) if a <= b else (b, a, proto, vlan)
         if proto == 1 or proto == 58:
-            return k, Q_ICMP
-        return k, Q_ESP if proto == 50 else Q_OTHER
+            return pair, Q_ICMP
+        return pair, Q_ESP if proto == 50 else Q_OTHER
 
     def _new(self, key: Any, queue: int, frame: Frame) -> Session:
         if self.count >= self.max_streams:
@@ -503,6 +505,8 @@ class SessionTable:
 
     def _tcp(self, session: Session, frame: Frame, d: int) -> None:  # noqa: C901, PLR0912
         flags, seq, cnt, c = frame.flags, frame.seq, session.flags, session.counts
+        if cnt is None:  # a TCP session always has its counters (set in _new)
+            cnt = session.flags = [0] * 9
         if frame.win == 0 and not flags & TH_RST:
             cnt[SRCZERO + d] += 1
         if flags & TH_URG:

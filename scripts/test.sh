@@ -16,6 +16,19 @@ if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 
     apt-get install -y -qq tcpdump tcpreplay iproute2 libpcap0.8 >/dev/null
 fi
 
+# A C compiler and Python's headers: pip install builds the packet path with mypyc (setup.py).
+# Without them it still installs, as plain Python, and tests/test_native.py says so.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    dev=()
+    command -v cc >/dev/null 2>&1 || dev+=(gcc libc6-dev)
+    python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
+        || dev+=(python3-dev)
+    if [ ${#dev[@]} -gt 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${dev[@]}" >/dev/null
+    fi
+fi
+
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 # The viewer's browser tests drive Debian's chromium through playwright-core.
 bash scripts/test-browser-deps.sh

@@ -329,6 +329,8 @@ def test_installed_launcher_imports_a_capture_and_answers_status(installed: Path
     conf = ["--config", str(installed / "etc/fukurou/config.ini")]
     version = run([str(launcher), "--version"], env=env)
     assert "fukurou" in version.stdout
+    if list(site.glob("*__mypyc*.so")):  # built with mypyc (build.sh): the extensions must load
+        assert "compiled packet path" in version.stdout, version.stdout
     # The tree really is the one that runs (and the wheel-less data files are in it).
     where = run([PYTHON, "-sE", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); import appliance, apsw, "
                  "pcapy, cheroot, cryptography, bottle, dpkt, watchdog; print(appliance.__file__, apsw.__file__); "

@@ -132,7 +132,7 @@ def _local(ip: str) -> bool:
     return False
 
 
-def is_unicast(mac: str) -> bool:
+def is_unicast(mac: Any) -> bool:
     """The group bit (lowest bit of the first octet) is clear; all-zero MACs are no device."""
     if not isinstance(mac, str) or len(mac) != 17:
         return False
@@ -145,7 +145,7 @@ def is_unicast(mac: str) -> bool:
 _unicast_cache: dict[str, bool] = {}
 
 
-def _unicast(mac: str) -> bool:
+def _unicast(mac: Any) -> bool:
     found = _unicast_cache.get(mac)
     if found is None:
         found = is_unicast(mac)
@@ -269,7 +269,7 @@ def _write_scans(conn: apsw.Connection, batch: Batch) -> None:
     gaps = _gaps(conn, batch)
     rows = []
     for (src, day), (n, probes, answered, first, last, ports, hosts) in batch.scans.items():
-        old = conn.execute("SELECT sessions, probes, answered, first_ms, last_ms, gap_n, gap_sum, gap_sumsq, "
+        old: list[Any] = conn.execute("SELECT sessions, probes, answered, first_ms, last_ms, gap_n, gap_sum, gap_sumsq, "
                            "ports, hosts FROM scan_days WHERE src = ? AND day = ?", (src, day)).fetchall()
         gn, gs, gq = gaps.get((src, day), (0, 0.0, 0.0))
         port_sketch, host_sketch = Sketch(), Sketch()
@@ -295,7 +295,7 @@ def _gaps(conn: apsw.Connection, batch: Batch) -> dict[tuple[str, int], tuple[in
     out: defaultdict[tuple[str, int], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     ends = []
     for src, starts in batch.starts.items():
-        row = conn.execute("SELECT start_ms FROM scan_last WHERE src = ?", (src,)).fetchall()
+        row: list[Any] = conn.execute("SELECT start_ms FROM scan_last WHERE src = ?", (src,)).fetchall()
         prev = row[0][0] if row else None
         for t in sorted(starts):
             if prev is not None and t >= prev:

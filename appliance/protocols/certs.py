@@ -265,21 +265,21 @@ class _Tags:
 _parsed: dict[bytes, tuple[dict[str, Any] | None, int, list[str]]] = {}
 
 
-def parse_certificate_cached(der: bytes, session: Any, now: int) -> dict[str, Any] | None:
+def parse_certificate_cached(der: bytes | bytearray, session: Any, now: int) -> dict[str, Any] | None:
     """``parse_certificate`` for a certificate seen before: the same object, tags and all.
 
     Parsing walks the whole DER in Python; the same chain arrives in every session with a
     server, so the result (which depends on ``now`` only through the remaining time) is kept
     per DER. Each caller gets its own copy.
     """
-    if len(der) > CACHE_DER_MAX:
-        return parse_certificate(der, session, now)
-    der = bytes(der)  # the key must be hashable (callers may hand a bytearray slice); no copy for bytes
-    entry = _parsed.get(der)
+    raw = bytes(der)  # hashable, and what parse_certificate takes (callers may hand a bytearray slice)
+    if len(raw) > CACHE_DER_MAX:
+        return parse_certificate(raw, session, now)
+    entry = _parsed.get(raw)
     if entry is None:
         recorder = _Tags()
         try:
-            cert = parse_certificate(der, recorder, now)
+            cert = parse_certificate(raw, recorder, now)
         except Exception:
             for tag in recorder.tags:  # what the session got before the parser failed
                 session.add_tag(tag)
@@ -288,7 +288,7 @@ def parse_certificate_cached(der: bytes, session: Any, now: int) -> dict[str, An
         entry = (cert, after, recorder.tags)
         if len(_parsed) >= CACHE_MAX:
             _parsed.clear()
-        _parsed[der] = entry
+        _parsed[raw] = entry
     template, after, tags = entry
     for tag in tags:
         session.add_tag(tag)

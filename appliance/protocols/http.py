@@ -129,7 +129,9 @@ class HTTPParser(Parser):
         pending = memoryview(data)
         while len(pending) and side.state != FAILED:
             if side.state in _BODY_STATES:
-                pending = pending[self._body(session, side, pending, direction):]
+                # Two statements: mypyc evaluates a call inside a slice bound twice.
+                taken = self._body(session, side, pending, direction)
+                pending = pending[taken:]
                 continue
             side.buf += pending
             self._lines(session, side, direction)
@@ -509,9 +511,9 @@ class HTTPParser(Parser):
                 user = _basic_user(rest)
                 self._add("http.user", _text(user))
         elif lower.startswith(b"digest"):
-            user = _digest_user(auth[5:])
-            if user is not None:
-                self._add("http.user", _text(user))
+            digest_user = _digest_user(auth[5:])
+            if digest_user is not None:
+                self._add("http.user", _text(digest_user))
 
     def _url_and_host(self, session: Any, host: bytes | None) -> None:
         url = bytes(self.url) if self.url is not None else None

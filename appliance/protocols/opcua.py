@@ -33,7 +33,7 @@ fields.register(
 )
 
 
-def _u32le(data: bytes, pos: int) -> int:
+def _u32le(data: bytes | bytearray, pos: int) -> int:
     return int.from_bytes(data[pos:pos + 4], "little")
 
 
@@ -41,7 +41,7 @@ def _i32le(data: bytes, pos: int) -> int:
     return int.from_bytes(data[pos:pos + 4], "little", signed=True)
 
 
-def header_ok(data: bytes) -> bool:
+def header_ok(data: bytes | bytearray) -> bool:
     """A known message type, chunk letter and length (needs at least 8 bytes)."""
     length = _u32le(data, 4)
     return (data[3:4] in (b"F", b"C", b"A") and data[:3] in MESSAGE_TYPES

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from appliance.protocols import PROTOCOLS, TCP, UDP, Detect, Parser, Protocol, _asn1, attach_once, register
 from appliance.protocols._index import CandidateIndex
@@ -697,7 +697,7 @@ class DceRpcNames(Confirmer):
 
 
 def _uuid(raw: bytes, little: bool) -> str:
-    order = "little" if little else "big"
+    order: Literal["little", "big"] = "little" if little else "big"
     first = int.from_bytes(raw[0:4], order)
     second = int.from_bytes(raw[4:6], order)
     third = int.from_bytes(raw[6:8], order)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import apsw
 
@@ -68,7 +69,8 @@ def open_database(path: str, readonly: bool = False, migrate: bool = True) -> ap
 
 
 def schema_version(conn: apsw.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchall()[0][0])
+    rows: list[Any] = conn.execute("PRAGMA user_version").fetchall()
+    return int(rows[0][0])
 
 
 def apply_migrations(conn: apsw.Connection, upto: int | None = None) -> int:

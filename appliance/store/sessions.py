@@ -154,7 +154,7 @@ def extract(objects: Any, subpath: str) -> list[Any]:
     return out
 
 
-def cid_key(text: str) -> int | None:
+def cid_key(text: Any) -> int | None:
     """The indexed form of a community id: the first 8 bytes of its SHA-1, as a signed int."""
     if not isinstance(text, str) or not text.startswith("1:"):
         return None
@@ -371,7 +371,8 @@ class SessionStore:
             aggregates.write(c, self.insights)
 
     def _max_term_id(self) -> int:
-        return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM terms").fetchall()[0][0])
+        rows: list[Any] = self.conn.execute("SELECT coalesce(max(id), 0) FROM terms").fetchall()
+        return int(rows[0][0])
 
     def _new_id(self, last_ms: int) -> int:
         """A free id for this lastPacket: the next sequence number within its millisecond."""
@@ -383,8 +384,9 @@ class SessionStore:
                     seq = 0  # newer than anything stored: live capture, no need to ask the database
                 else:
                     lo = layout.session_id(ms, 0)
-                    top = self.conn.execute("SELECT max(id) FROM sessions WHERE id BETWEEN ? AND ?",
-                                            (lo, lo + (1 << layout.SEQ_BITS) - 1)).fetchall()[0][0]
+                    rows: list[Any] = self.conn.execute("SELECT max(id) FROM sessions WHERE id BETWEEN ? AND ?",
+                                                        (lo, lo + (1 << layout.SEQ_BITS) - 1)).fetchall()
+                    top = rows[0][0]
                     seq = 0 if top is None else top - lo + 1
             if seq < 1 << layout.SEQ_BITS:
                 self._seq[ms] = seq + 1
@@ -395,7 +397,8 @@ class SessionStore:
         """What a batch needs from the database: the next term id, the newest stored id."""
         self._oldest = time.monotonic()
         self._next_term = self._max_term_id() + 1
-        top = self.conn.execute("SELECT max(id) FROM sessions").fetchall()[0][0]
+        rows: list[Any] = self.conn.execute("SELECT max(id) FROM sessions").fetchall()
+        top = rows[0][0]
         self._stored_ms = -1 if top is None else layout.last_packet(top)
         if len(self._seq) > 200_000:  # only between batches: pending ids are all in _seq
             self._seq.clear()
@@ -404,7 +407,7 @@ class SessionStore:
         cache = self._terms.get(field_id)
         term_id = None if cache is None else cache.get(value)
         if term_id is None:
-            row = self.conn.execute("SELECT id FROM terms WHERE field_id = ? AND value = ?",
+            row: list[Any] = self.conn.execute("SELECT id FROM terms WHERE field_id = ? AND value = ?",
                                     (field_id, value)).fetchall()
             if row:
                 term_id = row[0][0]
@@ -487,7 +490,7 @@ class SessionStore:
             items = [term_value(field, v) for v in items]
         cache = self._terms.get(fid) or {}
         try:  # known values straight from the cache
-            ids = [*map(cache.get, items)]
+            ids: list[Any] = [*map(cache.get, items)]
         except TypeError:  # an unhashable value
             return None
         if None in ids:
@@ -583,8 +586,9 @@ class SessionStore:
         found: dict[int, Any] = {}
         for i in range(0, len(unique), 10_000):
             chunk = unique[i:i + 10_000]
-            found.update(self.conn.execute(
-                f"SELECT id, value FROM terms WHERE id IN ({', '.join('?' * len(chunk))})", chunk).fetchall())
+            rows: list[Any] = self.conn.execute(
+                f"SELECT id, value FROM terms WHERE id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+            found.update(rows)
         return found
 
     def term_values(self, ids: list[int]) -> list[Any]:
@@ -594,8 +598,8 @@ class SessionStore:
 
     def count(self, where: str = "1", params: tuple[Any, ...] = ()) -> int:
         """Sessions matching a compiled WHERE clause over ``sessions s`` (see appliance.query)."""
-        return int(self.conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}",
-                                     params).fetchall()[0][0])
+        rows: list[Any] = self.conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}", params).fetchall()
+        return int(rows[0][0])
 
 
 def _drop(columns: dict[str, Any], column: str) -> bool:

@@ -74,11 +74,37 @@ version=$(cd "$work/src" && $PY -c 'import appliance; print(appliance.__version_
 say "fukurou $version-$release, python$pyver, $arch"
 pipq=(-q --disable-pip-version-check)
 export PIP_ROOT_USER_ACTION=ignore
-if $PY -c 'import setuptools, wheel' >/dev/null 2>&1; then
-    $PY -m pip wheel "${pipq[@]}" --no-deps --no-build-isolation -w "$work/wheel" "$work/src" >&2
-else
-    $PY -m pip wheel "${pipq[@]}" --no-deps -w "$work/wheel" "$work/src" >&2
+# The packet path is compiled by mypyc (setup.py) when this interpreter and machine are the
+# target's; the extensions use only CPython's API and old libc symbols, so the wheel is tagged
+# manylinux_2_28 (the RPM's glibc requirement, checked by tests/test_rpm.py, proves it). For
+# another Python or architecture the wheel is plain Python.
+native=$($PY -c 'import sys, platform; print(f"{sys.version_info[0]}.{sys.version_info[1]} {platform.machine()}")')
+if [ "$native" != "$pyver $arch" ] || ! command -v cc >/dev/null 2>&1; then
+    say "building plain Python ($native here; the RPM is for $pyver $arch)"
+    export FUKUROU_PURE=1
 fi
+# Compiling takes minutes: the wheel is kept by the hash of the tree it was built from.
+key=$( (cd "$work/src" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-20)
+built=$cache/own/$key-$pyver-$arch${FUKUROU_PURE:+-pure}
+if ls "$built"/fukurou-*.whl >/dev/null 2>&1; then
+    say "the project's wheel of this tree is already built ($built)"
+    mkdir -p "$work/wheel" && cp "$built"/fukurou-*.whl "$work/wheel/"
+else
+    needs="setuptools, wheel, mypy"  # what setup.py imports: without them here, pip fetches them for the build
+    [ -n "${FUKUROU_PURE:-}" ] && needs="setuptools, wheel"
+    if $PY -c "import $needs" >/dev/null 2>&1; then
+        $PY -m pip wheel "${pipq[@]}" --no-deps --no-build-isolation -w "$work/wheel" "$work/src" >&2
+    else
+        $PY -m pip wheel "${pipq[@]}" --no-deps -w "$work/wheel" "$work/src" >&2
+    fi
+    whl=$(ls "$work"/wheel/fukurou-*.whl)
+    case $whl in
+        *-linux_"$arch".whl) $PY "$here/retag_wheel.py" "$whl" "manylinux_2_28_$arch" >/dev/null ;;
+    esac
+    mkdir -p "$built" && cp "$work"/wheel/fukurou-*.whl "$built/"
+    ls -dt "$cache"/own/*/ | tail -n +6 | xargs -r rm -rf  # the five newest trees are enough
+fi
+unset FUKUROU_PURE
 whl=$(ls "$work"/wheel/fukurou-*.whl)
 {
     cat "$here/requirements.lock"
