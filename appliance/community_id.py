@@ -5,14 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
+from typing import Final
 
 # ICMP types that have an answer: the pair is hashed like ports so both directions agree.
-_ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
-_ICMP6_PAIRS = {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130,
-                139: 140, 140: 139, 144: 145, 145: 144}
+_ICMP4_PAIRS: Final = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
+_ICMP6_PAIRS: Final = {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130,
+                       139: 140, 140: 139, 144: 145, 145: 144}
 
-_SEED = struct.Struct("!H")
-_TAIL = struct.Struct("!BBHH")  # protocol, a zero pad byte, the two ports
+_SEED: Final = struct.Struct("!H")
+_TAIL: Final = struct.Struct("!BBHH")  # protocol, a zero pad byte, the two ports
 
 
 def community_id(src: bytes, dst: bytes, proto: int, sport: int, dport: int, seed: int = 0) -> str:

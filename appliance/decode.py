@@ -11,29 +11,59 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
+from typing import Final
 
 # Link types (LINKTYPE_* from tcpdump.org)
-LINK_NULL, LINK_ETHERNET, LINK_PPP, LINK_RAW, LINK_RAW_BSD = 0, 1, 9, 101, 12
-LINK_FRELAY, LINK_LOOP, LINK_SLL, LINK_SLL2, LINK_IPV4, LINK_IPV6 = 107, 108, 113, 276, 228, 229
+LINK_NULL: Final = 0
+LINK_ETHERNET: Final = 1
+LINK_PPP: Final = 9
+LINK_RAW: Final = 101
+LINK_RAW_BSD: Final = 12
+LINK_FRELAY: Final = 107
+LINK_LOOP: Final = 108
+LINK_SLL: Final = 113
+LINK_SLL2: Final = 276
+LINK_IPV4: Final = 228
+LINK_IPV6: Final = 229
 
-ETH_IP4, ETH_IP6, ETH_ARP = 0x0800, 0x86DD, 0x0806
-ETH_VLAN, ETH_QINQ, ETH_QINQ_OLD = 0x8100, 0x88A8, 0x9100
-ETH_MPLS, ETH_MPLS_MC, ETH_PPPOE = 0x8847, 0x8848, 0x8864
-ETH_TEB, ETH_ERSPAN2, ETH_ERSPAN3, ETH_PPP = 0x6558, 0x88BE, 0x22EB, 0x880B
-ETH_NSH, ETH_CISCO_METADATA = 0x894F, 0x8909
+ETH_IP4: Final = 0x0800
+ETH_IP6: Final = 0x86DD
+ETH_ARP: Final = 0x0806
+ETH_VLAN: Final = 0x8100
+ETH_QINQ: Final = 0x88A8
+ETH_QINQ_OLD: Final = 0x9100
+ETH_MPLS: Final = 0x8847
+ETH_MPLS_MC: Final = 0x8848
+ETH_PPPOE: Final = 0x8864
+ETH_TEB: Final = 0x6558
+ETH_ERSPAN2: Final = 0x88BE
+ETH_ERSPAN3: Final = 0x22EB
+ETH_PPP: Final = 0x880B
+ETH_NSH: Final = 0x894F
+ETH_CISCO_METADATA: Final = 0x8909
 
-IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP = 1, 4, 6, 17
-IPPROTO_IPV6, IPPROTO_GRE, IPPROTO_ESP, IPPROTO_ICMP6, IPPROTO_SCTP = 41, 47, 50, 58, 132
-IPV6_EXTENSIONS = frozenset((0, 43, 44, 51, 60, 135, 139, 140))
+IPPROTO_ICMP: Final = 1
+IPPROTO_IPIP: Final = 4
+IPPROTO_TCP: Final = 6
+IPPROTO_UDP: Final = 17
+IPPROTO_IPV6: Final = 41
+IPPROTO_GRE: Final = 47
+IPPROTO_ESP: Final = 50
+IPPROTO_ICMP6: Final = 58
+IPPROTO_SCTP: Final = 132
+IPV6_EXTENSIONS: Final = frozenset((0, 43, 44, 51, 60, 135, 139, 140))
 
-UDP_VXLAN, UDP_VXLAN_GPE, UDP_GENEVE, UDP_GTPU = 4789, 4790, 6081, 2152
-MAX_TUNNEL_DEPTH = 4  # a packet nested deeper than this is treated as hostile
+UDP_VXLAN: Final = 4789
+UDP_VXLAN_GPE: Final = 4790
+UDP_GENEVE: Final = 6081
+UDP_GTPU: Final = 2152
+MAX_TUNNEL_DEPTH: Final = 4  # a packet nested deeper than this is treated as hostile
 
-_U16 = struct.Struct("!H").unpack_from
-_U32 = struct.Struct("!I").unpack_from
-_IP4 = struct.Struct("!BBHHHBBH4s4s").unpack_from
-_TCP = struct.Struct("!HHIIBBH").unpack_from
-_PORTS = struct.Struct("!HH").unpack_from
+_U16: Final = struct.Struct("!H").unpack_from
+_U32: Final = struct.Struct("!I").unpack_from
+_IP4: Final = struct.Struct("!BBHHHBBH4s4s").unpack_from
+_TCP: Final = struct.Struct("!HHIIBBH").unpack_from
+_PORTS: Final = struct.Struct("!HH").unpack_from
 
 
 class Frame:

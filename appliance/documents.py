@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from appliance.community_id import community_id
 from appliance.fields import nest
@@ -76,7 +76,7 @@ def flat_document(session: Session, node: str = "fukurou") -> dict[str, Any]:
     return doc
 
 
-FILE_SHIFT = 40  # a stored packet's position is file_number << 40 | byte offset in that file
+FILE_SHIFT: Final = 40  # a stored packet's position is file_number << 40 | byte offset in that file
 
 
 def packet_positions(positions: Sequence[int]) -> tuple[list[int], list[int]]:

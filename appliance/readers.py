@@ -13,13 +13,13 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
-PCAP_MAGIC_US = 0xA1B2C3D4
-PCAP_MAGIC_NS = 0xA1B23C4D
-PCAPNG_SHB = 0x0A0D0D0A
-CHUNK = 1 << 20  # read in 1 MiB chunks: big enough to amortise, small enough for the RSS target
-MAX_RECORD = 1 << 24  # a record bigger than 16 MiB is damage, not a packet
+PCAP_MAGIC_US: Final = 0xA1B2C3D4
+PCAP_MAGIC_NS: Final = 0xA1B23C4D
+PCAPNG_SHB: Final = 0x0A0D0D0A
+CHUNK: Final = 1 << 20  # read in 1 MiB chunks: big enough to amortise, small enough for the RSS target
+MAX_RECORD: Final = 1 << 24  # a record bigger than 16 MiB is damage, not a packet
 
 Record = tuple[int, int, int, bytes, int, int]
 

@@ -13,22 +13,37 @@ from __future__ import annotations
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from appliance.decode import Frame
 
-TH_FIN, TH_SYN, TH_RST, TH_PSH, TH_ACK, TH_URG, TH_ECE, TH_CWR = 1, 2, 4, 8, 16, 32, 64, 128
-MAX_TCP_QUEUE = 256  # Arkime's maxTcpOutOfOrderPackets: past this the stream is given up
-FLAG_NAMES = ("syn", "syn-ack", "ack", "psh", "fin", "rst", "urg", "srcZero", "dstZero")
-SYN, SYNACK, ACK, PSH, FIN, RST, URG, SRCZERO, DSTZERO = range(9)
+TH_FIN: Final = 1
+TH_SYN: Final = 2
+TH_RST: Final = 4
+TH_PSH: Final = 8
+TH_ACK: Final = 16
+TH_URG: Final = 32
+TH_ECE: Final = 64
+TH_CWR: Final = 128
+MAX_TCP_QUEUE: Final = 256  # Arkime's maxTcpOutOfOrderPackets: past this the stream is given up
+FLAG_NAMES: Final = ("syn", "syn-ack", "ack", "psh", "fin", "rst", "urg", "srcZero", "dstZero")
+SYN: Final = 0
+SYNACK: Final = 1
+ACK: Final = 2
+PSH: Final = 3
+FIN: Final = 4
+RST: Final = 5
+URG: Final = 6
+SRCZERO: Final = 7
+DSTZERO: Final = 8
 
 # IP protocols that Arkime keeps in one session per protocol, and the names it gives IP protocols.
-PROTOCOL_SESSIONS = frozenset((2, 103))
-DHCP_PORTS = (67, 68)
-PROTO_BYTE = {6: b"\x06", 17: b"\x11", 132: b"\x84"}
-IP_PROTOCOL_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp", 132: "sctp", 50: "esp", 51: "esp",
-                     2: "igmp", 89: "ospf", 103: "pim"}
-ETHER_NAMES = {0x0806: "arp", 0x88CC: "lldp"}
+PROTOCOL_SESSIONS: Final = frozenset((2, 103))
+DHCP_PORTS: Final = (67, 68)
+PROTO_BYTE: Final = {6: b"\x06", 17: b"\x11", 132: b"\x84"}
+IP_PROTOCOL_NAMES: Final = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp", 132: "sctp", 50: "esp", 51: "esp",
+                            2: "igmp", 89: "ospf", 103: "pim"}
+ETHER_NAMES: Final = {0x0806: "arp", 0x88CC: "lldp"}
 
 
 def _ether_key(frame: Frame, vlan: int) -> tuple[Any, ...]:
@@ -58,17 +73,27 @@ def ether_protocol(frame: Frame) -> str:
 
 
 # Offsets in ``Session.counts``; add the direction (0 source, 1 destination).
-PACKETS, BYTES, DATABYTES, SEQ, STATE, ISN = 0, 2, 4, 6, 8, 10
+PACKETS: Final = 0
+BYTES: Final = 2
+DATABYTES: Final = 4
+SEQ: Final = 6
+STATE: Final = 8
+ISN: Final = 10
 
 # The empty pairs every session starts with (immutable, so all sessions share them).
-NO_MACS: tuple[tuple[bytes, ...], tuple[bytes, ...]] = ((), ())
-NO_BYTES: tuple[bytes, bytes] = (b"", b"")
-BYTE = [bytes((i,)) for i in range(256)]
+NO_MACS: Final[tuple[tuple[bytes, ...], tuple[bytes, ...]]] = ((), ())
+NO_BYTES: Final[tuple[bytes, bytes]] = (b"", b"")
+BYTE: Final = [bytes((i,)) for i in range(256)]
 # Distinct values kept for sharing; checked as sessions start (a session adds only a few).
-MAX_SHARED = 16384
+MAX_SHARED: Final = 16384
 
 # Timeout classes: each has its own idle queue so that expiry is a look at the queue's head.
-Q_TCP, Q_UDP, Q_ICMP, Q_SCTP, Q_ESP, Q_OTHER = range(6)
+Q_TCP: Final = 0
+Q_UDP: Final = 1
+Q_ICMP: Final = 2
+Q_SCTP: Final = 3
+Q_ESP: Final = 4
+Q_OTHER: Final = 5
 
 
 class AppLayer(Protocol):

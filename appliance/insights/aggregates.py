@@ -9,16 +9,16 @@ and upserts happen once per batch and per distinct key, which keeps the cost per
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Final
 
 import apsw
 
 from appliance.insights.sketch import Sketch, value_hash
 
-DAY_MS = 86_400_000
-_PORTED = (6, 17, 132)
-_NO_SOURCE = ("0.0.0.0", "::")  # DHCP clients before they have an address
-_LOCAL_CACHE_MAX = 100_000
+DAY_MS: Final = 86_400_000
+_PORTED: Final = (6, 17, 132)
+_NO_SOURCE: Final = ("0.0.0.0", "::")  # DHCP clients before they have an address
+_LOCAL_CACHE_MAX: Final = 100_000
 
 
 class Batch:

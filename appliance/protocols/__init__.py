@@ -19,11 +19,12 @@ import pkgutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from appliance.protocols._index import CandidateIndex
 
-TCP, UDP = 1, 2
+TCP: Final = 1
+UDP: Final = 2
 Detect = Callable[[Any, bytes, int], bool]
 
 
@@ -46,7 +47,7 @@ class Parser:
         """Write the fields into ``session.fields`` (called before every save, also mid-save)."""
 
 
-_BASE_PACKET = Parser.packet
+_BASE_PACKET: Final = Parser.packet
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Protocol:
     prefix_offset: int = 0
 
 
-PROTOCOLS: list[Protocol] = []
+PROTOCOLS: Final[list[Protocol]] = []
 
 
 def attach_once(session: Any, parser: Parser) -> None:

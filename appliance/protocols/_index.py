@@ -18,11 +18,11 @@ order (their side effects, such as attaching a confirmer, happen in the same ord
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
-ANCHOR_SPAN = 16  # positions of data looked at by the index; later bytes are left to detect
-CACHE_MAX = 4096  # distinct candidate sets remembered (in practice a few hundred)
-KEEP = 2  # anchored positions kept per protocol
+ANCHOR_SPAN: Final = 16  # positions of data looked at by the index; later bytes are left to detect
+CACHE_MAX: Final = 4096  # distinct candidate sets remembered (in practice a few hundred)
+KEEP: Final = 2  # anchored positions kept per protocol
 
 
 def anchors(protocol: Any) -> dict[int, frozenset[int]]:

@@ -8,15 +8,16 @@ of a reply). ARP frames carry no TCP/UDP data, so this parser works on whole fra
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, Final
 
 from appliance import fields
 from appliance.protocols import Parser, Protocol, register
 
-ETHERTYPE_ARP = 0x0806
-MIN_LEN = 28  # Ethernet/IPv4 ARP body
-REQUEST, REPLY = 1, 2
-MAX_VALUES = 100  # an ARP session is long-lived: bound what one can collect
+ETHERTYPE_ARP: Final = 0x0806
+MIN_LEN: Final = 28  # Ethernet/IPv4 ARP body
+REQUEST: Final = 1
+REPLY: Final = 2
+MAX_VALUES: Final = 100  # an ARP session is long-lived: bound what one can collect
 
 fields.register(
     fields.field("arp.ip", "arp.ip", "ip", "arp", "Address asked about", multi=True),

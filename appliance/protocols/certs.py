@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from typing import Any
+from typing import Any, Final
 
 from appliance import fields
 from appliance.protocols import Parser, _asn1
 
-CERT_TAG_SELF_SIGNED = "cert:self-signed"
-CERT_TAG_CA = "cert:certificate-authority"
-MAX_CERTS = 32  # per session: bounds memory on hostile chains
+CERT_TAG_SELF_SIGNED: Final = "cert:self-signed"
+CERT_TAG_CA: Final = "cert:certificate-authority"
+MAX_CERTS: Final = 32  # per session: bounds memory on hostile chains
 
 fields.register(fields.field("cert", "cert", "object", "cert", "Certificates seen in the session",
                              multi=True, count="certCnt"))
 
 # OpenSSL short names of public key algorithms and curves, keyed by dotted OID.
-KEY_ALGORITHMS = {
+KEY_ALGORITHMS: Final = {
     "1.2.840.113549.1.1.1": "rsaEncryption", "1.2.840.113549.1.1.10": "rsassaPss",
     "1.2.840.10040.4.1": "dsaEncryption", "1.2.840.10045.2.1": "id-ecPublicKey",
     "1.3.101.110": "X25519", "1.3.101.111": "X448", "1.3.101.112": "ED25519", "1.3.101.113": "ED448",
@@ -32,15 +32,18 @@ KEY_ALGORITHMS = {
     "1.2.643.7.1.1.1.1": "gost2012_256", "1.2.643.7.1.1.1.2": "gost2012_512",
     "1.2.156.10197.1.301": "SM2",
 }
-CURVES = {
+CURVES: Final = {
     "1.2.840.10045.3.1.7": "prime256v1", "1.3.132.0.34": "secp384r1", "1.3.132.0.35": "secp521r1",
     "1.3.132.0.10": "secp256k1", "1.2.840.10045.3.1.1": "prime192v1", "1.3.132.0.33": "secp224r1",
     "1.3.36.3.3.2.8.1.1.7": "brainpoolP256r1", "1.3.36.3.3.2.8.1.1.11": "brainpoolP384r1",
     "1.3.36.3.3.2.8.1.1.13": "brainpoolP512r1", "1.2.156.10197.1.301": "SM2",
 }
-OID_CN, OID_ON, OID_OU = "2.5.4.3", "2.5.4.10", "2.5.4.11"
-OID_KEY_USAGE, OID_ALT_NAME = "2.5.29.15", "2.5.29.17"
-NAME_STRING_TAGS = (12, 19, 20)  # UTF8String, PrintableString, TeletexString
+OID_CN: Final = "2.5.4.3"
+OID_ON: Final = "2.5.4.10"
+OID_OU: Final = "2.5.4.11"
+OID_KEY_USAGE: Final = "2.5.29.15"
+OID_ALT_NAME: Final = "2.5.29.17"
+NAME_STRING_TAGS: Final = (12, 19, 20)  # UTF8String, PrintableString, TeletexString
 
 
 # --- DER ------------------------------------------------------------------------------------------
@@ -139,7 +142,7 @@ def _ascii_lower(text: str) -> str:
     return text.translate(_ASCII_LOWER)
 
 
-_ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
+_ASCII_LOWER: Final = {c: c + 32 for c in range(65, 91)}
 
 
 def _public_key(data: bytes, start: int, end: int, cert: dict[str, Any]) -> None:
@@ -246,8 +249,8 @@ def _validity(cert: dict[str, Any], before: int, after: int, now: int) -> None:
 
 
 # --- parsed certificates, remembered ---------------------------------------------------------------
-CACHE_MAX = 1024  # distinct certificates remembered; a server sends the same chain to every client
-CACHE_DER_MAX = 8192  # bytes: real certificates are 1-2 KB; bigger ones are parsed, not kept (memory)
+CACHE_MAX: Final = 1024  # distinct certificates remembered; a server sends the same chain to every client
+CACHE_DER_MAX: Final = 8192  # bytes: real certificates are 1-2 KB; bigger ones are parsed, not kept (memory)
 
 
 class _Tags:

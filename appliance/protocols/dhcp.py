@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from typing import Any
+from typing import Any, Final
 
 from appliance import fields
 from appliance.protocols import UDP, Parser, Protocol, register
 
-TYPES_V4 = ("", "DISCOVER", "OFFER", "REQUEST", "DECLINE", "ACK", "NAK", "RELEASE", "INFORM",
-            "FORCERENEW", "LEASEQUERY", "LEASEUNASSIGNED", "LEASEUNKNOWN", "LEASEACTIVE",
-            "BULKLEASEQUERY", "LEASEQUERYDONE", "ACTIVELEASEQUERY", "LEASEQUERYSTATUS", "TLS")
-TYPES_V6 = ("", "SOLICIT", "ADVERTISE", "REQUEST", "CONFIRM", "RENEW", "REBIND", "REPLY", "RELEASE",
-            "DECLINE", "RECONFIGURE", "INFORMATION_REQUEST", "RELAY_FORW", "RELAY_REPL",
-            "LEASEQUERY", "LEASEQUERY_REPLY", "LEASEQUERY_DONE", "LEASEQUERY_DATA",
-            "LEASEQUERY_NO_DATA", "LEASEQUERY_STATUS", "LEASEQUERY_RECONF", "LEASEQUERY_RECONF_REPLY")
-MAGIC = b"\x63\x82\x53\x63"
-MIN_V4 = 256  # Arkime ignores shorter BOOTP messages
-OPTIONS_V4 = 240  # fixed BOOTP header (236) + magic cookie
-RELAY_V6 = (12, 13)  # relay messages carry link/peer addresses instead of a transaction id
-_U16 = struct.Struct(">HH").unpack_from
+TYPES_V4: Final = ("", "DISCOVER", "OFFER", "REQUEST", "DECLINE", "ACK", "NAK", "RELEASE", "INFORM",
+                   "FORCERENEW", "LEASEQUERY", "LEASEUNASSIGNED", "LEASEUNKNOWN", "LEASEACTIVE",
+                   "BULKLEASEQUERY", "LEASEQUERYDONE", "ACTIVELEASEQUERY", "LEASEQUERYSTATUS", "TLS")
+TYPES_V6: Final = ("", "SOLICIT", "ADVERTISE", "REQUEST", "CONFIRM", "RENEW", "REBIND", "REPLY", "RELEASE",
+                   "DECLINE", "RECONFIGURE", "INFORMATION_REQUEST", "RELAY_FORW", "RELAY_REPL",
+                   "LEASEQUERY", "LEASEQUERY_REPLY", "LEASEQUERY_DONE", "LEASEQUERY_DATA",
+                   "LEASEQUERY_NO_DATA", "LEASEQUERY_STATUS", "LEASEQUERY_RECONF", "LEASEQUERY_RECONF_REPLY")
+MAGIC: Final = b"\x63\x82\x53\x63"
+MIN_V4: Final = 256  # Arkime ignores shorter BOOTP messages
+OPTIONS_V4: Final = 240  # fixed BOOTP header (236) + magic cookie
+RELAY_V6: Final = (12, 13)  # relay messages carry link/peer addresses instead of a transaction id
+_U16: Final = struct.Struct(">HH").unpack_from
 
 fields.register(
     fields.field("dhcp.type", "dhcp.type", "uptermfield", "dhcp", "DHCP message types", multi=True),

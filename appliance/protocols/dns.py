@@ -19,13 +19,13 @@ from __future__ import annotations
 import re
 import socket
 import struct
-from typing import Any
+from typing import Any, Final
 
 from appliance import fields
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
 
-QCLASSES = {1: "IN", 2: "CS", 3: "CH", 4: "HS", 255: "ANY"}
-QTYPES = {
+QCLASSES: Final = {1: "IN", 2: "CS", 3: "CH", 4: "HS", 255: "ANY"}
+QTYPES: Final = {
     1: "A", 2: "NS", 3: "MD", 4: "MF", 5: "CNAME", 6: "SOA", 7: "MB", 8: "MG", 9: "MR", 10: "NULL",
     11: "WKS", 12: "PTR", 13: "HINFO", 14: "MINFO", 15: "MX", 16: "TXT", 17: "RP", 18: "AFSDB",
     19: "X25", 20: "ISDN", 21: "RT", 22: "NSAP", 23: "NSAPPTR", 24: "SIG", 25: "KEY", 26: "PX",
@@ -36,27 +36,27 @@ QTYPES = {
     249: "TKEY", 250: "TSIG", 251: "IXFR", 252: "AXFR", 253: "MAILB", 254: "MAILA", 255: "ANY",
     256: "URI", 257: "CAA",
 }
-RCODES = (
+RCODES: Final = (
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMPL", "REFUSED", "YXDOMAIN", "YXRRSET",
     "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI", "12", "13", "14", "15", "BADSIG_VERS", "BADKEY",
     "BADTIME", "BADMODE", "BADNAME", "BADALG", "BADTRUNC", "BADCOOKIE",
 )
-OPCODES = ("QUERY", "IQUERY", "STATUS", "3", "NOTIFY", "UPDATE")
-FLAGS = ("AA", "TC", "RD", "RA", "Z", "AD", "CD")  # bit 6 .. bit 0 of Arkime's packed flags
+OPCODES: Final = ("QUERY", "IQUERY", "STATUS", "3", "NOTIFY", "UPDATE")
+FLAGS: Final = ("AA", "TC", "RD", "RA", "Z", "AD", "CD")  # bit 6 .. bit 0 of Arkime's packed flags
 
-_RECORD = struct.Struct(">HHIH")  # type, class, TTL, data length of a resource record
-ROOT = "<root>"
-CLASS_IN = 1
-TYPE_OPT = 41
-NAME_MAX = 8000  # Arkime's name buffer
-MAX_POINTERS = 10  # compression pointers followed before a name is a loop
-MAX_OBJECTS = 1000  # query objects kept per session
-MAX_ITEMS = 1000  # answers / hosts / addresses kept per query object
-BUDGET = 4_000_000  # characters of names and values kept per session, whatever the objects
-TCP_BUF_MAX = 65536  # bytes buffered per direction over TCP
+_RECORD: Final = struct.Struct(">HHIH")  # type, class, TTL, data length of a resource record
+ROOT: Final = "<root>"
+CLASS_IN: Final = 1
+TYPE_OPT: Final = 41
+NAME_MAX: Final = 8000  # Arkime's name buffer
+MAX_POINTERS: Final = 10  # compression pointers followed before a name is a loop
+MAX_OBJECTS: Final = 1000  # query objects kept per session
+MAX_ITEMS: Final = 1000  # answers / hosts / addresses kept per query object
+BUDGET: Final = 4_000_000  # characters of names and values kept per session, whatever the objects
+TCP_BUF_MAX: Final = 65536  # bytes buffered per direction over TCP
 
 # How Arkime prints one byte of a label: high bytes as "M-", control bytes as "^".
-_LABEL_CHARS: list[str] = []
+_LABEL_CHARS: Final[list[str]] = []
 for _c in range(256):
     _s = "M-" if _c >= 0x80 else ""
     _c7 = _c & 0x7F
@@ -126,7 +126,7 @@ def _label(raw: bytes) -> str:
     return "".join([_LABEL_CHARS[b] for b in raw])
 
 
-_PLAIN = re.compile(rb"[\x20-\x7e]*")  # the bytes Arkime prints as they are
+_PLAIN: Final = re.compile(rb"[\x20-\x7e]*")  # the bytes Arkime prints as they are
 
 
 def read_name(full: bytes, rd: Reader, session: Any = None,
@@ -618,7 +618,7 @@ class Message:
         return {"ds": f"DS {tag} {algorithm} {digest_type} {digest.hex().upper()}"}
 
 
-_HANDLERS = {
+_HANDLERS: Final = {
     1: Message._a, 2: Message._ns, 5: Message._cname, 15: Message._mx, 16: Message._txt,
     28: Message._aaaa, 43: Message._ds, 46: Message._rrsig, 47: Message._nsec, 65: Message._https,
     257: Message._caa,

@@ -16,21 +16,21 @@ import hashlib
 import ipaddress
 import re
 import socket
-from typing import Any
+from typing import Any, Final
 
 from appliance import fields
 from appliance.protocols import TCP, Parser, Protocol, register
 
-_NOT_B64 = re.compile(rb"[^A-Za-z0-9+/]")
-_NOT_B64_BODY = re.compile(rb"[^A-Za-z0-9+/=]")
-MAX_LINE = 65536  # longest line kept per direction; the rest of a longer line is dropped
-MAX_VALUES = 1000  # values kept per field
-MAX_SUBJECT = 0xFFF  # Arkime decodes a subject into a buffer of this many bytes
-IMAP_MAX_LINE = 16384  # Arkime's imap/pop3 give up on longer lines
-SMTP_IP_HEADERS = ("x-originating-ip", "x-barracuda-apparent-source-ip")  # Arkime's sample config
-NTLM_MAGIC = b"NTLMSSP\x00"
+_NOT_B64: Final = re.compile(rb"[^A-Za-z0-9+/]")
+_NOT_B64_BODY: Final = re.compile(rb"[^A-Za-z0-9+/=]")
+MAX_LINE: Final = 65536  # longest line kept per direction; the rest of a longer line is dropped
+MAX_VALUES: Final = 1000  # values kept per field
+MAX_SUBJECT: Final = 0xFFF  # Arkime decodes a subject into a buffer of this many bytes
+IMAP_MAX_LINE: Final = 16384  # Arkime's imap/pop3 give up on longer lines
+SMTP_IP_HEADERS: Final = ("x-originating-ip", "x-barracuda-apparent-source-ip")  # Arkime's sample config
+NTLM_MAGIC: Final = b"NTLMSSP\x00"
 
-_G = "email"
+_G: Final = "email"
 fields.register(
     fields.field("email.src", "email.src", "lotermfield", _G, "Email from addresses", multi=True),
     fields.field("email.dst", "email.dst", "lotermfield", _G, "Email to and cc addresses", multi=True),
@@ -62,12 +62,22 @@ fields.register(
 )
 
 # SMTP states per direction (Arkime's, minus the byte-level "return" states).
-CMD, AUTH_LOGIN, AUTH_PLAIN, HEADER, DATA, MIME, MIME_DATA, TLS_OK, TLS_WAIT, IGNORE = range(10)
+CMD: Final = 0
+AUTH_LOGIN: Final = 1
+AUTH_PLAIN: Final = 2
+HEADER: Final = 3
+DATA: Final = 4
+MIME: Final = 5
+MIME_DATA: Final = 6
+TLS_OK: Final = 7
+TLS_WAIT: Final = 8
+IGNORE: Final = 9
 
-AFTER_CR, AFTER_CR_SPEND = 1, 2
+AFTER_CR: Final = 1
+AFTER_CR_SPEND: Final = 2
 
 # Header name -> the field its value fills.
-KNOWN_HEADERS = {
+KNOWN_HEADERS: Final = {
     "cc": "email.dst", "to": "email.dst", "from": "email.src", "message-id": "email.id",
     "content-type": "email.contentType", "subject": "email.subject", "x-mailer": "email.useragent",
     "user-agent": "email.useragent", "mime-version": "email.mimeVersion", "received": "received",
@@ -118,7 +128,7 @@ def _atoi(raw: bytes) -> int:
     return int(match.group(1)) if match else 0
 
 
-_LEADING_INT = re.compile(rb"\s*([+-]?\d+)")  # compiled once: re.match(pattern) looks it up per call
+_LEADING_INT: Final = re.compile(rb"\s*([+-]?\d+)")  # compiled once: re.match(pattern) looks it up per call
 
 
 def remove_matching(raw: bytes, start: int, stop: int) -> bytes:
@@ -285,7 +295,7 @@ def parse_received(values: Values, raw: bytes) -> None:
         pos += 1
 
 
-_RECEIVED_MARK = re.compile(rb"from |by |\[")
+_RECEIVED_MARK: Final = re.compile(rb"from |by |\[")
 
 
 def _received_host(values: Values, raw: bytes, pos: int) -> int:

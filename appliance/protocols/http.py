@@ -22,42 +22,51 @@ import binascii
 import hashlib
 import ipaddress
 import re
-from typing import Any
+from typing import Any, Final
 
 from appliance import fields
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
 
 # http_parser's method table (plus PRI, the HTTP/2 preface), as Arkime registers its classifiers.
-METHODS = (
+METHODS: Final = (
     "DELETE", "GET", "HEAD", "POST", "PUT", "CONNECT", "OPTIONS", "TRACE", "COPY", "LOCK",
     "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "BIND", "REBIND", "UNBIND",
     "ACL", "REPORT", "MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE",
     "UNSUBSCRIBE", "PATCH", "PURGE", "MKCALENDAR", "LINK", "UNLINK", "SOURCE", "PRI",
 )
-_METHOD_SET = frozenset(m.encode() for m in METHODS)
-_METHOD_PREFIXES = frozenset(m.encode()[:n] for m in METHODS for n in range(1, len(m) + 1))
-_DETECT_PREFIXES = tuple(m.encode() for m in METHODS) + (b"HTTP",)
+_METHOD_SET: Final = frozenset(m.encode() for m in METHODS)
+_METHOD_PREFIXES: Final = frozenset(m.encode()[:n] for m in METHODS for n in range(1, len(m) + 1))
+_DETECT_PREFIXES: Final = tuple(m.encode() for m in METHODS) + (b"HTTP",)
 
 # Headers that get their own field (Arkime's built-ins plus the [headers-http-request] and
 # [headers-http-response] sections of its test configuration); the rest go to
 # requestHeaderField/Value and responseHeaderField/Value.
-REQUEST_INDEXED = ("referer", "authorization")
-RESPONSE_INDEXED = ("location",)
-_REQUEST_BUILTIN = {"host": "http.host", "user-agent": "http.useragent", "x-forwarded-for": "http.xffIp"}
+REQUEST_INDEXED: Final = ("referer", "authorization")
+RESPONSE_INDEXED: Final = ("location",)
+_REQUEST_BUILTIN: Final = {"host": "http.host", "user-agent": "http.useragent", "x-forwarded-for": "http.xffIp"}
 
-MAX_HEADER = 64 * 1024  # bytes of one header section kept while waiting for its end
-MAX_URL = 4096  # Arkime truncates http.uri here and tags the session
-MAX_REQ_BODY = 2048  # first request body piece kept in http.requestBody when this short
-_HEADER_NAME_MAX = 39  # Arkime keeps header names in a 40-byte buffer
+MAX_HEADER: Final = 64 * 1024  # bytes of one header section kept while waiting for its end
+MAX_URL: Final = 4096  # Arkime truncates http.uri here and tags the session
+MAX_REQ_BODY: Final = 2048  # first request body piece kept in http.requestBody when this short
+_HEADER_NAME_MAX: Final = 39  # Arkime keeps header names in a 40-byte buffer
 # Byte classes searched with one C call instead of a Python loop over the bytes.
-_URL_BAD = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control characters other than TAB
-_CONTROL = re.compile(rb"[\x00-\x1f]")
-_KEY_VALUE_SEP = re.compile(rb"[&=]")
-_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_URL_BAD: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control characters other than TAB
+_CONTROL: Final = re.compile(rb"[\x00-\x1f]")
+_KEY_VALUE_SEP: Final = re.compile(rb"[&=]")
+_TOKEN_CHARS: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # Side states.
-START, HEADERS, BODY, CHUNK_SIZE, CHUNK_DATA, CHUNK_END, TRAILERS, EOF_BODY, DEAD, FAILED = range(10)
-_BODY_STATES = (BODY, CHUNK_DATA, EOF_BODY)
+START: Final = 0
+HEADERS: Final = 1
+BODY: Final = 2
+CHUNK_SIZE: Final = 3
+CHUNK_DATA: Final = 4
+CHUNK_END: Final = 5
+TRAILERS: Final = 6
+EOF_BODY: Final = 7
+DEAD: Final = 8
+FAILED: Final = 9
+_BODY_STATES: Final = (BODY, CHUNK_DATA, EOF_BODY)
 
 
 def detect(session: Any, data: bytes, direction: int) -> bool:
@@ -596,8 +605,8 @@ class HTTPParser(Parser):
         self.written[path] = mine
 
 
-_DUPLICATES_KEPT = frozenset(("http.requestHeaderField", "http.requestHeaderValue",
-                              "http.responseHeaderField", "http.responseHeaderValue"))
+_DUPLICATES_KEPT: Final = frozenset(("http.requestHeaderField", "http.requestHeaderValue",
+                                     "http.responseHeaderField", "http.responseHeaderValue"))
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -621,7 +630,7 @@ def _version(raw: bytes) -> bytes | None:
     return b"%d.%d" % (int(major), int(minor))
 
 
-_COLLECTED = frozenset(("host", "cookie", "authorization"))
+_COLLECTED: Final = frozenset(("host", "cookie", "authorization"))
 
 
 def _collect(lower: str, value: bytes, host: bytes | None, cookie: bytes | None,
@@ -659,7 +668,7 @@ def _digest_user(params: bytes) -> bytes | None:
     return rest.split(b",", 1)[0]
 
 
-_HEX = b"0123456789abcdefABCDEF"
+_HEX: Final = b"0123456789abcdefABCDEF"
 
 
 def _unescape(raw: bytes) -> str:
@@ -704,7 +713,7 @@ def _istarts(prefix: bytes) -> Any:
     return lambda d: d[:len(prefix)].lower() == prefix
 
 
-_MAGIC: tuple[tuple[Any, str], ...] = (
+_MAGIC: Final[tuple[tuple[Any, str], ...]] = (
     (lambda d: len(d) > 10 and d[4:8] == b"ftyp" and d[8:10] == b"qt", "video/quicktime"),
     (lambda d: len(d) > 10 and d[4:8] == b"ftyp" and d[8:10] == b"3g", "video/3gpp"),
     (_starts(b"\x00\x01\x00\x00\x00"), "application/x-font-ttf"),
@@ -733,7 +742,7 @@ _MAGIC: tuple[tuple[Any, str], ...] = (
     (_starts(b"MZ"), "application/x-dosexec"),
     (_starts(b"MSCF\x00\x00"), "application/vnd.ms-cab-compressed"),
     (lambda d: len(d) > 40 and d[:4] == b"OggS" and (d[28:36] == b"Speex   " or d[29:33] == b"FLAC"
-                                                     or d[28:35] == b"\x01vorbis"), "audio/ogg"),
+                                                            or d[28:35] == b"\x01vorbis"), "audio/ogg"),
     (lambda d: len(d) > 40 and d[:4] == b"OggS" and d[28:35] == b"\x80theora", "video/ogg"),
     (_starts(b"OTTO"), "application/vnd.ms-opentype"),
     (_starts(b"PK\x03\x04", b"PK\x05\x06"), "application/zip"),
@@ -749,13 +758,13 @@ _MAGIC: tuple[tuple[Any, str], ...] = (
 
 # The first bytes each test can accept (None: any), so that magic() only runs the tests that
 # could match; in _MAGIC's order, which decides between tests that both match.
-_MAGIC_FIRST: tuple[bytes | None, ...] = (
+_MAGIC_FIRST: Final[tuple[bytes | None, ...]] = (
     None, None, b"\x00", b"\x1a", b"\x1a", b"\x1f", b"\x1f", b"#", b"%", b"<", b"<", b"<", b"<", b"<", b"<", b"<",
     b"{", b"8", b"B", b"B", b"C", b"F", b"G", b"G", b"I", b"M", b"M", b"O", b"O", b"O", b"P", b"R", b"R", b"W",
     b"d", b"w", b"\x89", b"\xfd", b"\xff",
 )
-_MAGIC_BY_BYTE = [tuple(entry for entry, first in zip(_MAGIC, _MAGIC_FIRST, strict=True)
-                        if first is None or byte in first) for byte in range(256)]
+_MAGIC_BY_BYTE: Final = [tuple(entry for entry, first in zip(_MAGIC, _MAGIC_FIRST, strict=True)
+                               if first is None or byte in first) for byte in range(256)]
 
 
 # --- registration --------------------------------------------------------------------------

@@ -9,11 +9,11 @@ Header blocks (HPACK) are not decoded yet, so no http.* values come from the fra
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from appliance.protocols import TCP, Protocol, register
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 def _detect(session: Any, data: bytes, direction: int) -> bool:

@@ -10,41 +10,41 @@ payloads, which go to the shared certificate collector.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from appliance import fields
 from appliance.protocols import UDP, Parser, Protocol, register
 from appliance.protocols.certs import add_certificate
 
-NATT_PORT = 4500
-MAX_VALUES = 32  # per field: bounds memory on long sessions
+NATT_PORT: Final = 4500
+MAX_VALUES: Final = 32  # per field: bounds memory on long sessions
 
-IKEV1_EXCHANGES = {0: "none", 1: "base", 2: "identity-protection", 3: "authentication-only",
-                   4: "aggressive", 5: "informational", 32: "quick-mode", 33: "new-group-mode"}
-IKEV2_EXCHANGES = {34: "ike-sa-init", 35: "ike-auth", 36: "create-child-sa", 37: "informational"}
-ENCRYPTION = {1: "des-cbc", 2: "idea-cbc", 3: "blowfish-cbc", 4: "rc5-r16-b64-cbc", 5: "3des-cbc",
-              6: "cast-cbc", 7: "aes-cbc", 8: "camellia-cbc", 12: "aes-ctr", 13: "aes-ccm-8",
-              14: "aes-ccm-12", 15: "aes-ccm-16", 18: "aes-gcm-8", 19: "aes-gcm-12",
-              20: "aes-gcm-16", 23: "chacha20-poly1305"}
+IKEV1_EXCHANGES: Final = {0: "none", 1: "base", 2: "identity-protection", 3: "authentication-only",
+                          4: "aggressive", 5: "informational", 32: "quick-mode", 33: "new-group-mode"}
+IKEV2_EXCHANGES: Final = {34: "ike-sa-init", 35: "ike-auth", 36: "create-child-sa", 37: "informational"}
+ENCRYPTION: Final = {1: "des-cbc", 2: "idea-cbc", 3: "blowfish-cbc", 4: "rc5-r16-b64-cbc", 5: "3des-cbc",
+                     6: "cast-cbc", 7: "aes-cbc", 8: "camellia-cbc", 12: "aes-ctr", 13: "aes-ccm-8",
+                     14: "aes-ccm-12", 15: "aes-ccm-16", 18: "aes-gcm-8", 19: "aes-gcm-12",
+                     20: "aes-gcm-16", 23: "chacha20-poly1305"}
 # IKEv2 numbers its transforms differently (IANA "Transform Type 1"): 12 is AES-CBC there.
-ENCRYPTION_V2 = {1: "des-iv64", 2: "des-cbc", 3: "3des-cbc", 4: "rc5", 5: "idea", 6: "cast",
-                 7: "blowfish", 8: "3idea", 9: "des-iv32", 11: "null", 12: "aes-cbc",
-                 13: "aes-ctr", 14: "aes-ccm-8", 15: "aes-ccm-12", 16: "aes-ccm-16",
-                 18: "aes-gcm-8", 19: "aes-gcm-12", 20: "aes-gcm-16", 23: "camellia-cbc",
-                 24: "camellia-ctr", 25: "camellia-ccm-8", 26: "camellia-ccm-12",
-                 27: "camellia-ccm-16", 28: "chacha20-poly1305"}
-HASHES = {1: "md5", 2: "sha1", 3: "tiger", 4: "sha2-256", 5: "sha2-384", 6: "sha2-512"}
-PRFS = {1: "prf-hmac-md5", 2: "prf-hmac-sha1", 3: "prf-hmac-tiger", 4: "prf-aes128-xcbc",
-        5: "prf-hmac-sha2-256", 6: "prf-hmac-sha2-384", 7: "prf-hmac-sha2-512"}
-DH_GROUPS = {1: "modp768", 2: "modp1024", 5: "modp1536", 14: "modp2048", 15: "modp3072",
-             16: "modp4096", 17: "modp6144", 18: "modp8192", 19: "ecp256", 20: "ecp384",
-             21: "ecp521", 22: "modp1024s160", 23: "modp2048s224", 24: "modp2048s256",
-             25: "ecp192", 26: "ecp224", 27: "brainpoolp224", 28: "brainpoolp256",
-             29: "brainpoolp384", 30: "brainpoolp512", 31: "curve25519", 32: "curve448"}
-AUTH_METHODS = {1: "psk", 2: "dss-sig", 3: "rsa-sig", 4: "rsa-enc", 5: "rsa-enc",
-                64221: "hybrid-rsa", 65001: "xauth-psk", 65005: "xauth-rsa"}
+ENCRYPTION_V2: Final = {1: "des-iv64", 2: "des-cbc", 3: "3des-cbc", 4: "rc5", 5: "idea", 6: "cast",
+                        7: "blowfish", 8: "3idea", 9: "des-iv32", 11: "null", 12: "aes-cbc",
+                        13: "aes-ctr", 14: "aes-ccm-8", 15: "aes-ccm-12", 16: "aes-ccm-16",
+                        18: "aes-gcm-8", 19: "aes-gcm-12", 20: "aes-gcm-16", 23: "camellia-cbc",
+                        24: "camellia-ctr", 25: "camellia-ccm-8", 26: "camellia-ccm-12",
+                        27: "camellia-ccm-16", 28: "chacha20-poly1305"}
+HASHES: Final = {1: "md5", 2: "sha1", 3: "tiger", 4: "sha2-256", 5: "sha2-384", 6: "sha2-512"}
+PRFS: Final = {1: "prf-hmac-md5", 2: "prf-hmac-sha1", 3: "prf-hmac-tiger", 4: "prf-aes128-xcbc",
+               5: "prf-hmac-sha2-256", 6: "prf-hmac-sha2-384", 7: "prf-hmac-sha2-512"}
+DH_GROUPS: Final = {1: "modp768", 2: "modp1024", 5: "modp1536", 14: "modp2048", 15: "modp3072",
+                    16: "modp4096", 17: "modp6144", 18: "modp8192", 19: "ecp256", 20: "ecp384",
+                    21: "ecp521", 22: "modp1024s160", 23: "modp2048s224", 24: "modp2048s256",
+                    25: "ecp192", 26: "ecp224", 27: "brainpoolp224", 28: "brainpoolp256",
+                    29: "brainpoolp384", 30: "brainpoolp512", 31: "curve25519", 32: "curve448"}
+AUTH_METHODS: Final = {1: "psk", 2: "dss-sig", 3: "rsa-sig", 4: "rsa-enc", 5: "rsa-enc",
+                       64221: "hybrid-rsa", 65001: "xauth-psk", 65005: "xauth-rsa"}
 # Vendor ids known by their first 8 bytes.
-VENDORS = {
+VENDORS: Final = {
     "4a131c8107035845": "rfc3947-nat-t", "90cb80913ebb696e": "draft-ietf-nat-t-02",
     "cd60464335df21f8": "draft-ietf-nat-t-03", "7d9419a65310ca6f": "draft-ietf-nat-t-rfc",
     "afcad71368a1f1c9": "dpd", "12f5f28c457168a9": "cisco-unity", "09002689dfd6b712": "xauth",
@@ -54,11 +54,15 @@ VENDORS = {
     "4f50454e5377616e": "openswan2", "fbf47614984031fa": "checkpoint",
     "f4ed19e0c114eb51": "checkpoint-ng",
 }
-PAYLOAD_SA, PAYLOAD_CERT, PAYLOAD_VENDOR = 1, 6, 13
-PAYLOAD_SA_V2, PAYLOAD_CERT_V2, PAYLOAD_VENDOR_V2 = 33, 37, 43
-CERT_X509_SIGNATURE = 4
+PAYLOAD_SA: Final = 1
+PAYLOAD_CERT: Final = 6
+PAYLOAD_VENDOR: Final = 13
+PAYLOAD_SA_V2: Final = 33
+PAYLOAD_CERT_V2: Final = 37
+PAYLOAD_VENDOR_V2: Final = 43
+CERT_X509_SIGNATURE: Final = 4
 
-_FIELDS = (
+_FIELDS: Final = (
     ("isakmp.initiatorSpi", "isakmp.initiator-spi", "ISAKMP initiator security parameter index"),
     ("isakmp.responderSpi", "isakmp.responder-spi", "ISAKMP responder security parameter index"),
     ("isakmp.version", "isakmp.version", "ISAKMP version"),

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from appliance import fields
 from appliance.protocols import UDP, Parser, Protocol, register
 
-MODES = ("reserved", "symmetric-active", "symmetric-passive", "client", "server", "broadcast",
-         "control", "private")
-MIN_LEN = 48  # the fixed NTP header; shorter datagrams are not NTP to Arkime
+MODES: Final = ("reserved", "symmetric-active", "symmetric-passive", "client", "server", "broadcast",
+                "control", "private")
+MIN_LEN: Final = 48  # the fixed NTP header; shorter datagrams are not NTP to Arkime
 
 fields.register(
     fields.field("ntp.version", "ntp.version", "integer", "ntp", "NTP version", multi=True),

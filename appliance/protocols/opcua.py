@@ -9,21 +9,21 @@ its SenderCertificate (DER), which goes to the shared certificate collector.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from appliance import fields
 from appliance.protocols import TCP, Parser, Protocol, register
 from appliance.protocols.certs import add_certificate
 
-HEADER = 8
-MAX_MESSAGE = 16 * 1024 * 1024
-BUF_MAX = 32768  # enough for an OpenSecureChannel with a large certificate
-MAX_MESSAGES = 4  # per direction, as Arkime
-MAX_URL = 4096
-MAX_CERT = 16 * 1024
-HELLO_PRELUDE = 20  # five uint32 before the endpoint URL
-MESSAGE_TYPES = (b"HEL", b"ACK", b"ERR", b"RHE", b"OPN", b"CLO", b"MSG")
-MAX_VALUES = 16
+HEADER: Final = 8
+MAX_MESSAGE: Final = 16 * 1024 * 1024
+BUF_MAX: Final = 32768  # enough for an OpenSecureChannel with a large certificate
+MAX_MESSAGES: Final = 4  # per direction, as Arkime
+MAX_URL: Final = 4096
+MAX_CERT: Final = 16 * 1024
+HELLO_PRELUDE: Final = 20  # five uint32 before the endpoint URL
+MESSAGE_TYPES: Final = (b"HEL", b"ACK", b"ERR", b"RHE", b"OPN", b"CLO", b"MSG")
+MAX_VALUES: Final = 16
 
 fields.register(
     fields.field("opcua.endpointUrl", "opcua.endpointUrl", "termfield", "opcua",

@@ -14,17 +14,19 @@ add "tls" to the protocol list for these sessions, so neither do we.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
 from appliance.protocols.certs import process_certificate_message
 from appliance.protocols.tls import process_client_hello, process_server_hello
 
 # Length of a HARD_RESET_CLIENT_V2 record -> tls-auth HMAC size.
-RESET_HMAC = {14: 0, 38: 16, 42: 20, 54: 32, 86: 64}
-P_CONTROL_V1, P_DATA_V1, P_DATA_V2 = 4, 6, 9
-BUF_MAX = 65535  # per direction, for both the TCP framing and the inner TLS stream
-MAX_RECORDS = 256
+RESET_HMAC: Final = {14: 0, 38: 16, 42: 20, 54: 32, 86: 64}
+P_CONTROL_V1: Final = 4
+P_DATA_V1: Final = 6
+P_DATA_V2: Final = 9
+BUF_MAX: Final = 65535  # per direction, for both the TCP framing and the inner TLS stream
+MAX_RECORDS: Final = 256
 
 
 def reset_hmac_size(record: bytes) -> int:

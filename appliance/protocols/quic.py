@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 from hashlib import sha256
-from typing import Any
+from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -30,15 +30,15 @@ fields.register(
 )
 
 # version -> (initial salt, label prefix, long-header type bits of an Initial packet)
-VERSIONS = {
+VERSIONS: Final = {
     0x00000001: (bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a"), "quic ", 0),
     0x6B3343CF: (bytes.fromhex("0dede3def700a6db819381be6e269dcbf9bd2ed9"), "quicv2 ", 1),
     0xFF00001D: (bytes.fromhex("afbfec289993d24c9e9786f19c6111e04390a899"), "quic ", 0),
 }
-MIN_INITIAL = 1200  # clients pad their Initial datagrams to at least this
-MAX_CLIENT_DATAGRAMS = 10  # client Initials looked at before giving up on the ClientHello
-CRYPTO_LIMIT = 65536  # bound on the reassembled ClientHello
-MAX_VALUES = 16
+MIN_INITIAL: Final = 1200  # clients pad their Initial datagrams to at least this
+MAX_CLIENT_DATAGRAMS: Final = 10  # client Initials looked at before giving up on the ClientHello
+CRYPTO_LIMIT: Final = 65536  # bound on the reassembled ClientHello
+MAX_VALUES: Final = 16
 
 
 # --- IETF QUIC Initial decryption -------------------------------------------------------------------
@@ -358,7 +358,7 @@ def detect(session: Any, data: bytes, direction: int) -> bool:
 
 
 # --- fbzero: Facebook's Zero protocol, a CHLO over TCP ----------------------------------------------
-FBZERO_LIMIT = 4096
+FBZERO_LIMIT: Final = 4096
 
 
 class FbzeroParser(Parser):

@@ -16,15 +16,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from appliance.protocols import PROTOCOLS, TCP, UDP, Detect, Parser, Protocol, _asn1, attach_once, register
 from appliance.protocols._index import CandidateIndex
 
 Check = Callable[[Any, bytes, int], bool]
 
-MAX_BUFFER = 64 * 1024  # per direction, for the confirmers that need whole PDUs
-DNS_PORT = 53
+MAX_BUFFER: Final = 64 * 1024  # per direction, for the confirmers that need whole PDUs
+DNS_PORT: Final = 53
 
 
 # --- small helpers --------------------------------------------------------------------------------
@@ -392,7 +392,7 @@ def _adb_message(session: Any, data: bytes, direction: int) -> bool:
     return _u32le(data, 20) == command ^ 0xFFFFFFFF and data[:4] in ADB_COMMANDS
 
 
-ADB_COMMANDS = (b"SYNC", b"CNXN", b"OPEN", b"OKAY", b"CLSE", b"WRTE", b"AUTH", b"STLS")
+ADB_COMMANDS: Final = (b"SYNC", b"CNXN", b"OPEN", b"OKAY", b"CLSE", b"WRTE", b"AUTH", b"STLS")
 
 
 def _adb_host(session: Any, data: bytes, direction: int) -> bool:
@@ -402,7 +402,7 @@ def _adb_host(session: Any, data: bytes, direction: int) -> bool:
     return 0 < int(data[:4], 16) <= 4096
 
 
-HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
 
 
 def _adb_5555(session: Any, data: bytes, direction: int) -> bool:
@@ -438,7 +438,7 @@ def _opcua(session: Any, data: bytes, direction: int) -> bool:
     return len(data) >= 8 and _u32le(data, 4) >= 8 and _u32le(data, 4) <= 16 * 1024 * 1024
 
 
-OPENVPN_RESET_SIZES = (14, 38, 42, 54, 86)
+OPENVPN_RESET_SIZES: Final = (14, 38, 42, 54, 86)
 
 
 def _openvpn_record(data: bytes) -> bool:
@@ -469,7 +469,7 @@ def _enip_header(data: bytes) -> bool:
     return len(data) >= 24 and _u16le(data, 0) in ENIP_COMMANDS
 
 
-ENIP_COMMANDS = (0x0000, 0x0004, 0x0063, 0x0064, 0x0065, 0x0066, 0x006F, 0x0070, 0x0072, 0x0073)
+ENIP_COMMANDS: Final = (0x0000, 0x0004, 0x0063, 0x0064, 0x0065, 0x0066, 0x006F, 0x0070, 0x0072, 0x0073)
 
 
 def _enip_tcp(session: Any, data: bytes, direction: int) -> bool:
@@ -489,7 +489,7 @@ def _pana(session: Any, data: bytes, direction: int) -> bool:
     return len(data) >= 16 and _u16(data, 2) == len(data) and 1 <= _u16(data, 6) <= 4
 
 
-PTP_TYPES = (0x0, 0x1, 0x2, 0x3, 0x8, 0x9, 0xA, 0xB, 0xC, 0xD)
+PTP_TYPES: Final = (0x0, 0x1, 0x2, 0x3, 0x8, 0x9, 0xA, 0xB, 0xC, 0xD)
 
 
 def _ptp(session: Any, data: bytes, direction: int) -> bool:
@@ -557,9 +557,9 @@ def _telnet(session: Any, data: bytes, direction: int) -> bool:
     return len(data) >= 3 and data[1] in (0xFA, 0xFB, 0xFC, 0xFD, 0xFE) and data[2] < 0x30
 
 
-RPC_NAMES = {0xA0: "portmap", 0xA1: "rstat", 0xA2: "rusers", 0xA4: "ypprog", 0xA5: "mount",
-             0xA7: "ypbind", 0xA8: "wall", 0xA9: "yppasswd", 0xAB: "rquota", 0xB1: "rexec",
-             0xC5: "tfs"}
+RPC_NAMES: Final = {0xA0: "portmap", 0xA1: "rstat", 0xA2: "rusers", 0xA4: "ypprog", 0xA5: "mount",
+                    0xA7: "ypbind", 0xA8: "wall", 0xA9: "yppasswd", 0xAB: "rquota", 0xB1: "rexec",
+                    0xC5: "tfs"}
 
 
 def _rpc(name: str) -> Check:
@@ -578,7 +578,7 @@ def _ntlm_carrier(session: Any, data: bytes, direction: int) -> bool:
     return False
 
 
-NTLM_CARRIER = re.compile(
+NTLM_CARRIER: Final = re.compile(
     rb"(?:GET|POST|PUT|HEAD|OPTIONS|DELETE|PATCH|PROPFIND|RPC_IN_DATA|RPC_OUT_DATA|HTTP/1\.)[ /]"
     rb"|0|\x05\x00|[\x10\x12]\x01")  # HTTP, LDAP, DCE/RPC, TDS (mail parsers do their own)
 
@@ -638,7 +638,7 @@ class S7Confirm(Confirmer):
             session.add_protocol("s7comm" if frame[at] == 0x32 else "s7comm-plus")
 
 
-DCERPC_INTERFACES = {
+DCERPC_INTERFACES: Final = {
     "e3514235-4b06-11d1-ab04-00c04fc2dcd2": "drsuapi",
     "12345778-1234-abcd-ef00-0123456789ac": "samr",
     "12345678-1234-abcd-ef00-01234567cffb": "netlogon",
@@ -1042,13 +1042,13 @@ def _enip_udp_cip(session: Any, data: bytes, direction: int) -> bool:
     return False
 
 
-REDIS = tuple(b"*%d\r\n$" % n for n in range(1, 6)) + (b"+PONG", b"-NOAUTH ")
-TACACS = (b"\xc0\x01\x01", b"\xc0\x01\x02", b"\xc0\x02\x01", b"\xc0\x03\x01", b"\xc0\x03\x02",
-          b"\xc1\x01\x01", b"\xc1\x01\x02")
-SYSLOG = tuple(b"<%d" % n for n in range(1, 10))
-BOTH = TCP | UDP
+REDIS: Final = tuple(b"*%d\r\n$" % n for n in range(1, 6)) + (b"+PONG", b"-NOAUTH ")
+TACACS: Final = (b"\xc0\x01\x01", b"\xc0\x01\x02", b"\xc0\x02\x01", b"\xc0\x03\x01", b"\xc0\x03\x02",
+                 b"\xc1\x01\x01", b"\xc1\x01\x02")
+SYSLOG: Final = tuple(b"<%d" % n for n in range(1, 10))
+BOTH: Final = TCP | UDP
 
-SIGS: tuple[Sig, ...] = (
+SIGS: Final[tuple[Sig, ...]] = (
     # misc.c: fixed prefixes
     Sig("bittorrent", TCP, (b"\x13BitTorrent protocol", b"BSYNC\x00")),
     Sig("bittorrent", UDP, (b"d1:a", b"d1:r", b"d1:q")),
@@ -1064,13 +1064,13 @@ SIGS: tuple[Sig, ...] = (
     Sig("thrift", TCP, (b"\x00\x00",), _thrift),
     Sig("aerospike", TCP, (b"\x02\x01\x00\x00\x00\x00\x00\x4enode", b"\x02\x01\x00\x00\x00\x00\x00\x23node")),
     Sig("cassandra", TCP, (b"\x00\x00\x00\x25\x80\x01\x00\x01\x00\x00\x00\x0cset_",
-                           b"\x00\x00\x00\x1d\x80\x01\x00\x01\x00\x00\x00\x10desc")),
+                                  b"\x00\x00\x00\x1d\x80\x01\x00\x01\x00\x00\x00\x10desc")),
     Sig("bjnp", UDP, (b"BJNP",)),
     Sig("syslog", BOTH, SYSLOG, _syslog),
     Sig("stun", BOTH, (b"RSP/",), _stun_rsp),
     Sig("stun", UDP, (b"\x00\x01\x00", b"\x00\x03\x00", b"\x01\x01\x00"), _stun_udp),
     Sig("stun", TCP, (b"\x00\x01\x00", b"\x00\x03\x00", b"\x00\x04\x00", b"\x00\x08\x00",
-                      b"\x00\x09\x00", b"\x01\x01\x00", b"\x01\x03\x00"), _stun_tcp),
+                             b"\x00\x09\x00", b"\x01\x01\x00", b"\x01\x03\x00"), _stun_tcp),
     Sig("flap", TCP, (b"\x2a\x01",), _flap),
     Sig("nsclient", TCP, (b"NSClient", b"None&")),
     Sig("ssdp", UDP, (b"M-SEARCH ", b"NOTIFY * ")),
@@ -1105,7 +1105,7 @@ SIGS: tuple[Sig, ...] = (
     Sig("rdp", TCP, (b"\x03\x00",), _rdp),
     Sig("s7comm", TCP, (b"\x03\x00",), _confirm(_s7comm, S7Confirm)),
     Sig("sip", BOTH, (b"SIP/2.0", b"INVITE sip:", b"REGISTER sip:", b"NOTIFY sip:"),
-        lambda s, d, _: len(d) >= 12 and b"SIP/2.0" in d[:200]),
+               lambda s, d, _: len(d) >= 12 and b"SIP/2.0" in d[:200]),
     Sig("sip", UDP, (b"OPTIONS sip:",), lambda s, d, _: len(d) >= 12 and b"SIP/2.0" in d[:200]),
     Sig("irc", TCP, (b":", b"NOTICE AUTH", b"NICK ", b"USER ", b"CAP REQ "), _irc),
     Sig("mysql", TCP, (b"\x00\x00\x00\x0a",), _confirm(_mysql_greeting, MysqlLogin), offset=1),
@@ -1136,7 +1136,7 @@ SIGS: tuple[Sig, ...] = (
     Sig("opcua", TCP, (b"HELF",), _opcua),
     Sig("openvpn", UDP, (b"\x38",), _openvpn_udp),
     Sig("openvpn", TCP, (b"\x00\x0e\x38", b"\x00\x26\x38", b"\x00\x2a\x38", b"\x00\x36\x38", b"\x00\x56\x38"),
-        _openvpn_tcp),
+               _openvpn_tcp),
     Sig("diameter", TCP, check=_diameter, ports=(3868, 5658)),
     Sig("enip", TCP, check=_enip_tcp_cip, ports=(44818,)),
     Sig("enip", UDP, check=_enip_udp_cip, ports=(44818, 2222)),
@@ -1154,7 +1154,7 @@ SIGS: tuple[Sig, ...] = (
     Sig("ipfix", UDP, (b"\x00\x0a",), _ipfix),
     Sig("sflow", UDP, (b"\x00\x00\x00\x02", b"\x00\x00\x00\x04", b"\x00\x00\x00\x05"), _sflow),
     *(Sig(name, UDP, (b"\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01\x86",), _rpc(name), offset=4)
-      for name in sorted(set(RPC_NAMES.values()))),
+             for name in sorted(set(RPC_NAMES.values()))),
     Sig("ntlm", TCP, check=_ntlm_carrier),
 )
 

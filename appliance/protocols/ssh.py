@@ -11,15 +11,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-from typing import Any
+from typing import Any, Final
 
 from appliance import fields
 from appliance.protocols import TCP, Parser, Protocol, register
 
-MAX_BUFFER = 8196  # Arkime's per-direction reassembly buffer: bigger packets end decoding
-KEXINIT, KEX_GEX_REPLY = 20, 33
-HASSH_MAX = 30000
-_U32 = struct.Struct(">I").unpack_from
+MAX_BUFFER: Final = 8196  # Arkime's per-direction reassembly buffer: bigger packets end decoding
+KEXINIT: Final = 20
+KEX_GEX_REPLY: Final = 33
+HASSH_MAX: Final = 30000
+_U32: Final = struct.Struct(">I").unpack_from
 
 fields.register(
     fields.field("ssh.version", "ssh.ver", "lotermfield", "ssh", "SSH software version", multi=True),

@@ -12,7 +12,7 @@ Other parsers that carry a TLS handshake (QUIC, OpenVPN, STARTTLS, ...) use the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from appliance import fields
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
@@ -31,11 +31,11 @@ try:  # SNI shares http.host with the HTTP parser: let it register the field fir
 except ImportError:
     pass
 
-SERVER_WINDOW = 8192  # Arkime reads server records through this much buffer
-CLIENT_LIMIT = 65536  # bound on a reassembled ClientHello
-MAX_VALUES = 16  # per field: bounds memory on sessions that renegotiate forever
+SERVER_WINDOW: Final = 8192  # Arkime reads server records through this much buffer
+CLIENT_LIMIT: Final = 65536  # bound on a reassembled ClientHello
+MAX_VALUES: Final = 16  # per field: bounds memory on sessions that renegotiate forever
 
-_TLS_FIELDS = (
+_TLS_FIELDS: Final = (
     ("tls.version", "tls.version", "termfield", "SSL/TLS version", None),
     ("tls.cipher", "tls.cipher", "uptermfield", "SSL/TLS cipher suite", None),
     ("tls.ja3", "tls.ja3", "lotermfield", "JA3 fingerprint of the ClientHello", None),
@@ -157,7 +157,9 @@ def looks_like_hello(data: bytes) -> bool:
     return len(data) >= 6 and data[0] == 0x16 and data[1] == 3 and data[2] <= 3 and data[5] in (1, 2)
 
 
-CLIENT, SERVER, DONE = 1, 2, 3
+CLIENT: Final = 1
+SERVER: Final = 2
+DONE: Final = 3
 
 
 class TlsStream(Parser):
@@ -286,7 +288,7 @@ def _detect(session: Any, data: bytes, direction: int) -> bool:
 
 
 # --- DTLS -----------------------------------------------------------------------------------------
-DTLS_PREFIXES = (b"\x16\x01\x00", b"\x16\xfe\xff", b"\x16\xfe\xfe", b"\x16\xfe\xfd")
+DTLS_PREFIXES: Final = (b"\x16\x01\x00", b"\x16\xfe\xff", b"\x16\xfe\xfe", b"\x16\xfe\xfd")
 
 
 def process_dtls_client_hello(session: Any, body: bytes) -> bool:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from typing import Final
 
 from appliance.fields import Field
 
-EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z: keeps ids of 2003..2036 in 6-byte integers
-SEQ_BITS = 8  # sessions per millisecond of lastPacket before the id spills into the next ms
+EPOCH_MS: Final = 1_577_836_800_000  # 2020-01-01T00:00:00Z: keeps ids of 2003..2036 in 6-byte integers
+SEQ_BITS: Final = 8  # sessions per millisecond of lastPacket before the id spills into the next ms
 
 # Scalar core fields kept as typed columns: path -> column.
-COLUMNS: dict[str, str] = {
+COLUMNS: Final[dict[str, str]] = {
     "segmentCnt": "segments",
     "ipProtocol": "proto",
     "ethertype": "ethertype",
@@ -41,12 +42,12 @@ COLUMNS: dict[str, str] = {
     "tcpflags.srcZero": "tcp_srczero",
     "tcpflags.dstZero": "tcp_dstzero",
 }
-IP_COLUMNS = ("src_ip", "dst_ip")
+IP_COLUMNS: Final = ("src_ip", "dst_ip")
 
 # Fields computed from columns on read (and checked on write: a document that disagrees keeps
 # its own value in the blob). path -> SQL expression over the sessions row `s`.
-LAST_SQL = f"((s.id >> {SEQ_BITS}) + {EPOCH_MS})"
-DERIVED: dict[str, str] = {
+LAST_SQL: Final = f"((s.id >> {SEQ_BITS}) + {EPOCH_MS})"
+DERIVED: Final[dict[str, str]] = {
     "lastPacket": LAST_SQL,
     "firstPacket": f"({LAST_SQL} - s.length)",
     "length": "s.length",
@@ -56,7 +57,7 @@ DERIVED: dict[str, str] = {
 }
 # Per-minute maxima kept in session_minutes (sql/007): path -> (column there, the session
 # columns whose sum it is). `field > N` and `field >= N` read only minutes whose maximum allows it.
-MINUTE_MAXIMA: dict[str, tuple[str, tuple[str, ...]]] = {
+MINUTE_MAXIMA: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "network.bytes": ("max_bytes", ("src_bytes", "dst_bytes")),
     "network.packets": ("max_packets", ("src_packets", "dst_packets")),
     "totDataBytes": ("max_databytes", ("src_databytes", "dst_databytes")),
@@ -68,20 +69,20 @@ MINUTE_MAXIMA: dict[str, tuple[str, tuple[str, ...]]] = {
     "server.bytes": ("max_dst_databytes", ("dst_databytes",)),
     "length": ("max_length", ("length",)),
 }
-COMMUNITY_ID = "network.community_id"
-NODE = "node"  # stored as a term id in sessions.node (one node name, many sessions)
+COMMUNITY_ID: Final = "network.community_id"
+NODE: Final = "node"  # stored as a term id in sessions.node (one node name, many sessions)
 
 # Kept in the blob only: per-packet lists, and values unique to a session that would cost more
 # as terms than they are worth searching quickly (still searchable, by decoding the blob).
-DOC_ONLY = frozenset({
+DOC_ONLY: Final = frozenset({
     "fileId", "packetPos", "packetLen", "srcTTL", "dstTTL", "srcDscp", "dstDscp",
     "srcPayload8", "dstPayload8", "tls.srcSessionId", "tls.dstSessionId", "http.requestBody",
 })
 
 # Blob lists stored as gaps between neighbours (sessions.delta_encode): offsets that only grow.
-DELTA_ENCODED = frozenset({"packetPos"})
+DELTA_ENCODED: Final = frozenset({"packetPos"})
 
-TEXT_TYPES = ("termfield", "lotermfield", "uptermfield", "textfield")
+TEXT_TYPES: Final = ("termfield", "lotermfield", "uptermfield", "textfield")
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def storage_of(field: Field, objects: tuple[str, ...]) -> Storage:
     return Storage("postings")
 
 
-V4_PREFIX = b"\0" * 10 + b"\xff\xff"
+V4_PREFIX: Final = b"\0" * 10 + b"\xff\xff"
 
 
 def ip_key(text: str) -> bytes:

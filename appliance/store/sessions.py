@@ -21,7 +21,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable
 from itertools import accumulate
-from typing import Any
+from typing import Any, Final
 
 import apsw
 
@@ -31,27 +31,27 @@ from appliance.insights import aggregates
 from appliance.store import layout
 from appliance.store.layout import COLUMNS, IP_COLUMNS, Storage
 
-_COLUMN_ORDER = ("id", "length", "node", *COLUMNS.values(), "cid", "doc")
-COLUMN_ORDER = _COLUMN_ORDER  # the row layout decode_row reads (public for the viewer's queries)
-_INSERT_SESSION = (f"INSERT INTO sessions ({', '.join(_COLUMN_ORDER)}) "
-                   f"VALUES ({', '.join('?' * len(_COLUMN_ORDER))})")
-_MAXIMA = [column for column, _ in layout.MINUTE_MAXIMA.values()]
-_ADD_MINUTE = (f"INSERT INTO session_minutes (minute, sessions, packets, bytes, {', '.join(_MAXIMA)}) "
-               f"VALUES ({', '.join('?' * (4 + len(_MAXIMA)))}) ON CONFLICT (minute) DO UPDATE SET "
-               "sessions = sessions + excluded.sessions, packets = packets + excluded.packets, "
-               "bytes = bytes + excluded.bytes, "
-               + ", ".join(f"{c} = max(coalesce({c}, 0), excluded.{c})" for c in _MAXIMA))
-_ADD_HOUR = ("INSERT INTO session_hours (hour, sessions, packets, bytes) VALUES (?, ?, ?, ?) "
-             "ON CONFLICT (hour) DO UPDATE SET sessions = sessions + excluded.sessions, "
-             "packets = packets + excluded.packets, bytes = bytes + excluded.bytes")
-_NODE = _COLUMN_ORDER.index("node")
+_COLUMN_ORDER: Final = ("id", "length", "node", *COLUMNS.values(), "cid", "doc")
+COLUMN_ORDER: Final = _COLUMN_ORDER  # the row layout decode_row reads (public for the viewer's queries)
+_INSERT_SESSION: Final = (f"INSERT INTO sessions ({', '.join(_COLUMN_ORDER)}) "
+                          f"VALUES ({', '.join('?' * len(_COLUMN_ORDER))})")
+_MAXIMA: Final = [column for column, _ in layout.MINUTE_MAXIMA.values()]
+_ADD_MINUTE: Final = (f"INSERT INTO session_minutes (minute, sessions, packets, bytes, {', '.join(_MAXIMA)}) "
+                      f"VALUES ({', '.join('?' * (4 + len(_MAXIMA)))}) ON CONFLICT (minute) DO UPDATE SET "
+                      "sessions = sessions + excluded.sessions, packets = packets + excluded.packets, "
+                      "bytes = bytes + excluded.bytes, "
+                      + ", ".join(f"{c} = max(coalesce({c}, 0), excluded.{c})" for c in _MAXIMA))
+_ADD_HOUR: Final = ("INSERT INTO session_hours (hour, sessions, packets, bytes) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (hour) DO UPDATE SET sessions = sessions + excluded.sessions, "
+                    "packets = packets + excluded.packets, bytes = bytes + excluded.bytes")
+_NODE: Final = _COLUMN_ORDER.index("node")
 # Row positions (columns after id) summed for each of MINUTE_MAXIMA; [0] is network.bytes and [1]
 # network.packets, which the minute's totals reuse.
-_MAXIMA_PARTS = [tuple(_COLUMN_ORDER.index(c) - 1 for c in parts) for _, parts in layout.MINUTE_MAXIMA.values()]
-_TERM_CACHE_MAX = 500_000  # distinct (field, value) pairs kept in memory by the writer
-_ABSENT = "\0absent"  # blob marker: a derivable field that the document did not have
+_MAXIMA_PARTS: Final = [tuple(_COLUMN_ORDER.index(c) - 1 for c in parts) for _, parts in layout.MINUTE_MAXIMA.values()]
+_TERM_CACHE_MAX: Final = 500_000  # distinct (field, value) pairs kept in memory by the writer
+_ABSENT: Final = "\0absent"  # blob marker: a derivable field that the document did not have
 # Level 1 compresses these small JSON lists within a few bytes of level 6, in half the time.
-_DOC_LEVEL = 1
+_DOC_LEVEL: Final = 1
 
 
 class FieldMap:
@@ -209,7 +209,7 @@ def delta_decode(gaps: list[Any]) -> list[Any]:
 
 
 # One encoder for every blob: json.dumps with options builds a new encoder on each call.
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _encode_doc(items: list[Any]) -> bytes | None:
@@ -235,11 +235,11 @@ def decode_doc(blob: bytes | None) -> list[tuple[int, Any]]:
     return out
 
 
-_TWIN_COLUMNS = ("length", "proto", "src_ip", "dst_ip", "src_port", "dst_port",
-                 "src_packets", "dst_packets", "src_bytes", "dst_bytes")
-_TWIN_PATHS = {"length": "length", **{column: path for path, column in COLUMNS.items() if column in _TWIN_COLUMNS}}
-_FIND_TWIN = ("SELECT 1 FROM sessions WHERE id BETWEEN ? AND ? AND "
-              + " AND ".join(f"{c} IS ?" for c in _TWIN_COLUMNS) + " LIMIT 1")
+_TWIN_COLUMNS: Final = ("length", "proto", "src_ip", "dst_ip", "src_port", "dst_port",
+                        "src_packets", "dst_packets", "src_bytes", "dst_bytes")
+_TWIN_PATHS: Final = {"length": "length", **{column: path for path, column in COLUMNS.items() if column in _TWIN_COLUMNS}}
+_FIND_TWIN: Final = ("SELECT 1 FROM sessions WHERE id BETWEEN ? AND ? AND "
+                     + " AND ".join(f"{c} IS ?" for c in _TWIN_COLUMNS) + " LIMIT 1")
 
 
 def stored_twin(conn: apsw.Connection, doc: dict[str, Any]) -> bool:
