@@ -61,8 +61,6 @@ MAX_TUNNEL_DEPTH: Final = 4  # a packet nested deeper than this is treated as ho
 
 _U16: Final = struct.Struct("!H").unpack_from
 _U32: Final = struct.Struct("!I").unpack_from
-_IP4: Final = struct.Struct("!BBHHHBBH4s4s").unpack_from
-_TCP: Final = struct.Struct("!HHIIBBH").unpack_from
 _PORTS: Final = struct.Struct("!HH").unpack_from
 
 
@@ -214,7 +212,7 @@ class Decoder:
             frame.outer.append((b"", b"", frame.src_mac, frame.dst_mac))
         frame.dst_mac = data[i : i + 6]
         frame.src_mac = data[i + 6 : i + 12]
-        return self._ethertype(frame, data, i + 14, _U16(data, i + 12)[0], depth)
+        return self._ethertype(frame, data, i + 14, (data[i + 12] << 8) | data[i + 13], depth)
 
     def _ethertype(self, frame: Frame, data: bytes, i: int, etype: int, depth: int) -> bool:
         while etype in (ETH_VLAN, ETH_QINQ, ETH_QINQ_OLD):
@@ -384,7 +382,10 @@ class Decoder:
     def _ip4(self, frame: Frame, data: bytes, i: int, depth: int) -> bool:
         if len(data) - i < 20:
             return self._fail("short ipv4 header")
-        vhl, tos, total, _, frag, ttl, proto, _, src, dst = _IP4(data, i)
+        # Fields by byte, not struct: compiled, byte indexing is a C array read (no tuple, no ints).
+        vhl, tos, total = data[i], data[i + 1], (data[i + 2] << 8) | data[i + 3]
+        frag, ttl, proto = (data[i + 6] << 8) | data[i + 7], data[i + 8], data[i + 9]
+        src, dst = data[i + 12 : i + 16], data[i + 16 : i + 20]
         hlen = (vhl & 0x0F) * 4
         if hlen < 20 or len(data) - i < hlen:
             return self._fail("bad ipv4 header length")
@@ -443,8 +444,11 @@ class Decoder:
         if proto == IPPROTO_TCP:
             if n < 20:
                 return self._fail("short tcp header")
-            frame.sport, frame.dport, frame.seq, frame.ack, off, flags, frame.win = _TCP(l4)
-            frame.flags = flags | ((off & 1) << 8)
+            frame.sport, frame.dport = (l4[0] << 8) | l4[1], (l4[2] << 8) | l4[3]
+            frame.seq = (l4[4] << 24) | (l4[5] << 16) | (l4[6] << 8) | l4[7]
+            frame.ack = (l4[8] << 24) | (l4[9] << 16) | (l4[10] << 8) | l4[11]
+            off, frame.win = l4[12], (l4[14] << 8) | l4[15]
+            frame.flags = l4[13] | ((off & 1) << 8)
             hlen = (off >> 4) * 4
             if hlen < 20:
                 return self._fail("bad tcp header length")
@@ -453,7 +457,7 @@ class Decoder:
         if proto == IPPROTO_UDP:
             if n < 8:
                 return self._fail("short udp header")
-            frame.sport, frame.dport = _PORTS(l4)
+            frame.sport, frame.dport = (l4[0] << 8) | l4[1], (l4[2] << 8) | l4[3]
             frame.payload = l4[8:]
             return self._udp_tunnel(frame, depth) if depth < MAX_TUNNEL_DEPTH else True
         if proto == IPPROTO_SCTP:

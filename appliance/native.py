@@ -47,6 +47,8 @@ COMPILED_MODULES = (
     "appliance.protocols.signatures",
     "appliance.protocols.ssh",
     "appliance.protocols.tls",
+    "appliance.pcapstore.writer",
+    "appliance.capture.sink",
     "appliance.store.layout",
     "appliance.store.sessions",
     "appliance.insights.aggregates",

@@ -44,17 +44,18 @@ def parse_capture(path: str, settings: Any, on_session: Callable[[Session], None
     app = make_app_layer(settings) if parsers else None
     table = SessionTable(settings, saved, app)
     decoder = Decoder()
-    decode, add, fast = decoder.decode, table.add, table.add_ipv4
     packets = nbytes = 0
     with open_capture(path) as reader:
         for ts, caplen, wirelen, data, offset, linktype in reader:
             packets += 1
             nbytes += caplen
-            if fast_path and linktype == 1 and caplen >= 54 and fast(ts, caplen, data, offset):
+            # Method calls on the typed objects, not bound methods kept in locals: compiled, these
+            # are direct C calls (a bound method goes through Python's calling convention).
+            if fast_path and linktype == 1 and caplen >= 54 and table.add_ipv4(ts, caplen, data, offset):
                 continue
-            frame = decode(ts, caplen, wirelen, data, offset, linktype)
+            frame = decoder.decode(ts, caplen, wirelen, data, offset, linktype)
             if frame is not None:
-                add(frame)
+                table.add(frame)
         stats.damage = reader.damage
     table.flush()
     stats.packets, stats.bytes = packets, nbytes

@@ -57,21 +57,21 @@ class PacketSink:
 
     def feed(self, records: Iterable[Record]) -> int:
         """Store and account every record; returns how many there were."""
-        write, fast = self.writer.write, self.table.add_ipv4
-        decode, add = self.decoder.decode, self.table.add
+        # Typed locals and direct method calls: compiled (appliance/native.py), they are C calls.
+        writer, table, decoder = self.writer, self.table, self.decoder
         snaplen = self.snaplen
         packets = nbytes = 0
         for ts, caplen, wirelen, data, _offset, linktype in records:
             if caplen > snaplen:  # cut here, not only in the writer, so sessions see what is stored
                 data, caplen = data[:snaplen], snaplen
-            pos = write(ts, caplen, wirelen, data, linktype)
+            pos = writer.write(ts, caplen, wirelen, data, linktype)
             packets += 1
             nbytes += caplen
-            if linktype == 1 and caplen >= 54 and fast(ts, caplen, data, pos):
+            if linktype == 1 and caplen >= 54 and table.add_ipv4(ts, caplen, data, pos):
                 continue
-            frame = decode(ts, caplen, wirelen, data, pos, linktype)
+            frame = decoder.decode(ts, caplen, wirelen, data, pos, linktype)
             if frame is not None:
-                add(frame)
+                table.add(frame)
         self.packets += packets
         self.bytes += nbytes
         return packets

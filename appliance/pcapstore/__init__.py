@@ -6,3 +6,10 @@ oldest files when the disk fills, ``reader`` reads a session's packets back. See
 
 FILE_SHIFT = 40  # a packet's position is file_number << 40 | byte offset of its record header
 OFFSET_MASK = (1 << FILE_SHIFT) - 1
+
+
+class WriterError(OSError):
+    """The store cannot take packets (disk full even after cleanup, pcapDir not writable...).
+
+    Defined here, not in ``writer``, because ``writer`` is compiled (appliance/native.py) and
+    mypyc cannot compile a subclass of OSError."""

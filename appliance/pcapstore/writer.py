@@ -27,24 +27,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import apsw
 
-from appliance.pcapstore import FILE_SHIFT
+from appliance.pcapstore import FILE_SHIFT, WriterError
 
 log = logging.getLogger(__name__)
 
-PCAP_HEADER = struct.Struct("<IHHiIII")
-RECORD_HEADER = struct.Struct("<IIII")
-PCAP_MAGIC_US = 0xA1B2C3D4
-BUFFER_BYTES = 256 * 1024  # Arkime's pcapWriteSize: big enough to amortise a write() per packet
-FLUSH_SECONDS = 1.0
-_NUM_RE = re.compile(r"-(\d{8,})\.pcap$")
-
-
-class WriterError(OSError):
-    """The store cannot take packets (disk full even after cleanup, pcapDir not writable...)."""
+PCAP_HEADER: Final = struct.Struct("<IHHiIII")
+RECORD_HEADER: Final = struct.Struct("<IIII")
+PCAP_MAGIC_US: Final = 0xA1B2C3D4
+BUFFER_BYTES: Final = 256 * 1024  # Arkime's pcapWriteSize: big enough to amortise a write() per packet
+FLUSH_SECONDS: Final = 1.0
+_NUM_RE: Final = re.compile(r"-(\d{8,})\.pcap$")
 
 
 def pcap_file_header(snaplen: int, linktype: int) -> bytes:
@@ -312,7 +308,8 @@ def repair_open_files(conn: apsw.Connection, pcap_dir: str) -> list[Repair]:
     Run at start-up, before any new file is opened; every whole record of such a file is kept.
     """
     repairs = []
-    rows = conn.execute("SELECT num, name, snaplen, linktype FROM pcap_files WHERE state='open' ORDER BY num").fetchall()
+    rows: list[Any] = conn.execute(
+        "SELECT num, name, snaplen, linktype FROM pcap_files WHERE state='open' ORDER BY num").fetchall()
     for num, name, snaplen, linktype in rows:
         repairs.append(_repair_one(conn, pcap_dir, num, name, snaplen, linktype))
     return repairs
