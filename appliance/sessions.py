@@ -40,7 +40,6 @@ DSTZERO: Final = 8
 # IP protocols that Arkime keeps in one session per protocol, and the names it gives IP protocols.
 PROTOCOL_SESSIONS: Final = frozenset((2, 103))
 DHCP_PORTS: Final = (67, 68)
-PROTO_BYTE: Final = {6: b"\x06", 17: b"\x11", 132: b"\x84"}
 IP_PROTOCOL_NAMES: Final = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp", 132: "sctp", 50: "esp", 51: "esp",
                             2: "igmp", 89: "ospf", 103: "pim"}
 ETHER_NAMES: Final = {0x0806: "arp", 0x88CC: "lldp"}
@@ -293,10 +292,12 @@ class SessionTable:
                 return False
         else:
             return False
-        ka = data[26:30] + data[34:36]
-        kb = data[30:34] + data[36:38]
-        low = ka <= kb
-        key = (ka + kb if low else kb + ka) + (b"\x06" if proto == 6 else b"\x11")
+        # The key (see _key): both addresses, then both ports, the lower address + port first.
+        # Compared as numbers and cut as one slice when the sender is the lower side.
+        sip = (data[26] << 24) | (data[27] << 16) | (data[28] << 8) | data[29]
+        dip = (data[30] << 24) | (data[31] << 16) | (data[32] << 8) | data[33]
+        low = sip < dip or (sip == dip and (data[34] << 8) | data[35] <= (data[36] << 8) | data[37])
+        key = data[26:38] if low else data[30:34] + data[26:30] + data[36:38] + data[34:36]
         session = sessions.get(key)
         if session is None or session.closing:
             return False
@@ -373,9 +374,14 @@ class SessionTable:
             # DHCP answers go to an address the client does not have yet: key on the client's MAC.
             return ("dhcp", frame.payload[28:34], vlan), Q_UDP
         if proto == 6 or proto == 17 or proto == 132:
-            # Bytes keys, the same ones the IPv4 fast path builds straight from the packet.
-            ka, kb = a + frame.l4[0:2], b + frame.l4[2:4]
-            k = (ka + kb if ka <= kb else kb + ka) + PROTO_BYTE[proto]
+            # Bytes keys, the same ones the IPv4 fast path builds straight from the packet: the
+            # lower (address, port) side's address, the other's, then their ports in that order.
+            # Each protocol has its own table, so the protocol is not part of the key.
+            ports = frame.l4[0:4]
+            if a < b or (a == b and frame.sport <= frame.dport):
+                k = a + b + ports
+            else:
+                k = b + a + ports[2:4] + ports[0:2]
             return k, Q_TCP if proto == 6 else (Q_UDP if proto == 17 else Q_SCTP)
         if proto in PROTOCOL_SESSIONS:
             # Multicast control protocols: one session per protocol, as Arkime keeps them.
