@@ -222,7 +222,8 @@ class PcapWriter:
         retried = False
         while view:
             try:
-                view = view[os.write(f.fd, view):]
+                written = os.write(f.fd, view)  # not inside the slice: mypyc would call it twice
+                view = view[written:]
             except OSError as err:
                 if err.errno != errno.ENOSPC or retried or self.on_full is None:
                     view.release()

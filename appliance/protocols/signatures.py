@@ -730,7 +730,8 @@ class EnipCip(Confirmer):
     def _message(session: Any, msg: bytes) -> None:
         if len(msg) < 24 or _u16le(msg, 0) not in (0x6F, 0x70):
             return
-        body = msg[24:24 + _u16le(msg, 2)]
+        size = _u16le(msg, 2)
+        body = msg[24:24 + size]
         if len(body) < 8:
             return
         items, pos = _u16le(body, 6), 8

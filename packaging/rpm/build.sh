@@ -90,6 +90,9 @@ if ls "$built"/fukurou-*.whl >/dev/null 2>&1; then
     say "the project's wheel of this tree is already built ($built)"
     mkdir -p "$work/wheel" && cp "$built"/fukurou-*.whl "$work/wheel/"
 else
+    # Link the extensions without the builder's run path (a pyenv or venv Python adds its lib dir
+    # with -rpath, which rpmlint rejects and which means nothing on the target).
+    export LDSHARED="${CC:-cc} -shared"
     needs="setuptools, wheel, mypy"  # what setup.py imports: without them here, pip fetches them for the build
     [ -n "${FUKUROU_PURE:-}" ] && needs="setuptools, wheel"
     if $PY -c "import $needs" >/dev/null 2>&1; then
