@@ -67,6 +67,19 @@ def source_paths() -> list[str]:
     return [str(_source(name).relative_to(_ROOT)) for name in COMPILED_MODULES]
 
 
+GROUP = "appliance_native"  # mypyc's name for the shared library that holds every compiled module
+
+
+def extension_files() -> list[str]:
+    """The built extensions of a checkout, relative to it: one per module, and the shared library."""
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    found = [_extension(name) for name in COMPILED_MODULES]
+    shared = _ROOT / f"{GROUP}__mypyc{suffix}"
+    if any(path is None for path in found) or not shared.exists():
+        return []
+    return [str(p.relative_to(_ROOT)) for p in found if p is not None] + [shared.name]
+
+
 def _extension(name: str) -> Path | None:
     source = _source(name)
     stem = "__init__" if source.name == "__init__.py" else source.stem

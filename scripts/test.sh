@@ -29,7 +29,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     fi
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+# LDSHARED: extensions linked without the interpreter's run path (pyenv adds one), so that the
+# RPM test can package them as they are instead of compiling again (packaging/rpm/build.sh).
+LDSHARED="${CC:-cc} -shared" python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 # The viewer's browser tests drive Debian's chromium through playwright-core.
 bash scripts/test-browser-deps.sh
 python3 -m ruff check appliance tests benchmarks

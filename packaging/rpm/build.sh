@@ -83,9 +83,20 @@ if [ "$native" != "$pyver $arch" ] || ! command -v cc >/dev/null 2>&1; then
     say "building plain Python ($native here; the RPM is for $pyver $arch)"
     export FUKUROU_PURE=1
 fi
-# Compiling takes minutes: the wheel is kept by the hash of the tree it was built from.
+# Compiling takes minutes: the wheel is kept by the hash of the tree it was built from, and a
+# checkout whose editable build is fresh (pip install -e ., as scripts/test.sh does) lends its
+# extensions, compiled from these very files, to a plain-Python wheel instead of compiling again.
 key=$( (cd "$work/src" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-20)
 built=$cache/own/$key-$pyver-$arch${FUKUROU_PURE:+-pure}
+tag="cp${pyver/./}-cp${pyver/./}-manylinux_2_28_$arch"
+lent=()
+if [ -z "${FUKUROU_PURE:-}" ] && command -v readelf >/dev/null 2>&1 && (cd "$root" && $PY -c \
+        'import sys, appliance.native as n; sys.exit(not (n.compiled() and not n.stale_modules()))') 2>/dev/null; then
+    mapfile -t lent < <(cd "$root" && $PY -c 'import appliance.native as n; print("\n".join(n.extension_files()))')
+    for so in "${lent[@]}"; do  # linked with the builder's run path: not for an RPM (see below)
+        if readelf -d "$root/$so" | grep -q -E 'RPATH|RUNPATH'; then lent=(); break; fi
+    done
+fi
 if ls "$built"/fukurou-*.whl >/dev/null 2>&1; then
     say "the project's wheel of this tree is already built ($built)"
     mkdir -p "$work/wheel" && cp "$built"/fukurou-*.whl "$work/wheel/"
@@ -93,6 +104,7 @@ else
     # Link the extensions without the builder's run path (a pyenv or venv Python adds its lib dir
     # with -rpath, which rpmlint rejects and which means nothing on the target).
     export LDSHARED="${CC:-cc} -shared"
+    [ ${#lent[@]} -gt 0 ] && export FUKUROU_PURE=1
     needs="setuptools, wheel, mypy"  # what setup.py imports: without them here, pip fetches them for the build
     [ -n "${FUKUROU_PURE:-}" ] && needs="setuptools, wheel"
     if $PY -c "import $needs" >/dev/null 2>&1; then
@@ -101,9 +113,12 @@ else
         $PY -m pip wheel "${pipq[@]}" --no-deps -w "$work/wheel" "$work/src" >&2
     fi
     whl=$(ls "$work"/wheel/fukurou-*.whl)
-    case $whl in
-        *-linux_"$arch".whl) $PY "$here/retag_wheel.py" "$whl" "manylinux_2_28_$arch" >/dev/null ;;
-    esac
+    if [ ${#lent[@]} -gt 0 ]; then
+        say "using the checkout's compiled extensions (${#lent[@]} files, fresh)"
+        $PY "$here/retag_wheel.py" "$whl" "$tag" --add "$root" "${lent[@]}" >/dev/null
+    else
+        case $whl in *-linux_"$arch".whl) $PY "$here/retag_wheel.py" "$whl" "$tag" >/dev/null ;; esac
+    fi
     mkdir -p "$built" && cp "$work"/wheel/fukurou-*.whl "$built/"
     ls -dt "$cache"/own/*/ | tail -n +6 | xargs -r rm -rf  # the five newest trees are enough
 fi
