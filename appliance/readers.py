@@ -145,6 +145,12 @@ class CaptureReader:
             self.damage = Damage(offset, error)
 
 
+# Compiled, an int product is a machine multiply only while both factors are below 2**30, and
+# today's Unix seconds are not: the seconds are taken from this base first (any value stays exact).
+_SEC_BASE: Final = 1_500_000_000
+_US_BASE: Final = _SEC_BASE * 1_000_000
+
+
 def _u32(buf: bytes, i: int, little: bool) -> int:
     """A record header field. Bytes, not struct: compiled (appliance/native.py) this is a few C
     array reads, where struct builds a tuple and four int objects per packet."""
@@ -194,7 +200,8 @@ class PcapReader(CaptureReader):
                 j = i + 16 + caplen
                 if j > end:
                     break
-                yield (sec * 1000000 + frac // divisor, caplen, wirelen, buf[i + 16 : j], pos + i, linktype)
+                ts = (sec - _SEC_BASE) * 1000000 + _US_BASE + frac // divisor
+                yield (ts, caplen, wirelen, buf[i + 16 : j], pos + i, linktype)
                 i = j
             offset = pos + i
         left = len(buf) - (offset - pos) if buf else 0
