@@ -351,10 +351,7 @@ class SessionTable:
             p8 = pair[d]
             if len(p8) < 8 and (proto == 6 or not p8):  # TCP fills 8 bytes from the stream, UDP one datagram
                 session.payload8 = self._with(pair, d, p8 + payload[: 8 - len(p8)])
-            # The application layer classifies each side's first data and feeds attached parsers:
-            # past that, a session without parsers needs no call (here and on the general path).
-            if self.app is not None and (session.parsers or not session.consumed[d]):
-                self.app.data(session, payload, d)
+            self._to_app(session, payload, d)
         if ts > self.clock:
             self.clock = ts
             if ts >= self.next_sweep:
@@ -465,6 +462,13 @@ class SessionTable:
         if self.app is not None and session.parsers:
             self.app.packet(session, frame, d)
 
+    def _to_app(self, session: Session, data: bytes, d: int) -> None:
+        """Application bytes of side ``d``. The application layer classifies each side's first
+        data and feeds attached parsers: past that, a side without parsers needs no call."""
+        app = self.app
+        if app is not None and (session.parsers or not session.consumed[d]):
+            app.data(session, data, d)
+
     def _with(self, pair: tuple[bytes, bytes], d: int, value: bytes) -> tuple[bytes, bytes]:
         """``pair`` with direction ``d`` replaced by ``value``: the shared copy (see ``shared``)."""
         new = (value, pair[1]) if d == 0 else (pair[0], value)
@@ -503,8 +507,7 @@ class SessionTable:
         session.counts[DATABYTES + d] += n
         if not session.payload8[d]:
             session.payload8 = self._with(session.payload8, d, payload[:8])
-        if self.app is not None and (session.parsers or not session.consumed[d]):
-            self.app.data(session, payload, d)
+        self._to_app(session, payload, d)
 
     def _sctp(self, session: Session, chunks: bytes, d: int) -> None:
         """SCTP: every chunk counts as data, but parsers and payload8 see DATA chunks' user data."""
@@ -518,8 +521,7 @@ class SessionTable:
                 user = chunks[i + 16 : i + length]
                 if not session.payload8[d]:
                     session.payload8 = self._with(session.payload8, d, user[:8])
-                if self.app is not None and (session.parsers or not session.consumed[d]):
-                    self.app.data(session, user, d)
+                self._to_app(session, user, d)
             i += (length + 3) & ~3
 
     def _icmp(self, session: Session, frame: Frame, d: int) -> None:
@@ -655,8 +657,7 @@ class SessionTable:
                 session.payload8 = self._with(session.payload8, d, p8 + data[: 8 - len(p8)])
             c[SEQ + d] = (want + len(data)) & 0xFFFFFFFF
             c[DATABYTES + d] += len(data)
-            if self.app is not None and (session.parsers or not session.consumed[d]):
-                self.app.data(session, data, d)
+            self._to_app(session, data, d)
         session.tcp_queue = None  # all delivered: an open session holds no empty list
 
     # --- saving -----------------------------------------------------------------------------

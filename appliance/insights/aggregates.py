@@ -269,8 +269,9 @@ def _write_scans(conn: apsw.Connection, batch: Batch) -> None:
     gaps = _gaps(conn, batch)
     rows = []
     for (src, day), (n, probes, answered, first, last, ports, hosts) in batch.scans.items():
-        old: list[Any] = conn.execute("SELECT sessions, probes, answered, first_ms, last_ms, gap_n, gap_sum, gap_sumsq, "
-                           "ports, hosts FROM scan_days WHERE src = ? AND day = ?", (src, day)).fetchall()
+        old: list[Any] = conn.execute(
+            "SELECT sessions, probes, answered, first_ms, last_ms, gap_n, gap_sum, gap_sumsq, "
+            "ports, hosts FROM scan_days WHERE src = ? AND day = ?", (src, day)).fetchall()
         gn, gs, gq = gaps.get((src, day), (0, 0.0, 0.0))
         port_sketch, host_sketch = Sketch(), Sketch()
         if old:

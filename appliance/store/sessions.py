@@ -327,7 +327,7 @@ class SessionStore:
             with self.conn:
                 self._write_batch()
         except apsw.Error:
-            self._forget()  # ids handed out in the failed batch were never written
+            self.forget_terms()  # ids handed out in the failed batch were never written
             self._seq.clear()
             raise
         finally:
@@ -342,9 +342,6 @@ class SessionStore:
 
     def forget_terms(self) -> None:
         """Drop the (field, value) -> term id cache: retention may have deleted unused terms."""
-        self._forget()
-
-    def _forget(self) -> None:
         self._terms.clear()
         self._terms_cached = 0
 
@@ -408,7 +405,7 @@ class SessionStore:
         term_id = None if cache is None else cache.get(value)
         if term_id is None:
             row: list[Any] = self.conn.execute("SELECT id FROM terms WHERE field_id = ? AND value = ?",
-                                    (field_id, value)).fetchall()
+                                               (field_id, value)).fetchall()
             if row:
                 term_id = row[0][0]
             else:
@@ -417,7 +414,7 @@ class SessionStore:
                 is_text = isinstance(value, str) and field.type in layout.TEXT_TYPES
                 self._new_terms.append((term_id, field_id, value, is_text))
             if self._terms_cached >= _TERM_CACHE_MAX:
-                self._forget()
+                self.forget_terms()
             self._terms.setdefault(field_id, {})[value] = term_id
             self._terms_cached += 1
         return term_id
