@@ -245,17 +245,20 @@ class Appliance:
     def _read_until_gone(self, capture: Any, state: InterfaceState) -> None:
         import pcapy
 
+        from appliance.capture.live import drain
+
         handle = capture.handles[0]
         index, base = _ifindex(state.name), (state.received, state.dropped)
         next_check = time.monotonic() + CHECK_SECONDS
         while True:
             stopping = self.stopping.is_set()
             try:
-                if capture.wait() or stopping:
-                    self._forward(capture.read(handle), state)
-                if stopping:
+                if stopping:  # every packet the kernel already kept for us, then the counters
+                    drain(capture, lambda records: self._forward(records, state))
                     self._count(capture, state, base)
                     return
+                if capture.wait():
+                    self._forward(capture.read(handle), state)
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + CHECK_SECONDS
                     self._count(capture, state, base)

@@ -39,6 +39,7 @@ BATCH = 1024
 SELECT_SECONDS = 0.25
 READ_TIMEOUT_MS = 100
 STATS_SECONDS = 60.0
+DRAIN_SECONDS = 2.0  # at most this long after a stop for packets still in the kernel ring
 _META = struct.Struct("=IIII")  # next_batch: sec, usec, offset into the data, caplen (native endian)
 
 
@@ -187,11 +188,27 @@ def run_live(capture: LiveCapture, sink: Any, stop: threading.Event,
         if now >= next_stats:
             next_stats = now + STATS_SECONDS
             log.info("capture: %s", capture.stats().summary())
-    for handle in capture.handles:  # what arrived before the stop
-        sink.feed(capture.read(handle))
-    stats = capture.stats()
+    stats = drain(capture, sink.feed)
     log.info("capture stopped: %s", stats.summary())
     return stats
+
+
+def drain(capture: LiveCapture, feed: Callable[[Iterator[Record]], Any],
+          deadline_seconds: float = DRAIN_SECONDS) -> LiveStats:
+    """After a stop, hand over every packet the kernel already accepted, then the final counters.
+
+    With TPACKET_V3 the kernel hands over a partly filled block only when its timer (the read
+    timeout) retires it, so one last read can miss the final packets: read until each handle has
+    given what its counters say the kernel kept for us, or until the deadline on a busy link."""
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        for handle in capture.handles:
+            feed(capture.read(handle))
+        stats = capture.stats()
+        behind = [i for i in stats.interfaces if i.packets < i.received - i.dropped]
+        if not behind or time.monotonic() >= deadline:
+            return stats
+        capture.wait(READ_TIMEOUT_MS / 1000)
 
 
 # --- a stand-alone capture process (for tests and benchmarks) ----------------------------------
