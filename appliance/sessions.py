@@ -13,9 +13,12 @@ from __future__ import annotations
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from appliance.decode import Frame
+
+if TYPE_CHECKING:  # for the compiler: calls into the application layer are then direct calls
+    from appliance.protocols import AppLayer, Parser
 
 TH_FIN: Final = 1
 TH_SYN: Final = 2
@@ -95,18 +98,6 @@ Q_ESP: Final = 4
 Q_OTHER: Final = 5
 
 
-class AppLayer(Protocol):
-    """What the session table needs from the protocol parsers (``appliance.protocols``)."""
-
-    def data(self, session: Session, data: bytes, direction: int) -> None: ...
-
-    def packet(self, session: Session, frame: Frame, direction: int) -> None: ...
-
-    def finish(self, session: Session) -> None: ...
-
-    def start(self, session: Session, frame: Frame) -> None: ...
-
-
 class Session:
     """One bidirectional flow; slots because there can be a hundred thousand of them."""
 
@@ -154,7 +145,7 @@ class Session:
         # Packet positions as 8-byte machine integers (a list held a 32-byte int per packet);
         # positions are offsets or file_number << 40 | offset, far below 2**64.
         self.positions = array("Q")
-        self.parsers: list[Any] | None = None
+        self.parsers: list[Parser] | None = None
         self.tags: list[str] | None = None
         self.fid = 0
         self.consumed = [0, 0]

@@ -19,9 +19,13 @@ import pkgutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from appliance.protocols._index import CandidateIndex
+
+if TYPE_CHECKING:  # typed, the compiled session table and parsers call each other directly
+    from appliance.decode import Frame
+    from appliance.sessions import Session
 
 TCP: Final = 1
 UDP: Final = 2
@@ -37,13 +41,13 @@ class Parser:
     __slots__ = ()
     name = "parser"
 
-    def data(self, session: Any, data: bytes, direction: int) -> None:
+    def data(self, session: Session, data: bytes, direction: int) -> None:
         """In-order TCP bytes or one UDP datagram from ``direction`` (0 source, 1 destination)."""
 
-    def packet(self, session: Any, frame: Any, direction: int) -> None:
+    def packet(self, session: Session, frame: Frame, direction: int) -> None:
         """Every packet of the session (for protocols that need headers, not a byte stream)."""
 
-    def finish(self, session: Any) -> None:
+    def finish(self, session: Session) -> None:
         """Write the fields into ``session.fields`` (called before every save, also mid-save)."""
 
 
@@ -125,14 +129,14 @@ class AppLayer:
         self.udp_index = CandidateIndex(self.udp)
         self.by_ethertype = {t: p for p in PROTOCOLS for t in p.ethertypes if p.parser is not None}
 
-    def start(self, session: Any, frame: Any) -> None:
+    def start(self, session: Session, frame: Frame) -> None:
         """A new session: protocols known by their ethertype (ARP, ...) attach here."""
         if frame.ipver == 0:
             protocol = self.by_ethertype.get(frame.ethertype)
             if protocol is not None and protocol.parser is not None:
                 self.attach(session, protocol.parser())
 
-    def data(self, session: Any, data: bytes, direction: int) -> None:
+    def data(self, session: Session, data: bytes, direction: int) -> None:
         """Called by the session table with application bytes."""
         if session.consumed[direction] == 0:
             session.consumed[direction] = 1
@@ -147,7 +151,7 @@ class AppLayer:
             except Exception as err:  # noqa: BLE001 - hostile input must not stop capture
                 self._failed(session, parser, err)
 
-    def packet(self, session: Any, frame: Any, direction: int) -> None:
+    def packet(self, session: Session, frame: Frame, direction: int) -> None:
         parsers = session.parsers
         if parsers:
             for parser in list(parsers):
@@ -158,7 +162,7 @@ class AppLayer:
                 except Exception as err:  # noqa: BLE001
                     self._failed(session, parser, err)
 
-    def finish(self, session: Any) -> None:
+    def finish(self, session: Session) -> None:
         """Let every parser write its fields before the session is saved."""
         for parser in list(session.parsers or ()):
             try:
@@ -166,10 +170,10 @@ class AppLayer:
             except Exception as err:  # noqa: BLE001
                 self._failed(session, parser, err)
 
-    def attach(self, session: Any, parser: Parser) -> None:
+    def attach(self, session: Session, parser: Parser) -> None:
         attach_once(session, parser)
 
-    def _classify(self, session: Any, data: bytes, direction: int) -> None:
+    def _classify(self, session: Session, data: bytes, direction: int) -> None:
         if not data:
             return
         index = self.tcp_index if session.proto == 6 else self.udp_index
@@ -184,7 +188,7 @@ class AppLayer:
                 if protocol.parser is not None:
                     self.attach(session, protocol.parser())
 
-    def _failed(self, session: Any, parser: Parser, err: Exception) -> None:
+    def _failed(self, session: Session, parser: Parser, err: Exception) -> None:
         self.failures[f"{parser.name}: {type(err).__name__}"] += 1
         if session.parsers and parser in session.parsers:
             session.parsers.remove(parser)

@@ -23,6 +23,7 @@ from typing import Any, Final
 ANCHOR_SPAN: Final = 16  # positions of data looked at by the index; later bytes are left to detect
 CACHE_MAX: Final = 4096  # distinct candidate sets remembered (in practice a few hundred)
 KEEP: Final = 2  # anchored positions kept per protocol
+WORD: Final = 60  # bits per mask word: a small int in compiled code (mypyc keeps up to 62 unboxed)
 
 
 def anchors(protocol: Any) -> dict[int, frozenset[int]]:
@@ -46,42 +47,67 @@ def anchors(protocol: Any) -> dict[int, frozenset[int]]:
 
 
 class CandidateIndex:
-    """The detectors to try, in registration order, for one transport's protocols."""
+    """The detectors to try, in registration order, for one transport's protocols.
+
+    A mask has a bit per protocol, and there are more protocols than a machine word holds. Kept
+    as one Python int, every ``&`` of a classification would build a new long integer; kept as
+    two words of WORD bits each, compiled code does the arithmetic in registers."""
 
     def __init__(self, protocols: list[Any]) -> None:
         self.protocols = protocols
         everyone = (1 << len(protocols)) - 1
-        self.free = 0  # protocols that run on any port
-        self.by_port: dict[int, int] = {}
+        free = 0  # protocols that run on any port
+        by_port: dict[int, int] = {}
         for i, protocol in enumerate(protocols):
             if not protocol.ports:
-                self.free |= 1 << i
+                free |= 1 << i
             for port in protocol.ports:
-                self.by_port[port] = self.by_port.get(port, 0) | 1 << i
+                by_port[port] = by_port.get(port, 0) | 1 << i
+        self.free_lo, self.free_hi = _split(free)
+        self.port_lo = {port: _split(mask)[0] for port, mask in by_port.items()}
+        self.port_hi = {port: _split(mask)[1] for port, mask in by_port.items()}
         found = [anchors(p) for p in protocols]
-        # One step per anchored position: (position, mask allowed by each byte, mask allowed when
-        # the data is too short to reach the position).
-        self.steps: list[tuple[int, list[int], int]] = []
+        # One step per anchored position: (position, low and high masks allowed by each byte, low
+        # and high masks allowed when the data is too short to reach the position).
+        self.steps: list[tuple[int, list[int], list[int], int, int]] = []
         for pos in sorted({pos for a in found for pos in a}):
             unanchored = sum(1 << i for i, a in enumerate(found) if pos not in a)
             table = [unanchored] * 256
             for i, a in enumerate(found):
                 for byte in a.get(pos, ()):
                     table[byte] |= 1 << i
-            self.steps.append((pos, table, unanchored & everyone))
-        self.cache: dict[int, tuple[Any, ...]] = {}
+            short_lo, short_hi = _split(unanchored & everyone)
+            self.steps.append((pos, [_split(m)[0] for m in table], [_split(m)[1] for m in table], short_lo, short_hi))
+        self.cache: dict[int, dict[int, tuple[Any, ...]]] = {}  # low word -> high word -> candidates
+        self.cached = 0
 
     def candidates(self, data: bytes, port1: int, port2: int) -> tuple[Any, ...]:
         """The protocols whose detector could accept ``data`` (not empty) on these ports."""
-        by_port = self.by_port
-        mask = self.free | by_port.get(port1, 0) | by_port.get(port2, 0)
+        port_lo, port_hi = self.port_lo, self.port_hi
+        lo = self.free_lo | port_lo.get(port1, 0) | port_lo.get(port2, 0)
+        hi = self.free_hi | port_hi.get(port1, 0) | port_hi.get(port2, 0)
         size = len(data)
-        for pos, table, short in self.steps:
-            mask &= table[data[pos]] if pos < size else short
-        found = self.cache.get(mask)
+        for pos, table_lo, table_hi, short_lo, short_hi in self.steps:
+            if pos < size:
+                byte = data[pos]
+                lo &= table_lo[byte]
+                hi &= table_hi[byte]
+            else:
+                lo &= short_lo
+                hi &= short_hi
+        by_hi = self.cache.get(lo)
+        found = None if by_hi is None else by_hi.get(hi)
         if found is None:
+            mask = hi << WORD | lo
             found = tuple(p for i, p in enumerate(self.protocols) if mask >> i & 1)
-            if len(self.cache) >= CACHE_MAX:
+            if self.cached >= CACHE_MAX:
                 self.cache.clear()
-            self.cache[mask] = found
+                self.cached = 0
+            self.cache.setdefault(lo, {})[hi] = found
+            self.cached += 1
         return found
+
+
+def _split(mask: int) -> tuple[int, int]:
+    """(low WORD bits, the rest shifted down) of a protocol mask."""
+    return mask & (1 << WORD) - 1, mask >> WORD

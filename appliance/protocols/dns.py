@@ -19,10 +19,13 @@ from __future__ import annotations
 import re
 import socket
 import struct
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
+
+if TYPE_CHECKING:
+    from appliance.sessions import Session
 
 QCLASSES: Final = {1: "IN", 2: "CS", 3: "CH", 4: "HS", 255: "ANY"}
 QTYPES: Final = {
@@ -385,7 +388,7 @@ def _text(raw: bytes) -> str:
 class Message:
     """The parse of one DNS message into the session's query objects."""
 
-    def __init__(self, state: DnsParser, session: Any, data: bytes) -> None:
+    def __init__(self, state: DnsParser, session: Session, data: bytes) -> None:
         self.state = state
         self.session = session
         self.data = data
@@ -705,13 +708,13 @@ class DnsParser(Parser):
         self.dead = False  # TCP framing broken: Arkime unregisters its parser
         self.budget = BUDGET
 
-    def data(self, session: Any, data: bytes, direction: int) -> None:
+    def data(self, session: Session, data: bytes, direction: int) -> None:
         if session.proto == 6:
             self._tcp(session, data, direction)
         else:
             Message(self, session, bytes(data)).parse()
 
-    def _tcp(self, session: Any, data: bytes, direction: int) -> None:
+    def _tcp(self, session: Session, data: bytes, direction: int) -> None:
         if self.dead:
             return
         skip = self.skipping[direction]
@@ -743,7 +746,7 @@ class DnsParser(Parser):
         self.dead = True
         self.bufs = [bytearray(), bytearray()]
 
-    def finish(self, session: Any) -> None:
+    def finish(self, session: Session) -> None:
         if self.queries:
             session.fields["dns"] = [q.to_doc() for q in self.queries.values()]
 

@@ -16,10 +16,13 @@ import hashlib
 import ipaddress
 import re
 import socket
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
 from appliance.protocols import TCP, Parser, Protocol, register
+
+if TYPE_CHECKING:
+    from appliance.sessions import Session
 
 _NOT_B64: Final = re.compile(rb"[^A-Za-z0-9+/]")
 _NOT_B64_BODY: Final = re.compile(rb"[^A-Za-z0-9+/=]")
@@ -29,6 +32,8 @@ MAX_SUBJECT: Final = 0xFFF  # Arkime decodes a subject into a buffer of this man
 IMAP_MAX_LINE: Final = 16384  # Arkime's imap/pop3 give up on longer lines
 SMTP_IP_HEADERS: Final = ("x-originating-ip", "x-barracuda-apparent-source-ip")  # Arkime's sample config
 NTLM_MAGIC: Final = b"NTLMSSP\x00"
+EMPTY_MD5: Final = hashlib.md5(b"", usedforsecurity=False).hexdigest()  # of an attachment with no bytes
+EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
 
 _G: Final = "email"
 fields.register(
@@ -102,7 +107,7 @@ class Values:
         if ip is not None:
             self.add("email.ip", ip)
 
-    def write(self, session: Any) -> None:
+    def write(self, session: Session) -> None:
         for path, values in self.values.items():
             if values:
                 session.fields[path] = list(values)
@@ -368,8 +373,9 @@ class SMTPSide:
         self.seen_headers = False
         self.base64 = False
         self.b64_rest = b""
-        self.md5 = hashlib.md5(usedforsecurity=False)
-        self.sha256 = hashlib.sha256()
+        # Made at a part's first base64 bytes: most sides never carry an attachment.
+        self.md5: Any = None
+        self.sha256: Any = None
         self.after_cr = 0  # the last chunk ended with CR: an LF opening the next one is dropped
 
 
@@ -384,7 +390,7 @@ class SMTPParser(Parser):
         self.ntlm = False
 
     # --- byte stream -> lines ---------------------------------------------------------------
-    def data(self, session: Any, data: bytes, direction: int) -> None:
+    def data(self, session: Session, data: bytes, direction: int) -> None:
         """Split into lines ended by CR (an LF right after it is dropped), within BDAT budgets."""
         side = self.sides[direction]
         pos, n = 0, len(data)
@@ -441,7 +447,7 @@ class SMTPParser(Parser):
             side.state = CMD
 
     # --- one complete line ------------------------------------------------------------------
-    def _line(self, session: Any, direction: int, side: SMTPSide, line: bytes) -> None:
+    def _line(self, session: Session, direction: int, side: SMTPSide, line: bytes) -> None:
         state = side.state
         if state == CMD:
             self._command(session, direction, side, line)
@@ -458,7 +464,7 @@ class SMTPParser(Parser):
             side.state = TLS_WAIT
             _redetect(session, direction)
 
-    def _command(self, session: Any, direction: int, side: SMTPSide, line: bytes) -> None:
+    def _command(self, session: Session, direction: int, side: SMTPSide, line: bytes) -> None:
         other = self.sides[1 - direction]
         upper = line[:10].upper()
         if other.need_status:
@@ -494,7 +500,7 @@ class SMTPParser(Parser):
         elif upper.startswith(b"STARTTLS"):
             self._starttls(session, direction)
 
-    def _starttls(self, session: Any, direction: int) -> None:
+    def _starttls(self, session: Session, direction: int) -> None:
         """After STARTTLS each side either turns to TLS (stop) or, in a decrypted capture, goes on."""
         self._tag("smtp:starttls")
         self.sides[direction].state = TLS_WAIT
@@ -506,7 +512,7 @@ class SMTPParser(Parser):
             self.tags.append(tag)
 
     # --- message headers --------------------------------------------------------------------
-    def _header_line(self, session: Any, direction: int, side: SMTPSide, line: bytes) -> None:
+    def _header_line(self, session: Session, direction: int, side: SMTPSide, line: bytes) -> None:
         if side.pending is not None and line[:1] in (b" ", b"\t"):
             side.pending += b" " + line[1:]
             return
@@ -569,7 +575,7 @@ class SMTPParser(Parser):
         side.state = CMD
 
     # --- body and MIME parts ----------------------------------------------------------------
-    def _body_line(self, session: Any, direction: int, side: SMTPSide, line: bytes) -> None:
+    def _body_line(self, session: Session, direction: int, side: SMTPSide, line: bytes) -> None:
         if not side.in_bdat and line == b".":
             self._end_message(side)
             return
@@ -587,19 +593,25 @@ class SMTPParser(Parser):
                 chunk = base64.b64decode(text[:cut])
             except binascii.Error:
                 chunk = b""
-            side.md5.update(chunk)
-            side.sha256.update(chunk)
+            if side.md5 is None:
+                side.md5, side.sha256 = hashlib.md5(chunk, usedforsecurity=False), hashlib.sha256(chunk)
+            else:
+                side.md5.update(chunk)
+                side.sha256.update(chunk)
 
     def _part_done(self, side: SMTPSide) -> None:
         if side.base64:
-            self.values.add("email.md5", side.md5.hexdigest())
-            self.values.add("email.sha256", side.sha256.hexdigest())
+            if side.md5 is None:  # a base64 part with nothing in it
+                self.values.add("email.md5", EMPTY_MD5)
+                self.values.add("email.sha256", EMPTY_SHA256)
+            else:
+                self.values.add("email.md5", side.md5.hexdigest())
+                self.values.add("email.sha256", side.sha256.hexdigest())
         side.base64 = False
         side.b64_rest = b""
-        side.md5 = hashlib.md5(usedforsecurity=False)
-        side.sha256 = hashlib.sha256()
+        side.md5 = side.sha256 = None
 
-    def _mime_line(self, session: Any, direction: int, side: SMTPSide, line: bytes) -> None:
+    def _mime_line(self, session: Session, direction: int, side: SMTPSide, line: bytes) -> None:
         if side.pending is not None and line[:1] in (b" ", b"\t"):
             side.pending += line
             return
@@ -625,7 +637,7 @@ class SMTPParser(Parser):
         elif lower.startswith(b"content-transfer-encoding:") and b"base64" in lower[26:]:
             side.base64 = True
 
-    def finish(self, session: Any) -> None:
+    def finish(self, session: Session) -> None:
         self.values.write(session)
         for tag in self.tags:
             session.add_tag(tag)
@@ -654,7 +666,7 @@ class IMAPParser(Parser):
         self.stopped = False
         self.tags: list[str] = []
 
-    def data(self, session: Any, data: bytes, direction: int) -> None:
+    def data(self, session: Session, data: bytes, direction: int) -> None:
         if self.stopped:
             return
         if self.server < 0:
@@ -686,13 +698,13 @@ class IMAPParser(Parser):
         self.tags.append("imap:line-too-long")
         self.stopped = True
 
-    def _line(self, session: Any, direction: int, line: bytes, buffered: bool) -> None:
+    def _line(self, session: Session, direction: int, line: bytes, buffered: bool) -> None:
         if direction == self.server:
             self._server_line(session, line)
         elif not buffered:  # Arkime reads client commands only when they arrive in one piece
             self._client_line(session, line)
 
-    def _server_line(self, session: Any, line: bytes) -> None:
+    def _server_line(self, session: Session, line: bytes) -> None:
         if self.ntlm and _ntlm_blob(session, line):
             return
         if len(line) > 6 and line[:2] == b"* ":
@@ -719,7 +731,7 @@ class IMAPParser(Parser):
         elif len(line) > 8 and lower == b"subject:":
             self.values.add("email.subject", _text(line[8:].lstrip()))
 
-    def _client_line(self, session: Any, line: bytes) -> None:
+    def _client_line(self, session: Session, line: bytes) -> None:
         if self.ntlm and _ntlm_blob(session, line):
             return
         if len(line) <= 7:
@@ -745,7 +757,7 @@ class IMAPParser(Parser):
         if folder:
             self.values.add("email.folder", _text(folder))
 
-    def finish(self, session: Any) -> None:
+    def finish(self, session: Session) -> None:
         self.values.write(session)
         for tag in self.tags:
             session.add_tag(tag)
@@ -769,7 +781,7 @@ class POP3Parser(Parser):
         self.done = False
         self.tags: list[str] = []
 
-    def data(self, session: Any, data: bytes, direction: int) -> None:
+    def data(self, session: Session, data: bytes, direction: int) -> None:
         if self.done:
             return
         if self.server < 0:
@@ -787,7 +799,7 @@ class POP3Parser(Parser):
             if self.done:
                 return
 
-    def _line(self, session: Any, line: bytes, client: bool) -> None:
+    def _line(self, session: Session, line: bytes, client: bool) -> None:
         if client and line[:9].upper() == b"AUTH NTLM":
             if "pop3:authntlm" not in self.tags:
                 self.tags.append("pop3:authntlm")
@@ -799,7 +811,7 @@ class POP3Parser(Parser):
         elif client and line[:5].upper() == b"USER ":
             self.done = True  # Arkime stops after the user name (not recorded here)
 
-    def finish(self, session: Any) -> None:
+    def finish(self, session: Session) -> None:
         for tag in self.tags:
             session.add_tag(tag)
 

@@ -22,10 +22,13 @@ import binascii
 import hashlib
 import ipaddress
 import re
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
+
+if TYPE_CHECKING:
+    from appliance.sessions import Session
 
 # http_parser's method table (plus PRI, the HTTP/2 preface), as Arkime registers its classifiers.
 METHODS: Final = (
@@ -125,13 +128,15 @@ class HTTPParser(Parser):
         self.sides: list[_Side | None] = [None, None]
         self.url: bytearray | None = None
         self.url_which = 0  # the side of the latest request line; Arkime starts at the source
-        self.out: dict[str, list[Any]] = {}
-        self.methods: dict[str, int] = {}
-        self.written: dict[str, list[Any]] = {}
+        # path -> its one value, or a list once there are more (most paths only ever get one:
+        # a list each would be most of an open HTTP session's memory).
+        self.out: dict[str, Any] = {}
+        self.methods: dict[str, int] | None = None
+        self.written: dict[str, list[Any]] | None = None
 
     # --- input ---------------------------------------------------------------------------
 
-    def data(self, session: Any, data: bytes, direction: int) -> None:
+    def data(self, session: Session, data: bytes, direction: int) -> None:
         side = self.sides[direction]
         if side is None:
             side = self.sides[direction] = _Side()
@@ -149,7 +154,7 @@ class HTTPParser(Parser):
             if side.state in _BODY_STATES:
                 side.buf.clear()
 
-    def _lines(self, session: Any, side: _Side, which: int) -> None:
+    def _lines(self, session: Session, side: _Side, which: int) -> None:
         """Handle the complete lines in the buffer until a body starts or a line is partial."""
         while side.state not in _BODY_STATES and side.state != FAILED:
             if side.state == DEAD:
@@ -193,7 +198,7 @@ class HTTPParser(Parser):
 
     # --- message start and headers --------------------------------------------------------
 
-    def _on_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
+    def _on_line(self, session: Session, side: _Side, line: bytes, which: int) -> None:
         if side.state == START:  # (header lines go through _header_block)
             self._start_line(session, side, line, which)
         elif side.state == CHUNK_SIZE:
@@ -203,7 +208,7 @@ class HTTPParser(Parser):
         elif side.state == TRAILERS:
             self._trailer_line(session, side, line, which)
 
-    def _start_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
+    def _start_line(self, session: Session, side: _Side, line: bytes, which: int) -> None:
         self._begin(side)
         if line.startswith(b"HTTP/") and side.kind != b"req":
             ok = self._status_line(side, line)
@@ -220,8 +225,7 @@ class HTTPParser(Parser):
     @staticmethod
     def _begin(side: _Side) -> None:
         side.in_body = False
-        side.md5 = hashlib.md5()
-        side.sha256 = hashlib.sha256()
+        side.md5 = side.sha256 = None  # made at the first body byte: most messages have none
         side.headers = []
         side.chunked = side.upgrade = False
         side.length = -1
@@ -266,7 +270,7 @@ class HTTPParser(Parser):
         elif len(self.url) < MAX_HEADER:
             self.url += url
 
-    def _header_block(self, session: Any, side: _Side, which: int) -> bool:
+    def _header_block(self, session: Session, side: _Side, which: int) -> bool:
         """The complete header lines in the buffer, in one pass (headers are most lines of HTTP).
 
         True when the state changed (the headers ended or a line failed), False when the
@@ -289,7 +293,7 @@ class HTTPParser(Parser):
                     self._headers_complete(session, side, which)
                 return True
 
-    def _header_line(self, session: Any, side: _Side, line: bytes, which: int) -> bool:
+    def _header_line(self, session: Session, side: _Side, line: bytes, which: int) -> bool:
         """One header line (not empty); False when it is not a valid header (the side fails)."""
         if line[0] in (0x20, 0x09):  # a folded continuation of the previous header
             if not side.headers:
@@ -305,7 +309,7 @@ class HTTPParser(Parser):
         side.headers.append((name, value.strip(b" \t")))
         return True
 
-    def _trailer_line(self, session: Any, side: _Side, line: bytes, which: int) -> None:
+    def _trailer_line(self, session: Session, side: _Side, line: bytes, which: int) -> None:
         if not line:
             self._message_complete(side)
             return
@@ -316,7 +320,7 @@ class HTTPParser(Parser):
     def _header_list(self, which: int) -> str:
         return "http.requestHeader" if which == self.url_which else "http.responseHeader"
 
-    def _headers_complete(self, session: Any, side: _Side, which: int) -> None:
+    def _headers_complete(self, session: Session, side: _Side, which: int) -> None:
         request = not side.status
         collect = request and side.method != b"DELETE"  # http_parser's DELETE is method 0
         host = cookie = auth = None
@@ -341,6 +345,7 @@ class HTTPParser(Parser):
         if auth:
             self._authorization(auth)
         self._url_and_host(session, host)
+        side.headers.clear()  # read: an open session need not keep them
         self._after_headers(side)
 
     def _header(self, lower: str, value: bytes, which: int) -> None:
@@ -426,6 +431,8 @@ class HTTPParser(Parser):
         # CONNECT, the HTTP/2 preface) hands the connection over and is not counted.
         if side.method and not side.upgrade:
             method = side.method.decode()
+            if self.methods is None:
+                self.methods = {}
             self.methods[method] = self.methods.get(method, 0) + 1
         if side.in_body:
             self._add("http.md5", side.md5.hexdigest())
@@ -435,7 +442,7 @@ class HTTPParser(Parser):
 
     # --- bodies --------------------------------------------------------------------------
 
-    def _body(self, session: Any, side: _Side, view: memoryview, which: int) -> int:
+    def _body(self, session: Session, side: _Side, view: memoryview, which: int) -> int:
         take = len(view) if side.state == EOF_BODY else min(len(view), side.remaining)
         piece = view[:take]
         if take:
@@ -449,7 +456,7 @@ class HTTPParser(Parser):
                     self._message_complete(side)
         return take
 
-    def _on_body(self, session: Any, side: _Side, piece: memoryview, which: int) -> None:
+    def _on_body(self, session: Session, side: _Side, piece: memoryview, which: int) -> None:
         if not side.in_body:
             side.in_body = True
             first = bytes(piece)
@@ -464,6 +471,8 @@ class HTTPParser(Parser):
                     self._add("http.requestBody", first.decode("utf-8"))
                 except UnicodeDecodeError:
                     pass
+            side.md5, side.sha256 = hashlib.md5(first), hashlib.sha256(first)
+            return
         side.md5.update(piece)
         side.sha256.update(piece)
 
@@ -482,7 +491,7 @@ class HTTPParser(Parser):
 
     # --- request details -----------------------------------------------------------------
 
-    def _tag_control_chars(self, session: Any) -> None:
+    def _tag_control_chars(self, session: Session) -> None:
         if self.url is not None and _CONTROL.search(self.url):
             session.add_tag("http:control-char")
 
@@ -524,7 +533,7 @@ class HTTPParser(Parser):
             if digest_user is not None:
                 self._add("http.user", _text(digest_user))
 
-    def _url_and_host(self, session: Any, host: bytes | None) -> None:
+    def _url_and_host(self, session: Session, host: bytes | None) -> None:
         url = bytes(self.url) if self.url is not None else None
         if host is not None:
             host = host.lower()
@@ -566,14 +575,19 @@ class HTTPParser(Parser):
     # --- output --------------------------------------------------------------------------
 
     def _add(self, path: str, value: Any) -> None:
-        values = self.out.get(path)
-        if values is None:  # (not setdefault: that builds a list on every call)
-            self.out[path] = [value]
-        elif value not in values:
-            values.append(value)
+        """Add a distinct value (values are never lists: a list holds several)."""
+        out = self.out
+        values = out.get(path, _MISSING)
+        if values is _MISSING:
+            out[path] = value
+        elif type(values) is list:
+            if value not in values:
+                values.append(value)
+        elif values != value:
+            out[path] = [values, value]
 
-    def finish(self, session: Any) -> None:
-        current = {path: list(values) for path, values in self.out.items()}
+    def finish(self, session: Session) -> None:
+        current = {path: list(values) if type(values) is list else [values] for path, values in self.out.items()}
         for side in self.sides:
             # A body that runs to the end of the connection completes when the session ends.
             if side is not None and side.state == EOF_BODY and side.in_body:
@@ -581,17 +595,17 @@ class HTTPParser(Parser):
                     value = digest.hexdigest()
                     if value not in current.setdefault(path, []):
                         current[path].append(value)
-        for method, count in self.methods.items():
+        for method, count in (self.methods or {}).items():
             session.fields["http.method-" + method] = count
         for path, values in current.items():
             self._merge(session, path, values)
 
-    def _merge(self, session: Any, path: str, mine: list[Any]) -> None:
+    def _merge(self, session: Session, path: str, mine: list[Any]) -> None:
         """Write ``mine`` while keeping what other parsers (TLS SNI, HTTP/2) put in the field."""
         existing = session.fields.get(path)
         if existing:
             existing = list(existing)
-            for value in self.written.get(path, ()):
+            for value in (self.written or {}).get(path, ()):
                 if value in existing:
                     existing.remove(value)
             merged = existing + mine
@@ -602,9 +616,12 @@ class HTTPParser(Parser):
             # (_add keeps values distinct; only the _DUPLICATES_KEPT lists are appended to).
             merged = list(mine)
         session.fields[path] = merged
+        if self.written is None:
+            self.written = {}
         self.written[path] = mine
 
 
+_MISSING: Final = object()  # no value yet (None could be a value)
 _DUPLICATES_KEPT: Final = frozenset(("http.requestHeaderField", "http.requestHeaderValue",
                                      "http.responseHeaderField", "http.responseHeaderValue"))
 

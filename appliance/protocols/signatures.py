@@ -897,26 +897,36 @@ def _tcp_index() -> CandidateIndex:
 class NtlmScan(Parser):
     """NTLMSSP messages inside SMB, LDAP, DCE/RPC, TDS, HTTP and mail auth name ntlm."""
 
-    __slots__ = ("seen", "tail", "smb1")
+    # Per direction in slots, not pairs of lists: one of these rides along every HTTP session.
+    __slots__ = ("seen0", "seen1", "tail0", "tail1", "smb1")
     name = "signature"
     LIMIT = 32 * 1024
 
     def __init__(self, smb1: bool = False) -> None:
-        self.seen = [0, 0]
-        self.tail = [b"", b""]
+        self.seen0 = self.seen1 = 0
+        self.tail0 = self.tail1 = b""
         self.smb1 = smb1
 
     def data(self, session: Any, data: bytes, direction: int) -> None:
-        window = self.tail[direction] + data[:self.LIMIT]
-        if self._found(window):
+        tail = self.tail1 if direction else self.tail0
+        head = data if len(data) <= self.LIMIT else data[:self.LIMIT]
+        if self.smb1:  # the rare case: search the joined bytes as they are
+            found = self._found(tail + head)
+        else:
+            # Searched in place, and only the seam joined: no copy of every packet's payload.
+            # The markers are at most 10 bytes, so one across the seam starts in the 9-byte tail.
+            found = self._found(head) or bool(tail) and self._found(tail + head[:9])
+        if found:
             session.add_protocol("ntlm")
             _detach(session, self)
             return
-        self.tail[direction] = window[-9:]
-        self.seen[direction] += len(data)
-        if min(self.seen) >= self.LIMIT:
+        tail = head[-9:] if len(head) >= 9 else (tail + head)[-9:]
+        if direction:
+            self.tail1, self.seen1 = tail, self.seen1 + len(data)
+        else:
+            self.tail0, self.seen0 = tail, self.seen0 + len(data)
+        if min(self.seen0, self.seen1) >= self.LIMIT:
             _detach(session, self)
-
 
     def _found(self, window: bytes) -> bool:
         if self.smb1:

@@ -12,7 +12,7 @@ Other parsers that carry a TLS handshake (QUIC, OpenVPN, STARTTLS, ...) use the 
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
@@ -25,6 +25,9 @@ from appliance.protocols._tls_hello import (
     parse_server_hello,
 )
 from appliance.protocols.certs import process_certificate_message
+
+if TYPE_CHECKING:
+    from appliance.sessions import Session
 
 try:  # SNI shares http.host with the HTTP parser: let it register the field first if it exists.
     from appliance.protocols import http as _http  # noqa: F401
@@ -72,7 +75,7 @@ class TlsInfo(Parser):
         if host not in self.hosts and len(self.hosts) < MAX_VALUES:
             self.hosts.append(host)
 
-    def finish(self, session: Any) -> None:
+    def finish(self, session: Session) -> None:
         for path, values in self.values.items():
             session.fields[path] = list(values)
         if self.hosts:
@@ -173,11 +176,11 @@ class TlsStream(Parser):
         # An external stream is fed by its owner (OpenVPN's control channel, ...) through feed().
         self.external = external
 
-    def data(self, session: Any, data: bytes, direction: int) -> None:
+    def data(self, session: Session, data: bytes, direction: int) -> None:
         if not self.external:
             self.feed(session, data, direction)
 
-    def feed(self, session: Any, data: bytes, direction: int) -> None:
+    def feed(self, session: Session, data: bytes, direction: int) -> None:
         """TLS record bytes of one side, in order."""
         role = self.roles[direction]
         if role == 0:
@@ -198,7 +201,7 @@ class TlsStream(Parser):
             self.roles[1 - direction] = SERVER
         return role
 
-    def _client(self, session: Any, data: bytes, direction: int) -> None:
+    def _client(self, session: Session, data: bytes, direction: int) -> None:
         # Like Arkime, only a complete ClientHello is fingerprinted; a truncated one never is.
         buf = self.bufs[direction]
         buf += data[:CLIENT_LIMIT - len(buf)]
@@ -209,7 +212,7 @@ class TlsStream(Parser):
         elif len(buf) >= CLIENT_LIMIT:
             self._close(direction)
 
-    def _server(self, session: Any, data: bytes, direction: int) -> None:
+    def _server(self, session: Session, data: bytes, direction: int) -> None:
         buf = self.bufs[direction]
         buf += data[:SERVER_WINDOW - len(buf)]
         while len(buf) >= 5:
@@ -229,7 +232,7 @@ class TlsStream(Parser):
         self.roles[direction] = DONE
         self.bufs[direction] = bytearray()
 
-    def finish(self, session: Any) -> None:
+    def finish(self, session: Session) -> None:
         for direction in (0, 1):
             buf = self.bufs[direction]
             if self.roles[direction] == SERVER and len(buf) > 5 and buf[0] == 0x16:
@@ -311,7 +314,7 @@ class DtlsParser(Parser):
     def __init__(self) -> None:
         self.done = False
 
-    def data(self, session: Any, data: bytes, direction: int) -> None:
+    def data(self, session: Session, data: bytes, direction: int) -> None:
         if self.done:
             return
         if not data or data[0] != 22:
@@ -325,7 +328,7 @@ class DtlsParser(Parser):
             self._messages(session, data[pos + 13:pos + 13 + length])
             pos += 13 + length
 
-    def _messages(self, session: Any, record: bytes) -> None:
+    def _messages(self, session: Session, record: bytes) -> None:
         pos = 0
         while len(record) - pos > 12:
             kind = record[pos]
