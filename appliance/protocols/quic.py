@@ -320,7 +320,12 @@ class QuicParser(Parser):
         self._ietf(session, data)
 
     def _ietf(self, session: Any, data: bytes) -> None:
-        self.keys, plains = _initials(data, self.keys)
+        seen, keys, plains = _detected
+        _detected[:] = [None, None, []]
+        if seen is data and self.keys is None:  # what detection just decrypted: not twice
+            self.keys = keys
+        else:
+            self.keys, plains = _initials(data, self.keys)
         for plain in plains:
             for offset, chunk in crypto_frames(plain):
                 self.crypto.add(offset, chunk)
@@ -353,8 +358,15 @@ def detect(session: Any, data: bytes, direction: int) -> bool:
         return chlo[0]
     if direction != 0 or not _looks_initial(data):
         return False
-    _keys, plains = _initials(data, None)
+    keys, plains = _initials(data, None)
+    # The parser attached next reads this same datagram first: deriving the keys and decrypting
+    # again would double the cost of every QUIC connection.
+    _detected[:] = [data, keys, plains]
     return any(crypto_frames(plain) for plain in plains)
+
+
+# (datagram, keys, plaintexts) of the latest Initial that detection decrypted.
+_detected: list[Any] = [None, None, []]
 
 
 # --- fbzero: Facebook's Zero protocol, a CHLO over TCP ----------------------------------------------
