@@ -2,34 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from sessionkit import new_session
 from test_proto_tls import make_cert
 
 from appliance.protocols import certs
+from appliance.sessions import Session
 
 
-class _Session:
-    def __init__(self, first_s: int) -> None:
-        self.first = first_s * 1_000_000
-        self.parsers: list[Any] | None = None
-        self.tags: list[str] | None = None
-
-    def add_tag(self, name: str) -> None:
-        self.tags = (self.tags or []) + [name]
+def _session(first_s: int) -> Session:
+    """A real session whose first packet is at ``first_s`` (what the certificate's age is from)."""
+    session = new_session(6, 40000, 443)
+    session.first = first_s * 1_000_000
+    return session
 
 
 def test_cached_parse_is_the_fresh_parse_with_its_own_remaining_time() -> None:
     der = make_cert("leaf", "leaf")
     for now in (1_600_000_000, 1_700_000_000, 1_600_000_000):
-        fresh = certs.parse_certificate(der, _Session(now), now)
-        cached = certs.parse_certificate_cached(bytearray(der), _Session(now), now)
+        fresh = certs.parse_certificate(der, _session(now), now)
+        cached = certs.parse_certificate_cached(bytearray(der), _session(now), now)
         assert cached == fresh and list(cached) == list(fresh)  # same values, same key order
 
 
 def test_each_session_gets_its_own_copy_and_tags() -> None:
     der = make_cert("ca", "root", ca=True)
-    first, second = _Session(1_700_000_000), _Session(1_700_000_000)
+    first, second = _session(1_700_000_000), _session(1_700_000_000)
     certs.add_certificate(first, der)
     certs.add_certificate(second, der)
     assert first.tags == second.tags
@@ -42,5 +39,5 @@ def test_each_session_gets_its_own_copy_and_tags() -> None:
 
 def test_large_der_is_not_kept() -> None:
     der = make_cert("leaf", "leaf") + b"\x00" * (certs.CACHE_DER_MAX + 1)
-    certs.parse_certificate_cached(der, _Session(0), 0)
+    certs.parse_certificate_cached(der, _session(0), 0)
     assert bytes(der) not in certs._parsed

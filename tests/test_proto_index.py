@@ -5,28 +5,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from sessionkit import new_session
+
 from appliance.protocols import TCP, UDP, AppLayer, Protocol
 from appliance.protocols._index import CandidateIndex, anchors
-
-
-class _Session:
-    """Just what detectors read and write."""
-
-    def __init__(self, proto: int, port1: int, port2: int) -> None:
-        self.proto, self.port1, self.port2 = proto, port1, port2
-        self.payload8 = [b"", b""]
-        self.parsers: list[Any] | None = None
-        self.protocols: list[str] = []
-        self.fields: dict[str, Any] = {}
-        self.tags: list[str] | None = None
-        self.consumed = [0, 0]
-
-    def add_protocol(self, name: str) -> None:
-        self.protocols.append(name)
-
-    def add_tag(self, name: str) -> None:
-        self.tags = (self.tags or []) + [name]
-
 
 OPENINGS = (  # what the parsers' detectors accept in real traffic
     b"SSH-2.0-OpenSSH_8.9\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n",
@@ -67,7 +49,7 @@ def test_a_matching_detector_is_always_a_candidate() -> None:
                         continue  # not on its ports: never tried, as before the index
                     for direction in (0, 1):
                         try:
-                            matched = protocol.detect(_Session(proto, port1, port2), data, direction)
+                            matched = protocol.detect(new_session(proto, port1, port2), data, direction)
                         except Exception:  # noqa: BLE001 - a raising detector is AppLayer's business
                             continue
                         if matched:
