@@ -153,9 +153,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("maxPackets", "int", 10000, "packets",
             "After this many packets a session is saved and continued as a new linked segment, as in Arkime.",
             _SESSIONS, minimum=1, maximum=65535),
-    Setting("maxReassemblyBytes", "int", 65536, "bytes",
-            "Bytes of each direction of a TCP stream reassembled for the protocol parsers; later data is "
-            "counted but not parsed.", _SESSIONS, minimum=1024, maximum=16 * _MIB),
     # Parsers
     Setting("parseHTTPHeaderRequestAll", "bool", True, "",
             "Store every HTTP request header name and value (Arkime default false); " + _HOME_LIGHT, _PARSERS),
@@ -167,8 +164,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ja4Raw", "bool", True, "",
             "Store the raw, unhashed JA4 fingerprint ja4_r (Arkime default false); " + _HOME_LIGHT, _PARSERS),
     Setting("supportSha256", "bool", True, "",
-            "Compute SHA-256 of transferred bodies next to MD5 (Arkime default false); threat-intel feeds use "
-            "SHA-256 and the CPU cost is small at home traffic rates.", _PARSERS),
+            "Store the SHA-256 of HTTP bodies and mail attachments next to their MD5 (Arkime default false); "
+            "threat-intel feeds use SHA-256 and the CPU cost is small at home traffic rates.", _PARSERS),
     Setting("dnsOutputAnswers", "bool", True, "",
             "Store each DNS answer record (name, type, TTL, data) with the session, as Arkime does by default.",
             _PARSERS),

@@ -435,3 +435,11 @@ def test_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_markdown_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--markdown"]) == 0
     assert capsys.readouterr().out == settings_markdown()
+
+
+def test_every_setting_is_read_somewhere() -> None:
+    """A setting in the table that no code reads would promise what the appliance does not do."""
+    package = Path(settings_module.__file__).resolve().parent
+    code = "\n".join(p.read_text(encoding="utf-8") for p in package.rglob("*.py") if p.name != "settings.py")
+    unread = [s.name for s in SETTINGS if s.name not in code]
+    assert not unread, f"settings no code reads: {unread}"

@@ -74,6 +74,26 @@ class Protocol:
 PROTOCOLS: Final[list[Protocol]] = []
 
 
+def _turned_off(settings: Any) -> tuple[tuple[str, ...], bool]:
+    """(fields the settings leave out, whether DNS answers are kept); all kept without settings.
+
+    The parsers fill these fields regardless (they come out of work done anyway); the setting
+    decides what is stored, as Arkime's do."""
+    dropped: list[str] = []
+    if settings is not None:
+        if not settings.parseHTTPHeaderRequestAll:
+            dropped += ["http.requestHeaderField", "http.requestHeaderValue"]
+        if not settings.parseHTTPHeaderResponseAll:
+            dropped += ["http.responseHeaderField", "http.responseHeaderValue"]
+        if not settings.ja3Strings:
+            dropped += ["tls.ja3string", "tls.ja3sstring"]
+        if not settings.ja4Raw:
+            dropped.append("tls.ja4_r")
+        if not settings.supportSha256:
+            dropped += ["http.sha256", "email.sha256"]
+    return tuple(dropped), settings is None or bool(settings.dnsOutputAnswers)
+
+
 def attach_once(session: Any, parser: Parser) -> None:
     """Attach ``parser`` unless the session has one of its type already."""
     parsers = session.parsers
@@ -128,6 +148,7 @@ class AppLayer:
         self.tcp_index = CandidateIndex(self.tcp)
         self.udp_index = CandidateIndex(self.udp)
         self.by_ethertype = {t: p for p in PROTOCOLS for t in p.ethertypes if p.parser is not None}
+        self.dropped, self.dns_answers = _turned_off(settings)
 
     def start(self, session: Session, frame: Frame) -> None:
         """A new session: protocols known by their ethertype (ARP, ...) attach here."""
@@ -163,12 +184,21 @@ class AppLayer:
                     self._failed(session, parser, err)
 
     def finish(self, session: Session) -> None:
-        """Let every parser write its fields before the session is saved."""
+        """Let every parser write its fields before the session is saved, then drop the ones the
+        settings turn off (parseHTTPHeader*All, ja3Strings, ja4Raw, supportSha256, dnsOutputAnswers)."""
         for parser in list(session.parsers or ()):
             try:
                 parser.finish(session)
             except Exception as err:  # noqa: BLE001
                 self._failed(session, parser, err)
+        fields = session.fields
+        if fields:
+            for path in self.dropped:
+                fields.pop(path, None)
+            if not self.dns_answers:
+                for query in fields.get("dns") or ():
+                    if isinstance(query, dict):
+                        query.pop("answers", None)
 
     def attach(self, session: Session, parser: Parser) -> None:
         attach_once(session, parser)
