@@ -373,6 +373,13 @@ def _close_matches(name: str, candidates: Iterable[str]) -> list[str]:
     return same_but_case or difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
 
 
+# Settings that once were in the table: a config file that still sets one is read with a warning
+# instead of refused, so an upgrade never stops the appliance over them.
+RETIRED: dict[str, str] = {
+    "maxReassemblyBytes": "it was never applied: the parsers see every byte of a stream, as in Arkime",
+}
+
+
 def _unknown(where: str, name: str) -> SettingsError:
     matches = _close_matches(name, SETTINGS_BY_NAME)
     hint = f"; did you mean {' or '.join(matches)}?" if matches else " (see docs/SETTINGS.md for the list)"
@@ -538,6 +545,9 @@ def _apply_file(path: str, values: dict[str, object], sources: dict[str, str]) -
     for name, text in parser.items(SECTION):
         where = f"{path}:{lines.get((SECTION, name), '?')}"
         setting = SETTINGS_BY_NAME.get(name)
+        if setting is None and name in RETIRED:
+            log.warning("%s: %s is no longer a setting (%s); ignored", where, name, RETIRED[name])
+            continue
         if setting is None:
             raise _unknown(where, name)
         values[name] = parse_value(setting, text, where)

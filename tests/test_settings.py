@@ -443,3 +443,11 @@ def test_every_setting_is_read_somewhere() -> None:
     code = "\n".join(p.read_text(encoding="utf-8") for p in package.rglob("*.py") if p.name != "settings.py")
     unread = [s.name for s in SETTINGS if s.name not in code]
     assert not unread, f"settings no code reads: {unread}"
+
+
+def test_a_retired_setting_in_a_file_is_ignored_with_a_warning(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        settings = load(tmp_path, "[default]\nmaxReassemblyBytes = 65536\nsnapLen = 2000\n")
+    assert settings.snapLen == 2000
+    assert "maxReassemblyBytes is no longer a setting" in caplog.text
