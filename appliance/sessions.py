@@ -148,7 +148,7 @@ class Session:
         self.parsers: list[Parser] | None = None
         self.tags: list[str] | None = None
         self.fid = 0
-        self.consumed = [0, 0]
+        self.consumed = 0  # bit d: side d's first data was classified (an int, not a 72-byte list)
         # Whether the source's address + port sorts first in the key: the fast path's direction
         # test (a shared bool rather than 40 bytes of the source's address and port).
         self.src_low = True
@@ -457,7 +457,7 @@ class SessionTable:
         """Application bytes of side ``d``. The application layer classifies each side's first
         data and feeds attached parsers: past that, a side without parsers needs no call."""
         app = self.app
-        if app is not None and (session.parsers or not session.consumed[d]):
+        if app is not None and (session.parsers or not session.consumed >> d & 1):
             app.data(session, data, d)
 
     def _with(self, pair: tuple[bytes, bytes], d: int, value: bytes) -> tuple[bytes, bytes]:

@@ -321,7 +321,7 @@ def test_smtp_starttls_plain_and_tls() -> None:
     app.data(session, b"EHLO a\r\nSTARTTLS\r\n", 0)
     app.data(session, b"220 go ahead\r\n", 1)
     assert session.protocols == ["tcp", "smtp"]
-    assert session.consumed == [0, 0]  # detection runs again on each side's TLS hello
+    assert session.consumed == 0  # detection runs again on each side's TLS hello
     app.data(session, b"\x16\x03\x01\x00\x05MAIL FROM:<p@q>\r\n", 0)
     app.finish(session)
     assert "email.src" not in session.fields and not app.failures

@@ -159,8 +159,9 @@ class AppLayer:
 
     def data(self, session: Session, data: bytes, direction: int) -> None:
         """Called by the session table with application bytes."""
-        if session.consumed[direction] == 0:
-            session.consumed[direction] = 1
+        bit = 1 << direction
+        if not session.consumed & bit:
+            session.consumed |= bit
             self._classify(session, data, direction)
         parsers = session.parsers
         if not parsers:

@@ -316,7 +316,7 @@ def _received_host(values: Values, raw: bytes, pos: int) -> int:
 def _redetect(session: Any, direction: int) -> None:
     """Let the protocol detectors look at what this side sends next (a TLS hello after STARTTLS):
     the session table's first-data marker goes back to zero."""
-    session.consumed[direction] = 0
+    session.consumed &= ~(1 << direction)
 
 
 def _ntlm_blob(session: Any, line: bytes) -> bool:

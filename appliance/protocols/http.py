@@ -120,26 +120,32 @@ class _Side:
 class HTTPParser(Parser):
     """Per-session HTTP state: two sides plus the values gathered for the document."""
 
-    __slots__ = ("sides", "url", "url_which", "out", "methods", "written")
+    __slots__ = ("side0", "side1", "url", "url_which", "out", "methods", "written")
     name = "http"
 
     def __init__(self) -> None:
         # A side's state is made when it first sends: many sessions are seen with a request only.
-        self.sides: list[_Side | None] = [None, None]
+        # Two slots, not a list of two: with many open sessions every 72 bytes count.
+        self.side0: _Side | None = None
+        self.side1: _Side | None = None
         self.url: bytearray | None = None
         self.url_which = 0  # the side of the latest request line; Arkime starts at the source
         # path -> its one value, or a list once there are more (most paths only ever get one:
         # a list each would be most of an open HTTP session's memory).
         self.out: dict[str, Any] = {}
-        self.methods: dict[str, int] | None = None
+        self.methods: list[Any] | None = None  # [method, count, ...]: a dict for one GET is 3x the size
         self.written: dict[str, list[Any]] | None = None
 
     # --- input ---------------------------------------------------------------------------
 
     def data(self, session: Session, data: bytes, direction: int) -> None:
-        side = self.sides[direction]
+        side = self.side1 if direction else self.side0
         if side is None:
-            side = self.sides[direction] = _Side()
+            side = _Side()
+            if direction:
+                self.side1 = side
+            else:
+                self.side0 = side
         pending = memoryview(data)
         while len(pending) and side.state != FAILED:
             if side.state in _BODY_STATES:
@@ -431,9 +437,14 @@ class HTTPParser(Parser):
         # CONNECT, the HTTP/2 preface) hands the connection over and is not counted.
         if side.method and not side.upgrade:
             method = side.method.decode()
-            if self.methods is None:
-                self.methods = {}
-            self.methods[method] = self.methods.get(method, 0) + 1
+            methods = self.methods
+            if methods is None:
+                self.methods = [method, 1]
+            elif method in methods[::2]:
+                at = methods.index(method)  # names and counts never collide: counts are ints
+                methods[at + 1] += 1
+            else:
+                methods += [method, 1]
         if side.in_body:
             self._add("http.md5", side.md5.hexdigest())
             self._add("http.sha256", side.sha256.hexdigest())
@@ -588,15 +599,16 @@ class HTTPParser(Parser):
 
     def finish(self, session: Session) -> None:
         current = {path: list(values) if type(values) is list else [values] for path, values in self.out.items()}
-        for side in self.sides:
+        for side in (self.side0, self.side1):
             # A body that runs to the end of the connection completes when the session ends.
             if side is not None and side.state == EOF_BODY and side.in_body:
                 for path, digest in (("http.md5", side.md5), ("http.sha256", side.sha256)):
                     value = digest.hexdigest()
                     if value not in current.setdefault(path, []):
                         current[path].append(value)
-        for method, count in (self.methods or {}).items():
-            session.fields["http.method-" + method] = count
+        methods = self.methods or []
+        for i in range(0, len(methods), 2):
+            session.fields["http.method-" + methods[i]] = methods[i + 1]
         for path, values in current.items():
             self._merge(session, path, values)
 

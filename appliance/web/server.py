@@ -7,6 +7,7 @@ UI; cheroot serves each connection on a pool thread.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import apsw
@@ -44,22 +45,32 @@ def scheme(settings: Any) -> str:
     return "https" if settings.certFile and settings.keyFile else "http"
 
 
-def _interrupt(*_: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def serve_until_stopped(server: Any) -> None:
     """Serve until Ctrl-C or SIGTERM, then stop cleanly.
 
-    stop() called from inside the signal handler would wait for serve(), which runs on this very
-    thread: the handler leaves serve() by an exception instead, and stop() runs in ``finally``.
+    The signal handler only sets a flag; a helper thread then calls ``stop()``, the way cheroot
+    is meant to be stopped (from another thread: ``serve()`` returns once the server is no longer
+    ready). An exception raised by the handler into ``serve()`` could land anywhere in cheroot's
+    connection handling, and once in a while shutting down then hung.
     """
     import signal
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    stopping = threading.Event()
+
+    def request_stop(*_: Any) -> None:
+        stopping.set()
+
+    def stop_when_asked() -> None:
+        stopping.wait()
+        server.stop()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stopper = threading.Thread(target=stop_when_asked, name="viewer-stop", daemon=True)
+    stopper.start()
     try:
         server.serve()
-    except KeyboardInterrupt:
-        pass
     finally:
-        server.stop()
+        stopping.set()  # serve() ended on its own (an error): stop what it started
+        stopper.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
