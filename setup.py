@@ -2,7 +2,7 @@
 
 mypyc turns these type-annotated modules into C extensions (2-3x faster than the interpreter on
 the packet path, same source). Where there is no C compiler or no mypyc the build goes on without
-them and the same modules run as plain Python; ``fukurou version`` says which. FUKUROU_PURE=1
+them and the same modules run as plain Python; ``fukurou --version`` says which. FUKUROU_PURE=1
 builds the plain-Python package on purpose.
 """
 

@@ -718,15 +718,15 @@ class SessionTable:
             session.pending = None
             if pending[0] == 1 and session.flags is not None and session.flags[PSH] == 1:
                 self.app.data(session, pending[2], pending[1])
-        if self.app is not None and (session.parsers or session.fields):
-            self.app.finish(session)  # (without parsers too: fields they left may be turned off)
+        if self.app is not None and session.parsers:
+            self.app.finish(session)
         self.on_save(session)
 
     def _mid_save(self, session: Session) -> None:
         """A long session is saved as a segment and goes on, as Arkime's mid save does."""
         self.segments_saved += 1
-        if self.app is not None and (session.parsers or session.fields):
-            self.app.finish(session)  # (without parsers too: fields they left may be turned off)
+        if self.app is not None and session.parsers:
+            self.app.finish(session)
         self.on_save(session)
         session.segments += 1
         session.seg_first = self.clock

@@ -64,8 +64,10 @@ class CandidateIndex:
             for port in protocol.ports:
                 by_port[port] = by_port.get(port, 0) | 1 << i
         self.free_lo, self.free_hi = _split(free)
-        self.port_lo = {port: _split(mask)[0] for port, mask in by_port.items()}
-        self.port_hi = {port: _split(mask)[1] for port, mask in by_port.items()}
+        self.port_lo: dict[int, int] = {}
+        self.port_hi: dict[int, int] = {}
+        for port, mask in by_port.items():
+            self.port_lo[port], self.port_hi[port] = _split(mask)
         found = [anchors(p) for p in protocols]
         # One step per anchored position: (position, low and high masks allowed by each byte, low
         # and high masks allowed when the data is too short to reach the position).
@@ -76,8 +78,9 @@ class CandidateIndex:
             for i, a in enumerate(found):
                 for byte in a.get(pos, ()):
                     table[byte] |= 1 << i
+            words = [_split(m) for m in table]
             short_lo, short_hi = _split(unanchored & everyone)
-            self.steps.append((pos, [_split(m)[0] for m in table], [_split(m)[1] for m in table], short_lo, short_hi))
+            self.steps.append((pos, [w[0] for w in words], [w[1] for w in words], short_lo, short_hi))
         self.cache: dict[int, dict[int, tuple[Any, ...]]] = {}  # low word -> high word -> candidates
         self.cached = 0
 

@@ -439,10 +439,11 @@ class HTTPParser(Parser):
             method = side.method.decode()
             methods = self.methods
             if methods is None:
-                self.methods = [method, 1]
-            elif method in methods[::2]:
-                at = methods.index(method)  # names and counts never collide: counts are ints
-                methods[at + 1] += 1
+                methods = self.methods = []
+            for i in range(0, len(methods), 2):
+                if methods[i] == method:
+                    methods[i + 1] += 1
+                    break
             else:
                 methods += [method, 1]
         if side.in_body:

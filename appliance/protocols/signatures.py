@@ -911,11 +911,11 @@ class NtlmScan(Parser):
         tail = self.tail1 if direction else self.tail0
         head = data if len(data) <= self.LIMIT else data[:self.LIMIT]
         if self.smb1:  # the rare case: search the joined bytes as they are
-            found = self._found(tail + head)
+            found = _smb1_ntlm(tail + head)
         else:
             # Searched in place, and only the seam joined: no copy of every packet's payload.
             # The markers are at most 10 bytes, so one across the seam starts in the 9-byte tail.
-            found = self._found(head) or bool(tail) and self._found(tail + head[:9])
+            found = _has_ntlm(head) or bool(tail) and _has_ntlm(tail + head[:9])
         if found:
             session.add_protocol("ntlm")
             _detach(session, self)
@@ -928,12 +928,16 @@ class NtlmScan(Parser):
         if min(self.seen0, self.seen1) >= self.LIMIT:
             _detach(session, self)
 
-    def _found(self, window: bytes) -> bool:
-        if self.smb1:
-            # Arkime decodes NTLM only in SMB1 session setups, not in SMB2 (which may follow)
-            setup = window.find(b"\xffSMBs")
-            return setup >= 0 and window.find(b"NTLMSSP\x00", setup) > 0
-        return b"NTLMSSP\x00" in window or b"TlRMTVNTUA" in window
+
+def _has_ntlm(window: bytes) -> bool:
+    """An NTLMSSP message, raw or base64 (as HTTP and mail authentication carry it)."""
+    return b"NTLMSSP\x00" in window or b"TlRMTVNTUA" in window
+
+
+def _smb1_ntlm(window: bytes) -> bool:
+    """NTLMSSP after an SMB1 session setup: Arkime decodes it there, not in SMB2 (which may follow)."""
+    setup = window.find(b"\xffSMBs")
+    return setup >= 0 and window.find(b"NTLMSSP\x00", setup) > 0
 
 
 class AdbTls(Parser):
