@@ -186,12 +186,16 @@ class Decoder:
     def decode(self, ts: int, caplen: int, wirelen: int, data: bytes, offset: int, linktype: int) -> Frame | None:
         """One packet to one frame, or None (counted in ``errors``)."""
         frame = Frame(ts, caplen, wirelen, offset)
-        link = self._link.get(linktype)
-        if link is None:
-            self.errors[f"unsupported link type {linktype}"] += 1
-            return None
+        link = None
+        if linktype != LINK_ETHERNET:
+            link = self._link.get(linktype)
+            if link is None:
+                self.errors[f"unsupported link type {linktype}"] += 1
+                return None
         try:
-            ok = link(frame, data, 0, 0)
+            # Ethernet, nearly every capture, is a direct call; a bound method from the table
+            # is a generic Python call.
+            ok = self._ethernet(frame, data, 0, 0) if link is None else link(frame, data, 0, 0)
         except (struct.error, IndexError, ValueError):
             # Decoders check lengths, but a short read that slips through must not stop the loop.
             self.errors["truncated header"] += 1

@@ -18,7 +18,10 @@ order (their side effects, such as attaching a confirmer, happen in the same ord
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:  # typed, the classifier reads a candidate's detector from its C struct
+    from appliance.protocols import Protocol
 
 ANCHOR_SPAN: Final = 16  # positions of data looked at by the index; later bytes are left to detect
 CACHE_MAX: Final = 4096  # distinct candidate sets remembered (in practice a few hundred)
@@ -26,7 +29,7 @@ KEEP: Final = 2  # anchored positions kept per protocol
 WORD: Final = 60  # bits per mask word: a small int in compiled code (mypyc keeps up to 62 unboxed)
 
 
-def anchors(protocol: Any) -> dict[int, frozenset[int]]:
+def anchors(protocol: Protocol) -> dict[int, frozenset[int]]:
     """Byte positions of the data and the values a protocol's detector can accept there."""
     found: dict[int, frozenset[int]] = {}
     if protocol.first_bytes is not None:
@@ -53,7 +56,7 @@ class CandidateIndex:
     as one Python int, every ``&`` of a classification would build a new long integer; kept as
     two words of WORD bits each, compiled code does the arithmetic in registers."""
 
-    def __init__(self, protocols: list[Any]) -> None:
+    def __init__(self, protocols: list[Protocol]) -> None:
         self.protocols = protocols
         everyone = (1 << len(protocols)) - 1
         free = 0  # protocols that run on any port
@@ -64,40 +67,53 @@ class CandidateIndex:
             for port in protocol.ports:
                 by_port[port] = by_port.get(port, 0) | 1 << i
         self.free_lo, self.free_hi = _split(free)
-        self.port_lo: dict[int, int] = {}
-        self.port_hi: dict[int, int] = {}
+        # Ports by class: a 64 KiB table of class numbers, indexed without boxing or hashing
+        # the port (most sessions use an ephemeral port, a new int object each time).
+        classes: dict[int, int] = {0: 0}
+        self.class_lo: list[int] = [0]
+        self.class_hi: list[int] = [0]
+        table = bytearray(65536)
         for port, mask in by_port.items():
-            self.port_lo[port], self.port_hi[port] = _split(mask)
+            if mask not in classes:
+                classes[mask] = len(self.class_lo)
+                lo, hi = _split(mask)
+                self.class_lo.append(lo)
+                self.class_hi.append(hi)
+            table[port] = classes[mask]
+        if len(self.class_lo) > 256:
+            raise ValueError("more distinct port masks than a byte can number")
+        self.port_class = bytes(table)
         found = [anchors(p) for p in protocols]
-        # One step per anchored position: (position, low and high masks allowed by each byte, low
-        # and high masks allowed when the data is too short to reach the position).
-        self.steps: list[tuple[int, list[int], list[int], int, int]] = []
+        # One step per anchored position: the position, and the low and high masks allowed by
+        # each byte there (index 256: the data is too short to reach the position).
+        self.positions: list[int] = []
+        self.tables_lo: list[list[int]] = []
+        self.tables_hi: list[list[int]] = []
         for pos in sorted({pos for a in found for pos in a}):
             unanchored = sum(1 << i for i, a in enumerate(found) if pos not in a)
-            table = [unanchored] * 256
+            by_byte = [unanchored] * 256
             for i, a in enumerate(found):
                 for byte in a.get(pos, ()):
-                    table[byte] |= 1 << i
-            words = [_split(m) for m in table]
-            short_lo, short_hi = _split(unanchored & everyone)
-            self.steps.append((pos, [w[0] for w in words], [w[1] for w in words], short_lo, short_hi))
-        self.cache: dict[int, dict[int, tuple[Any, ...]]] = {}  # low word -> high word -> candidates
+                    by_byte[byte] |= 1 << i
+            words = [_split(m) for m in by_byte] + [_split(unanchored & everyone)]
+            self.positions.append(pos)
+            self.tables_lo.append([w[0] for w in words])
+            self.tables_hi.append([w[1] for w in words])
+        self.cache: dict[int, dict[int, tuple[Protocol, ...]]] = {}  # low word -> high word -> candidates
         self.cached = 0
 
-    def candidates(self, data: bytes, port1: int, port2: int) -> tuple[Any, ...]:
+    def candidates(self, data: bytes, port1: int, port2: int) -> tuple[Protocol, ...]:
         """The protocols whose detector could accept ``data`` (not empty) on these ports."""
-        port_lo, port_hi = self.port_lo, self.port_hi
-        lo = self.free_lo | port_lo.get(port1, 0) | port_lo.get(port2, 0)
-        hi = self.free_hi | port_hi.get(port1, 0) | port_hi.get(port2, 0)
+        ports = self.port_class
+        c1, c2 = ports[port1], ports[port2]
+        lo = self.free_lo | self.class_lo[c1] | self.class_lo[c2]
+        hi = self.free_hi | self.class_hi[c1] | self.class_hi[c2]
         size = len(data)
-        for pos, table_lo, table_hi, short_lo, short_hi in self.steps:
-            if pos < size:
-                byte = data[pos]
-                lo &= table_lo[byte]
-                hi &= table_hi[byte]
-            else:
-                lo &= short_lo
-                hi &= short_hi
+        tables_lo, tables_hi = self.tables_lo, self.tables_hi
+        for k, pos in enumerate(self.positions):
+            byte = data[pos] if pos < size else 256
+            lo &= tables_lo[k][byte]
+            hi &= tables_hi[k][byte]
         by_hi = self.cache.get(lo)
         found = None if by_hi is None else by_hi.get(hi)
         if found is None:

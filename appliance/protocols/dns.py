@@ -516,6 +516,13 @@ class Message:
 
     def _rdata(self, antype: int, rdata: Reader, name: str) -> dict[str, Any] | None:
         """The type-specific part of an answer, {} for types without one, None to drop it."""
+        # The common types are direct calls; a handler from the table is a generic Python call.
+        if antype == 1:
+            return self._address(rdata, name, 4)
+        if antype == 28:
+            return self._address(rdata, name, 16)
+        if antype == 5:
+            return self._cname(rdata, name)
         handler = _HANDLERS.get(antype)
         return {} if handler is None else handler(self, rdata, name)
 

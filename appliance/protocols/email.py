@@ -9,7 +9,6 @@ others go to ``email.headerField``/``email.headerValue`` (Arkime's parseSMTPHead
 
 from __future__ import annotations
 
-import base64
 import binascii
 import codecs
 import hashlib
@@ -260,7 +259,7 @@ def _b64(text: bytes) -> bytes:
     clean = _NOT_B64.sub(b"", text)
     clean = clean[: len(clean) - len(clean) % 4 if len(clean) % 4 == 1 else len(clean)]
     try:
-        return base64.b64decode(clean + b"=" * (-len(clean) % 4))
+        return binascii.a2b_base64(clean + b"=" * (-len(clean) % 4))
     except binascii.Error:
         return b""
 
@@ -328,7 +327,7 @@ def _ntlm_blob(session: Any, line: bytes) -> bool:
     if not blob.startswith(b"TlRMTVNTUA"):
         return False
     try:
-        raw = base64.b64decode(blob[: len(blob) - len(blob) % 4])
+        raw = binascii.a2b_base64(blob[: len(blob) - len(blob) % 4])
     except binascii.Error:
         return False
     if raw.startswith(NTLM_MAGIC):
@@ -415,7 +414,7 @@ class SMTPParser(Parser):
             stop = limit if cr < 0 else cr
             partial = side.line
             if cr >= 0 and not partial:  # a whole line in this chunk: no need to buffer it
-                line = bytes(data[pos:stop]) if stop - pos <= MAX_LINE else b""
+                line = data[pos:stop] if stop - pos <= MAX_LINE else b""
             else:
                 if len(partial) + stop - pos <= MAX_LINE:
                     partial += data[pos:stop]
@@ -590,7 +589,7 @@ class SMTPParser(Parser):
             cut = len(text) - len(text) % 4
             side.b64_rest = text[cut:]
             try:
-                chunk = base64.b64decode(text[:cut])
+                chunk = binascii.a2b_base64(text[:cut])
             except binascii.Error:
                 chunk = b""
             if side.md5 is None:

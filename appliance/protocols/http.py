@@ -17,7 +17,6 @@ Buffering is bounded: only the header section of the message in progress is buff
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import ipaddress
@@ -330,13 +329,23 @@ class HTTPParser(Parser):
         request = not side.status
         collect = request and side.method != b"DELETE"  # http_parser's DELETE is method 0
         host = cookie = auth = None
-        header = self._header
+        connection = b""
+        upgrade = False
         for name, value in side.headers:
             lower = _lower(name[:_HEADER_NAME_MAX])
-            header(lower, value, which)
-            if collect and lower in _COLLECTED:
-                host, cookie, auth = _collect(lower, value, host, cookie, auth)
-        self._framing(side)
+            self._header(lower, value, which)
+            if lower not in _SPECIAL:  # one set lookup for the few headers read twice
+                continue
+            if lower in _COLLECTED:
+                if collect:
+                    host, cookie, auth = _collect(lower, value, host, cookie, auth)
+            elif lower == "connection":
+                connection += b"," + value.lower()
+            elif lower == "upgrade":
+                upgrade = True
+            else:
+                _length(side, lower, value)
+        _framing(side, connection, upgrade)
         version = side.version.decode()
         if request:
             method = side.method.decode()
@@ -390,29 +399,6 @@ class HTTPParser(Parser):
             self._add(path, _lower(value))
         else:
             self._add(path, _text(value))
-
-    def _framing(self, side: _Side) -> None:
-        """Body framing and connection reuse from the header values."""
-        connection = b""
-        upgrade = False
-        for name, value in side.headers:
-            lname = name.lower()
-            if lname == b"transfer-encoding" and value.lower().rstrip().endswith(b"chunked"):
-                side.chunked = True
-            elif lname == b"content-length":
-                side.length = int(value) if value.isdigit() else -2
-            elif lname == b"connection":
-                connection += b"," + value.lower()
-            elif lname == b"upgrade":
-                upgrade = True
-        tokens = {t.strip() for t in connection.split(b",")}
-        if side.version >= b"1.1":
-            side.keep_alive = b"close" not in tokens
-        else:
-            side.keep_alive = b"keep-alive" in tokens
-        upgrading = upgrade and b"upgrade" in tokens
-        side.upgrade = ((upgrading and (not side.status or side.status == 101))
-                        or side.method in (b"CONNECT", b"PRI"))
 
     def _after_headers(self, side: _Side) -> None:
         if side.state == FAILED:
@@ -599,19 +585,24 @@ class HTTPParser(Parser):
             out[path] = [values, value]
 
     def finish(self, session: Session) -> None:
-        current = {path: list(values) if type(values) is list else [values] for path, values in self.out.items()}
+        # A body that runs to the end of the connection completes when the session ends; its
+        # digests are written now but not kept in ``out`` (a mid-session save calls this again).
+        ended: dict[str, list[Any]] = {}
         for side in (self.side0, self.side1):
-            # A body that runs to the end of the connection completes when the session ends.
             if side is not None and side.state == EOF_BODY and side.in_body:
-                for path, digest in (("http.md5", side.md5), ("http.sha256", side.sha256)):
-                    value = digest.hexdigest()
-                    if value not in current.setdefault(path, []):
-                        current[path].append(value)
+                ended.setdefault("http.md5", []).append(side.md5.hexdigest())
+                ended.setdefault("http.sha256", []).append(side.sha256.hexdigest())
         methods = self.methods or []
         for i in range(0, len(methods), 2):
             session.fields["http.method-" + methods[i]] = methods[i + 1]
-        for path, values in current.items():
-            self._merge(session, path, values)
+        for path, values in self.out.items():
+            mine = list(values) if type(values) is list else [values]
+            for value in ended.pop(path, ()):
+                if value not in mine:
+                    mine.append(value)
+            self._merge(session, path, mine)
+        for path, digests in ended.items():  # the first body of its kind
+            self._merge(session, path, list(dict.fromkeys(digests)))
 
     def _merge(self, session: Session, path: str, mine: list[Any]) -> None:
         """Write ``mine`` while keeping what other parsers (TLS SNI, HTTP/2) put in the field."""
@@ -675,11 +666,36 @@ def _collect(lower: str, value: bytes, host: bytes | None, cookie: bytes | None,
     return host, cookie, auth
 
 
+# Headers that decide the framing and reuse of a connection, besides the collected ones.
+_SPECIAL: Final = _COLLECTED | frozenset(("transfer-encoding", "content-length", "connection", "upgrade"))
+
+
+def _length(side: _Side, lower: str, value: bytes) -> None:
+    """Transfer-Encoding and Content-Length: how the body is framed (the last one counts)."""
+    if lower == "transfer-encoding":
+        if value.lower().rstrip().endswith(b"chunked"):
+            side.chunked = True
+    else:
+        side.length = int(value) if value.isdigit() else -2
+
+
+def _framing(side: _Side, connection: bytes, upgrade: bool) -> None:
+    """Connection reuse and protocol upgrades, from the Connection tokens and an Upgrade header."""
+    tokens = {t.strip() for t in connection.split(b",")}
+    if side.version >= b"1.1":
+        side.keep_alive = b"close" not in tokens
+    else:
+        side.keep_alive = b"keep-alive" in tokens
+    upgrading = upgrade and b"upgrade" in tokens
+    side.upgrade = ((upgrading and (not side.status or side.status == 101))
+                    or side.method in (b"CONNECT", b"PRI"))
+
+
 def _basic_user(encoded: bytes) -> bytes:
     cleaned = bytes(c for c in encoded if c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
     cleaned = cleaned[:len(cleaned) - len(cleaned) % 4] if len(cleaned) % 4 == 1 else cleaned
     try:
-        decoded = base64.b64decode(cleaned + b"=" * (-len(cleaned) % 4))
+        decoded = binascii.a2b_base64(cleaned + b"=" * (-len(cleaned) % 4))
     except (binascii.Error, ValueError):
         decoded = b""
     return decoded.split(b"\0", 1)[0].split(b":", 1)[0]

@@ -83,6 +83,7 @@ class Sig:
     check: Check | None = None
     ports: tuple[int, ...] = ()
     offset: int = 0
+    first_bytes: frozenset[int] | None = None  # the check can only agree on data starting with these
 
 
 def _sig_detect(sig: Sig) -> Detect:
@@ -102,7 +103,7 @@ def register_sigs(sigs: Iterable[Sig]) -> None:
     """Register each signature as a detection-only protocol."""
     for sig in sigs:
         register(Protocol(sig.name, sig.transports, _sig_detect(sig), None, sig.ports,
-                          prefixes=sig.prefixes, prefix_offset=sig.offset))
+                          first_bytes=sig.first_bytes, prefixes=sig.prefixes, prefix_offset=sig.offset))
 
 
 def _confirm(check: Check, make: Callable[[], Parser]) -> Check:
@@ -578,6 +579,10 @@ def _ntlm_carrier(session: Any, data: bytes, direction: int) -> bool:
     return False
 
 
+# What the carriers' first bytes start with: the methods and "HTTP/1.", LDAP's BER sequence ("0"),
+# DCE/RPC, TDS, and the NetBIOS session message (type 0) in front of SMB1. The index skips the
+# check (a regular expression) for every other session.
+NTLM_FIRST: Final = frozenset(b"GPHODR0\x05\x10\x12\x00")
 NTLM_CARRIER: Final = re.compile(
     rb"(?:GET|POST|PUT|HEAD|OPTIONS|DELETE|PATCH|PROPFIND|RPC_IN_DATA|RPC_OUT_DATA|HTTP/1\.)[ /]"
     rb"|0|\x05\x00|[\x10\x12]\x01")  # HTTP, LDAP, DCE/RPC, TDS (mail parsers do their own)
@@ -908,8 +913,14 @@ class NtlmScan(Parser):
         self.smb1 = smb1
 
     def data(self, session: Any, data: bytes, direction: int) -> None:
+        # Each side is searched up to LIMIT bytes: the authentication exchange opens a
+        # connection, and a download's body (most of an HTTP session's bytes) is left alone.
+        seen = self.seen1 if direction else self.seen0
+        if seen >= self.LIMIT:
+            return
         tail = self.tail1 if direction else self.tail0
-        head = data if len(data) <= self.LIMIT else data[:self.LIMIT]
+        room = self.LIMIT - seen
+        head = data if len(data) <= room else data[:room]
         if self.smb1:  # the rare case: search the joined bytes as they are
             found = _smb1_ntlm(tail + head)
         else:
@@ -1170,7 +1181,7 @@ SIGS: Final[tuple[Sig, ...]] = (
     Sig("sflow", UDP, (b"\x00\x00\x00\x02", b"\x00\x00\x00\x04", b"\x00\x00\x00\x05"), _sflow),
     *(Sig(name, UDP, (b"\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01\x86",), _rpc(name), offset=4)
              for name in sorted(set(RPC_NAMES.values()))),
-    Sig("ntlm", TCP, check=_ntlm_carrier),
+    Sig("ntlm", TCP, check=_ntlm_carrier, first_bytes=NTLM_FIRST),
 )
 
 register_sigs(SIGS)
