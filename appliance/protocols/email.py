@@ -118,7 +118,7 @@ def parse_ip(text: str) -> str | None:
     try:
         if ":" in text:
             return str(ipaddress.IPv6Address(text))
-        return str(ipaddress.IPv4Address(socket.inet_aton(text)))
+        return socket.inet_ntoa(socket.inet_aton(text))  # the dotted quad ipaddress would print
     except (OSError, ValueError, UnicodeError):
         return None
 

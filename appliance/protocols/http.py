@@ -382,9 +382,12 @@ class HTTPParser(Parser):
                 self._add("http.response-" + lower, _text(value))
                 return
             fields_, values = "http.responseHeaderField", "http.responseHeaderValue"
-        # setdefault one at a time: the order paths first appear in is the order they are written
-        out.setdefault(fields_, []).append(lower)
-        out.setdefault(values, []).append(_lower(value))
+        # The field paths enter ``out`` in this order, which is the order they are written. Typed
+        # lists: a direct append, not a method call.
+        names: list[str] = out.setdefault(fields_, [])
+        texts: list[str] = out.setdefault(values, [])
+        names.append(lower)
+        texts.append(_lower(value))
 
     def _builtin(self, path: str, value: bytes) -> None:
         if path == "http.xffIp":
