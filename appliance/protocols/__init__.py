@@ -50,6 +50,10 @@ class Parser:
     def finish(self, session: Session) -> None:
         """Write the fields into ``session.fields`` (called before every save, also mid-save)."""
 
+    def configure(self, settings: Any) -> None:
+        """Read what this parser needs from the settings, when the application layer attaches it
+        (work a setting turns off is then not done at all, rather than done and dropped)."""
+
 
 _BASE_PACKET: Final = Parser.packet
 
@@ -186,7 +190,10 @@ class AppLayer:
 
     def finish(self, session: Session) -> None:
         """Let every parser write its fields before the session is saved, then drop the ones the
-        settings turn off (parseHTTPHeader*All, ja3Strings, ja4Raw, supportSha256, dnsOutputAnswers)."""
+        settings turn off (parseHTTPHeader*All, ja3Strings, ja4Raw, supportSha256, dnsOutputAnswers).
+
+        supportSha256 also reaches the HTTP and mail parsers through ``Parser.configure``, so they
+        do not compute the digests; the drop here covers parsers attached without it."""
         for parser in list(session.parsers or ()):
             try:
                 parser.finish(session)
@@ -202,6 +209,8 @@ class AppLayer:
                         query.pop("answers", None)
 
     def attach(self, session: Session, parser: Parser) -> None:
+        if self.settings is not None:
+            parser.configure(self.settings)
         attach_once(session, parser)
 
     def _classify(self, session: Session, data: bytes, direction: int) -> None:

@@ -123,10 +123,26 @@ class Reader:
 # --- names ----------------------------------------------------------------------------------
 
 def _label(raw: bytes) -> str:
-    """One label as Arkime prints it; most labels are plain letters and digits."""
-    if raw.isalnum() or _PLAIN.fullmatch(raw):
+    """One label as Arkime prints it. Names repeat label by label ("www", "com", a vendor's
+    domain), so the text of recent labels is remembered: one dict lookup instead of a check
+    and a decode (bounded: a flood of random names only empties it now and then)."""
+    text = _LABELS.get(raw)
+    if text is None:
+        text = _label_text(raw)
+        if len(_LABELS) >= LABELS_KEPT:
+            _LABELS.clear()
+        _LABELS[raw] = text
+    return text
+
+
+def _label_text(raw: bytes) -> str:
+    if raw.isalnum() or _PLAIN.fullmatch(raw):  # most labels are plain letters and digits
         return raw.decode("ascii")
     return "".join([_LABEL_CHARS[b] for b in raw])
+
+
+LABELS_KEPT: Final = 2048
+_LABELS: Final[dict[bytes, str]] = {}
 
 
 _PLAIN: Final = re.compile(rb"[\x20-\x7e]*")  # the bytes Arkime prints as they are

@@ -387,6 +387,10 @@ class SMTPParser(Parser):
         self.boundaries: list[bytes] = []
         self.tags: list[str] = []
         self.ntlm = False
+        self.sha256 = True  # supportSha256: attachments get a SHA-256 beside their MD5
+
+    def configure(self, settings: Any) -> None:
+        self.sha256 = bool(settings.supportSha256)
 
     # --- byte stream -> lines ---------------------------------------------------------------
     def data(self, session: Session, data: bytes, direction: int) -> None:
@@ -593,19 +597,23 @@ class SMTPParser(Parser):
             except binascii.Error:
                 chunk = b""
             if side.md5 is None:
-                side.md5, side.sha256 = hashlib.md5(chunk, usedforsecurity=False), hashlib.sha256(chunk)
+                side.md5 = hashlib.md5(chunk, usedforsecurity=False)
+                side.sha256 = hashlib.sha256(chunk) if self.sha256 else None
             else:
                 side.md5.update(chunk)
-                side.sha256.update(chunk)
+                if side.sha256 is not None:
+                    side.sha256.update(chunk)
 
     def _part_done(self, side: SMTPSide) -> None:
         if side.base64:
             if side.md5 is None:  # a base64 part with nothing in it
                 self.values.add("email.md5", EMPTY_MD5)
-                self.values.add("email.sha256", EMPTY_SHA256)
+                if self.sha256:
+                    self.values.add("email.sha256", EMPTY_SHA256)
             else:
                 self.values.add("email.md5", side.md5.hexdigest())
-                self.values.add("email.sha256", side.sha256.hexdigest())
+                if side.sha256 is not None:
+                    self.values.add("email.sha256", side.sha256.hexdigest())
         side.base64 = False
         side.b64_rest = b""
         side.md5 = side.sha256 = None

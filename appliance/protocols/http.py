@@ -92,6 +92,22 @@ def _lower(raw: bytes) -> str:
     return raw.lower().decode("utf-8", "replace")
 
 
+def _header_name(raw: bytes) -> str:
+    """A header's name as Arkime keeps it (lower case, cut to 39 bytes). The same few dozen names
+    come in every message, so recent ones are remembered (bounded, emptied when full)."""
+    name = _NAMES.get(raw)
+    if name is None:
+        name = _lower(raw[:_HEADER_NAME_MAX])
+        if len(_NAMES) >= NAMES_KEPT:
+            _NAMES.clear()
+        _NAMES[raw] = name
+    return name
+
+
+NAMES_KEPT: Final = 1024
+_NAMES: Final[dict[bytes, str]] = {}
+
+
 class _Side:
     """Parse state of one direction."""
 
@@ -119,7 +135,7 @@ class _Side:
 class HTTPParser(Parser):
     """Per-session HTTP state: two sides plus the values gathered for the document."""
 
-    __slots__ = ("side0", "side1", "url", "url_which", "out", "methods", "written")
+    __slots__ = ("side0", "side1", "url", "url_which", "out", "methods", "written", "sha256")
     name = "http"
 
     def __init__(self) -> None:
@@ -134,6 +150,10 @@ class HTTPParser(Parser):
         self.out: dict[str, Any] = {}
         self.methods: list[Any] | None = None  # [method, count, ...]: a dict for one GET is 3x the size
         self.written: dict[str, list[Any]] | None = None
+        self.sha256 = True  # supportSha256: bodies get a SHA-256 beside their MD5
+
+    def configure(self, settings: Any) -> None:
+        self.sha256 = bool(settings.supportSha256)
 
     # --- input ---------------------------------------------------------------------------
 
@@ -332,7 +352,7 @@ class HTTPParser(Parser):
         connection = b""
         upgrade = False
         for name, value in side.headers:
-            lower = _lower(name[:_HEADER_NAME_MAX])
+            lower = _header_name(name)
             self._header(lower, value, which)
             if lower not in _SPECIAL:  # one set lookup for the few headers read twice
                 continue
@@ -437,7 +457,8 @@ class HTTPParser(Parser):
                 methods += [method, 1]
         if side.in_body:
             self._add("http.md5", side.md5.hexdigest())
-            self._add("http.sha256", side.sha256.hexdigest())
+            if side.sha256 is not None:
+                self._add("http.sha256", side.sha256.hexdigest())
         side.in_body = False
         side.state = START if side.keep_alive or side.upgrade else DEAD
 
@@ -472,10 +493,12 @@ class HTTPParser(Parser):
                     self._add("http.requestBody", first.decode("utf-8"))
                 except UnicodeDecodeError:
                     pass
-            side.md5, side.sha256 = hashlib.md5(first), hashlib.sha256(first)
+            side.md5 = hashlib.md5(first)
+            side.sha256 = hashlib.sha256(first) if self.sha256 else None
             return
         side.md5.update(piece)
-        side.sha256.update(piece)
+        if side.sha256 is not None:
+            side.sha256.update(piece)
 
     def _chunk_size(self, side: _Side, line: bytes) -> None:
         size = line.split(b";", 1)[0].strip(b" \t")
@@ -594,15 +617,17 @@ class HTTPParser(Parser):
         for side in (self.side0, self.side1):
             if side is not None and side.state == EOF_BODY and side.in_body:
                 ended.setdefault("http.md5", []).append(side.md5.hexdigest())
-                ended.setdefault("http.sha256", []).append(side.sha256.hexdigest())
+                if side.sha256 is not None:
+                    ended.setdefault("http.sha256", []).append(side.sha256.hexdigest())
         methods = self.methods or []
         for i in range(0, len(methods), 2):
             session.fields["http.method-" + methods[i]] = methods[i + 1]
         for path, values in self.out.items():
             mine = list(values) if type(values) is list else [values]
-            for value in ended.pop(path, ()):
-                if value not in mine:
-                    mine.append(value)
+            if ended and path in ended:  # (nearly always empty: no call for each path)
+                for value in ended.pop(path):
+                    if value not in mine:
+                        mine.append(value)
             self._merge(session, path, mine)
         for path, digests in ended.items():  # the first body of its kind
             self._merge(session, path, list(dict.fromkeys(digests)))
