@@ -27,6 +27,7 @@ COMPILED_MODULES = (
     "appliance.sessions",
     "appliance.pipeline",
     "appliance.community_id",
+    "appliance.memo",
     "appliance.documents",
     "appliance.protocols",
     "appliance.protocols._asn1",

@@ -14,6 +14,7 @@ from typing import Any, Final
 import apsw
 
 from appliance.insights.sketch import Sketch, value_hash
+from appliance.memo import remembered
 
 DAY_MS: Final = 86_400_000
 _PORTED: Final = (6, 17, 132)
@@ -114,12 +115,7 @@ _local_cache: dict[str, bool] = {}
 
 def is_local(ip: str) -> bool:
     """Private, link-local or ULA: an address that names a device on this network."""
-    found = _local_cache.get(ip)
-    if found is None:
-        found = _local(ip)
-        if len(_local_cache) >= _LOCAL_CACHE_MAX:
-            _local_cache.clear()
-        _local_cache[ip] = found
+    found: bool = remembered(_local_cache, ip, _local, _LOCAL_CACHE_MAX)
     return found
 
 
@@ -146,12 +142,7 @@ _unicast_cache: dict[str, bool] = {}
 
 
 def _unicast(mac: Any) -> bool:
-    found = _unicast_cache.get(mac)
-    if found is None:
-        found = is_unicast(mac)
-        if len(_unicast_cache) >= _LOCAL_CACHE_MAX:
-            _unicast_cache.clear()
-        _unicast_cache[mac] = found
+    found: bool = remembered(_unicast_cache, mac, is_unicast, _LOCAL_CACHE_MAX)
     return found
 
 

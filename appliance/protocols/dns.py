@@ -22,6 +22,7 @@ import struct
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
+from appliance.memo import remembered
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
 
 if TYPE_CHECKING:
@@ -124,14 +125,8 @@ class Reader:
 
 def _label(raw: bytes) -> str:
     """One label as Arkime prints it. Names repeat label by label ("www", "com", a vendor's
-    domain), so the text of recent labels is remembered: one dict lookup instead of a check
-    and a decode (bounded: a flood of random names only empties it now and then)."""
-    text = _LABELS.get(raw)
-    if text is None:
-        text = _label_text(raw)
-        if len(_LABELS) >= LABELS_KEPT:
-            _LABELS.clear()
-        _LABELS[raw] = text
+    domain): a remembered label is one dict lookup instead of a check and a decode."""
+    text: str = remembered(_LABELS, raw, _label_text, LABELS_KEPT)
     return text
 
 

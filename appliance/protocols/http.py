@@ -24,6 +24,7 @@ import re
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
+from appliance.memo import remembered
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
 
 if TYPE_CHECKING:
@@ -93,15 +94,14 @@ def _lower(raw: bytes) -> str:
 
 
 def _header_name(raw: bytes) -> str:
-    """A header's name as Arkime keeps it (lower case, cut to 39 bytes). The same few dozen names
-    come in every message, so recent ones are remembered (bounded, emptied when full)."""
-    name = _NAMES.get(raw)
-    if name is None:
-        name = _lower(raw[:_HEADER_NAME_MAX])
-        if len(_NAMES) >= NAMES_KEPT:
-            _NAMES.clear()
-        _NAMES[raw] = name
+    """A header's name as Arkime keeps it (lower case, cut to 39 bytes); the same few dozen names
+    come in every message, so they are remembered."""
+    name: str = remembered(_NAMES, raw, _name_text, NAMES_KEPT)
     return name
+
+
+def _name_text(raw: bytes) -> str:
+    return _lower(raw[:_HEADER_NAME_MAX])
 
 
 NAMES_KEPT: Final = 1024
