@@ -9,6 +9,7 @@ its quirks (see the comments), so that the fingerprints match what Arkime stores
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -193,12 +194,20 @@ def ja4(hello: ClientHello, transport: str) -> tuple[str, str]:
     ncipher = min(len(hello.ciphers), 99)
     nexts = min(len(hello.extensions), 99)
     prefix = f"{transport}{version}{sni}{ncipher:02d}{nexts:02d}{alpn}"
-    ciphers = ",".join(f"{c:04x}" for c in sorted(hello.ciphers))
-    exts = ",".join(f"{e:04x}" for e in sorted(e for e in hello.extensions if e not in (0x0000, 0x0010)))
+    ciphers = hex_list(sorted(hello.ciphers))
+    exts = hex_list(sorted(e for e in hello.extensions if e not in (0x0000, 0x0010)))
     if hello.sig_algs:
-        exts += "_" + ",".join(f"{a:04x}" for a in hello.sig_algs)
+        exts += "_" + hex_list(hello.sig_algs)
     raw = f"{prefix}_{ciphers}_{exts}"
     return f"{prefix}_{_sha12(ciphers)}_{_sha12(exts)}", raw
+
+
+def hex_list(values: list[int]) -> str:
+    """16-bit values as JA4 lists them ("1301,1302"): packed once and printed by one hex call,
+    not formatted one by one (a ClientHello has dozens)."""
+    if not values:
+        return ""
+    return struct.pack(f">{len(values)}H", *values).hex(",", 2)
 
 
 def _sha12(text: str) -> str:
