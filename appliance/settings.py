@@ -165,7 +165,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Store the raw, unhashed JA4 fingerprint ja4_r (Arkime default false); " + _HOME_LIGHT, _PARSERS),
     Setting("supportSha256", "bool", True, "",
             "Store the SHA-256 of HTTP bodies and mail attachments next to their MD5 (Arkime default false); "
-            "threat-intel feeds use SHA-256 and the CPU cost is small at home traffic rates.", _PARSERS),
+            "threat-intel feeds use SHA-256 and the CPU cost is small at home traffic rates; false also "
+            "saves computing it.", _PARSERS),
     Setting("dnsOutputAnswers", "bool", True, "",
             "Store each DNS answer record (name, type, TTL, data) with the session, as Arkime does by default.",
             _PARSERS),
