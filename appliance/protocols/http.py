@@ -95,13 +95,9 @@ def _lower(raw: bytes) -> str:
 
 def _header_name(raw: bytes) -> str:
     """A header's name as Arkime keeps it (lower case, cut to 39 bytes); the same few dozen names
-    come in every message, so they are remembered."""
-    name: str = remembered(_NAMES, raw, _name_text, NAMES_KEPT)
+    come in every message, so they are remembered (by the cut name: at most 39 bytes a key)."""
+    name: str = remembered(_NAMES, raw[:_HEADER_NAME_MAX], _lower, NAMES_KEPT)
     return name
-
-
-def _name_text(raw: bytes) -> str:
-    return _lower(raw[:_HEADER_NAME_MAX])
 
 
 NAMES_KEPT: Final = 1024
