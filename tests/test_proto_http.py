@@ -100,6 +100,20 @@ def test_byte_by_byte_equals_whole() -> None:
         assert split[key] == whole[key]
     assert whole["http.method-GET"] == 1 and whole["http.method-POST"] == 1
     assert len(whole["http.md5"]) == 2  # "abc" and the (twice identical) response body
+    assert not http._NO_BUF  # the empty buffer that sides share between messages stays empty
+
+
+def test_an_idle_side_keeps_no_buffer_or_header_list() -> None:
+    """Between messages a side holds the shared empty buffer and no header list (memory per
+    open session); a header section split over packets still gets a buffer of its own."""
+    session = new_session()
+    parser = http.HTTPParser()
+    parser.data(session, GET[:10], 0)
+    side = parser.side0
+    assert side is not None and side.buf is not http._NO_BUF and bytes(side.buf) == GET[:10]
+    parser.data(session, GET[10:], 0)
+    assert side.buf is http._NO_BUF and side.headers is None
+    assert not http._NO_BUF
 
 
 def test_pipelined_keep_alive_and_chunked() -> None:

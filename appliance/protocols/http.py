@@ -101,6 +101,7 @@ def _header_name(raw: bytes) -> str:
 
 
 NAMES_KEPT: Final = 1024
+_NO_BUF: Final = bytearray()  # the empty buffer every side shares between messages (never written)
 _NAMES: Final[dict[bytes, str]] = {}
 
 
@@ -113,12 +114,12 @@ class _Side:
     def __init__(self) -> None:
         self.state = START
         self.kind = b""  # b"req" or b"res" once the first message showed which
-        self.buf = bytearray()
+        self.buf = _NO_BUF  # a buffer of its own only while a partial header section waits
         self.remaining = 0
         self.in_body = False
         self.md5: Any = None
         self.sha256: Any = None
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers: list[tuple[bytes, bytes]] | None = None  # of the message being read
         self.keep_alive = True
         self.upgrade = False
         self.chunked = False
@@ -168,12 +169,19 @@ class HTTPParser(Parser):
                 taken = self._body(session, side, pending, direction)
                 pending = pending[taken:]
                 continue
-            side.buf += pending
+            if side.buf is _NO_BUF:
+                side.buf = bytearray(pending)
+            else:
+                side.buf += pending
             self._lines(session, side, direction)
             # Bytes after the header section belong to the body: hash them without buffering.
             pending = memoryview(bytes(side.buf)) if side.state in _BODY_STATES else memoryview(b"")
             if side.state in _BODY_STATES:
                 side.buf.clear()
+        if not side.buf:
+            # An open session between messages keeps no buffer (nothing but data() appends to
+            # one, and only to a buffer of its own: the shared empty one is never written).
+            side.buf = _NO_BUF
 
     def _lines(self, session: Session, side: _Side, which: int) -> None:
         """Handle the complete lines in the buffer until a body starts or a line is partial."""
@@ -247,7 +255,7 @@ class HTTPParser(Parser):
     def _begin(side: _Side) -> None:
         side.in_body = False
         side.md5 = side.sha256 = None  # made at the first body byte: most messages have none
-        side.headers = []
+        side.headers = None
         side.chunked = side.upgrade = False
         side.length = -1
         side.status = 0
@@ -316,18 +324,21 @@ class HTTPParser(Parser):
 
     def _header_line(self, session: Session, side: _Side, line: bytes, which: int) -> bool:
         """One header line (not empty); False when it is not a valid header (the side fails)."""
+        headers = side.headers
         if line[0] in (0x20, 0x09):  # a folded continuation of the previous header
-            if not side.headers:
+            if not headers:
                 side.state = FAILED
                 return False
-            name, value = side.headers[-1]
-            side.headers[-1] = (name, (value + b" " + line.strip(b" \t")).strip(b" "))
+            name, value = headers[-1]
+            headers[-1] = (name, (value + b" " + line.strip(b" \t")).strip(b" "))
             return True
         name, colon, value = line.partition(b":")
         if not colon or not name or name.translate(None, _TOKEN_CHARS):
             side.state = FAILED
             return False
-        side.headers.append((name, value.strip(b" \t")))
+        if headers is None:
+            headers = side.headers = []
+        headers.append((name, value.strip(b" \t")))
         return True
 
     def _trailer_line(self, session: Session, side: _Side, line: bytes, which: int) -> None:
@@ -347,7 +358,7 @@ class HTTPParser(Parser):
         host = cookie = auth = None
         connection = b""
         upgrade = False
-        for name, value in side.headers:
+        for name, value in side.headers or ():
             lower = _header_name(name)
             self._header(lower, value, which)
             if lower not in _SPECIAL:  # one set lookup for the few headers read twice
@@ -376,7 +387,7 @@ class HTTPParser(Parser):
         if auth:
             self._authorization(auth)
         self._url_and_host(session, host)
-        side.headers.clear()  # read: an open session need not keep them
+        side.headers = None  # read: an open session need not keep them
         self._after_headers(side)
 
     def _header(self, lower: str, value: bytes, which: int) -> None:
