@@ -347,7 +347,7 @@ class HTTPParser(Parser):
             return
         name, colon, _ = line.partition(b":")
         if colon and name:
-            self._add(self._header_list(which), _lower(name[:_HEADER_NAME_MAX]))
+            self._add(self._header_list(which), _header_name(name))
 
     def _header_list(self, which: int) -> str:
         return "http.requestHeader" if which == self.url_which else "http.responseHeader"
@@ -618,26 +618,23 @@ class HTTPParser(Parser):
             out[path] = [values, value]
 
     def finish(self, session: Session) -> None:
-        # A body that runs to the end of the connection completes when the session ends; its
-        # digests are written now but not kept in ``out`` (a mid-session save calls this again).
-        ended: dict[str, list[Any]] = {}
-        for side in (self.side0, self.side1):
-            if side is not None and side.state == EOF_BODY and side.in_body:
-                ended.setdefault("http.md5", []).append(side.md5.hexdigest())
-                if side.sha256 is not None:
-                    ended.setdefault("http.sha256", []).append(side.sha256.hexdigest())
         methods = self.methods or []
         for i in range(0, len(methods), 2):
             session.fields["http.method-" + methods[i]] = methods[i + 1]
-        for path, values in self.out.items():
-            mine = list(values) if type(values) is list else [values]
-            if ended and path in ended:  # (nearly always empty: no call for each path)
-                for value in ended.pop(path):
-                    if value not in mine:
-                        mine.append(value)
-            self._merge(session, path, mine)
-        for path, digests in ended.items():  # the first body of its kind
-            self._merge(session, path, list(dict.fromkeys(digests)))
+        out = self.out
+        for side in (self.side0, self.side1):
+            # A body that runs to the end of the connection completes when the session ends. Its
+            # digests go into a copy: a mid-session save calls finish again while it goes on.
+            if side is not None and side.state == EOF_BODY and side.in_body:
+                if out is self.out:
+                    out = {path: list(v) if type(v) is list else [v] for path, v in out.items()}
+                for path, digest in (("http.md5", side.md5), ("http.sha256", side.sha256)):
+                    if digest is not None:
+                        value, values = digest.hexdigest(), out.setdefault(path, [])
+                        if value not in values:
+                            values.append(value)
+        for path, values in out.items():
+            self._merge(session, path, list(values) if type(values) is list else [values])
 
     def _merge(self, session: Session, path: str, mine: list[Any]) -> None:
         """Write ``mine`` while keeping what other parsers (TLS SNI, HTTP/2) put in the field."""
