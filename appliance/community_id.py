@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import struct
 from typing import Final
@@ -29,4 +29,5 @@ def community_id(src: bytes, dst: bytes, proto: int, sport: int, dport: int, see
         src, dst, sport, dport = dst, src, dport, sport
     # Arkime hashes the (zero) ports for every protocol, so its ids for ESP, GRE, ... carry them too.
     data = b"".join((_SEED.pack(seed), src, dst, _TAIL.pack(proto, 0, sport, dport)))
-    return "1:" + base64.b64encode(hashlib.sha1(data).digest()).decode()
+    # binascii directly: base64.b64encode is interpreted Python around the same call.
+    return "1:" + binascii.b2a_base64(hashlib.sha1(data).digest(), newline=False).decode("ascii")

@@ -51,6 +51,7 @@ COMPILED_MODULES = (
     "appliance.pcapstore.writer",
     "appliance.capture.sink",
     "appliance.store.layout",
+    "appliance.store.blob",
     "appliance.store.sessions",
     "appliance.insights.aggregates",
 )

@@ -2,7 +2,7 @@
 --
 -- Layout (see appliance/store/sessions.py for the code that fills it):
 --   sessions   one row per session; typed columns for the scalar core fields, the rest of the
---              document in `doc` (raw-deflate JSON keyed by field id, display only).
+--              document in `doc` (a compact binary blob, appliance/store/blob.py).
 --   fields     field id <-> registry path; filled at open from appliance.fields, so fields that
 --              new parsers register simply get the next id.
 --   terms      distinct values of the searchable multi-valued / protocol fields, one row per
@@ -45,7 +45,7 @@ CREATE TABLE sessions (
     -- TCP flag counters: small integers cost 0-1 byte each as columns, less than in JSON.
     tcp_syn INTEGER, tcp_synack INTEGER, tcp_ack INTEGER, tcp_psh INTEGER, tcp_fin INTEGER,
     tcp_rst INTEGER, tcp_urg INTEGER, tcp_srczero INTEGER, tcp_dstzero INTEGER,
-    doc BLOB                    -- the rest of the document, see sessions.py (_encode_doc)
+    doc BLOB                    -- the rest of the document, see appliance/store/blob.py
 );
 
 CREATE INDEX sessions_src_ip ON sessions (src_ip);

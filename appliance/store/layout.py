@@ -79,7 +79,7 @@ DOC_ONLY: Final = frozenset({
     "srcPayload8", "dstPayload8", "tls.srcSessionId", "tls.dstSessionId", "http.requestBody",
 })
 
-# Blob lists stored as gaps between neighbours (sessions.delta_encode): offsets that only grow.
+# Blob lists stored as differences between neighbours (blob.py): offsets that grow within a file.
 DELTA_ENCODED: Final = frozenset({"packetPos"})
 
 TEXT_TYPES: Final = ("termfield", "lotermfield", "uptermfield", "textfield")

@@ -2,7 +2,7 @@
 
 ``SessionStore.add`` takes ``documents.flat_document(session)`` and splits it by ``layout``:
 scalar core fields into typed columns, searchable list and protocol fields into ``terms`` and
-``postings``, and whatever is left into ``sessions.doc`` (JSON, raw deflate). Values that a
+``postings``, and whatever is left into ``sessions.doc`` (``blob.py``). Values that a
 column can derive (lastPacket from the id, network.bytes from the two sides, the community id
 from the 5-tuple) are checked on the way in, so ``get`` gives back exactly what was added.
 
@@ -13,14 +13,11 @@ about a second while a busy link still gets large, cheap transactions.
 
 from __future__ import annotations
 
-import base64
-import json
-import operator
+import binascii
 import time
-import zlib
 from collections import Counter
 from collections.abc import Iterable
-from itertools import accumulate
+from operator import itemgetter
 from typing import Any, Final
 
 import apsw
@@ -28,6 +25,8 @@ import apsw
 from appliance import fields as registry
 from appliance.community_id import community_id
 from appliance.insights import aggregates
+from appliance.memo import remembered
+from appliance.store import blob as blob_format
 from appliance.store import layout
 from appliance.store.layout import COLUMNS, IP_COLUMNS, Storage
 
@@ -49,9 +48,10 @@ _NODE: Final = _COLUMN_ORDER.index("node")
 # network.packets, which the minute's totals reuse.
 _MAXIMA_PARTS: Final = [tuple(_COLUMN_ORDER.index(c) - 1 for c in parts) for _, parts in layout.MINUTE_MAXIMA.values()]
 _TERM_CACHE_MAX: Final = 500_000  # distinct (field, value) pairs kept in memory by the writer
+# Addresses seen recently -> column form: a home network's sessions name the same few hundred.
+_IP_KEYS: Final[dict[str, bytes]] = {}
+_IP_KEYS_MAX: Final = 10_000
 _ABSENT: Final = "\0absent"  # blob marker: a derivable field that the document did not have
-# Level 1 compresses these small JSON lists within a few bytes of level 6, in half the time.
-_DOC_LEVEL: Final = 1
 
 
 class FieldMap:
@@ -65,6 +65,8 @@ class FieldMap:
         # path -> (kind, field id, column): what the writer does with each document field.
         self.plan: dict[str, tuple[str, int, str]] = {}
         self._subs: dict[str, list[tuple[str, int, registry.Field]]] = {}
+        self.deltas: frozenset[int] = frozenset()  # ids of the fields stored as differences (blob.py)
+        self.ip_ids: frozenset[int] = frozenset()  # ids of the ip fields (their terms are 16-byte keys)
         self.sync()
 
     def sync(self) -> None:
@@ -82,10 +84,9 @@ class FieldMap:
             self.by_path[f.path] = known[f.path]
             self.by_id[known[f.path]] = f
             self.storage[f.path] = layout.storage_of(f, objects)
-            kind = self.storage[f.path].kind
-            if f.path in layout.DELTA_ENCODED:
-                kind = "delta"
-            self.plan[f.path] = (kind, known[f.path], COLUMNS.get(f.path, ""))
+            self.plan[f.path] = (self.storage[f.path].kind, known[f.path], COLUMNS.get(f.path, ""))
+        self.deltas = frozenset(self.by_path[path] for path in layout.DELTA_ENCODED)
+        self.ip_ids = frozenset(fid for fid, f in self.by_id.items() if f.type == "ip")
         # Fields stored by an older build whose parser is gone still decode (as plain values).
         for path, fid in known.items():
             if fid not in self.by_id:
@@ -158,81 +159,18 @@ def cid_key(text: Any) -> int | None:
     """The indexed form of a community id: the first 8 bytes of its SHA-1, as a signed int."""
     if not isinstance(text, str) or not text.startswith("1:"):
         return None
-    try:
-        digest = base64.b64decode(text[2:], validate=True)
-    except ValueError:
+    try:  # binascii directly: base64.b64decode is interpreted Python around it
+        digest = binascii.a2b_base64(text[2:], strict_mode=True)
+    except ValueError:  # binascii.Error, or a character outside ASCII
         return None
     if len(digest) < 8:
         return None
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def delta_encode(positions: list[Any]) -> list[Any] | None:
-    """packetPos with each offset stored as the gap from the one before it in the same file.
-
-    Offsets within a file grow by one packet record each, so gaps are a few digits where the
-    offsets are ten: this halves the blob of a typical session. Negative items (``-file``)
-    stay as they are and restart the run. None when the gaps would not give the list back (an
-    offset smaller than the one before it reads as a file marker): the caller keeps it as is."""
-    if len(positions) > 2 and {*map(type, positions)} == {int} and positions[0] < 0 and min(positions[1:]) >= 0:
-        # One file, the usual case: the gaps subtracted in C.
-        gaps = [*map(operator.sub, positions[2:], positions[1:-1])]
-        return [positions[0], positions[1], *gaps] if min(gaps) >= 0 else None
-    out: list[Any] = []
-    prev = 0
-    for pos in positions:
-        if not isinstance(pos, int) or pos < 0:
-            out.append(pos)
-            prev = 0
-        else:
-            out.append(pos - prev)
-            prev = pos
-    return out if delta_decode(out) == positions else None
-
-
-def delta_decode(gaps: list[Any]) -> list[Any]:
-    try:
-        if len(gaps) > 1 and isinstance(gaps[0], int) and gaps[0] < 0 and min(gaps[1:]) >= 0:
-            return [gaps[0], *accumulate(gaps[1:])]  # one file: the usual case, summed in C
-    except TypeError:  # not all numbers: take the long way, which keeps them as they are
-        pass
-    out: list[Any] = []
-    prev = 0
-    for gap in gaps:
-        if not isinstance(gap, int) or gap < 0:
-            out.append(gap)
-            prev = 0
-        else:
-            prev += gap
-            out.append(prev)
-    return out
-
-
-# One encoder for every blob: json.dumps with options builds a new encoder on each call.
-_JSON: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
-def _encode_doc(items: list[Any]) -> bytes | None:
-    if not items:
-        return None
-    raw = _JSON.encode(items).encode()
-    return zlib.compress(raw, _DOC_LEVEL, wbits=-15)  # raw deflate: no header, no checksum
-
-
 def decode_doc(blob: bytes | None) -> list[tuple[int, Any]]:
-    """(field id, value) pairs of a doc blob; a negative id marks a postings reference.
-
-    A key written as ``"d<id>"`` holds a delta-encoded packetPos (see ``delta_encode``)."""
-    if not blob:
-        return []
-    items = json.loads(zlib.decompress(blob, -15))
-    out = []
-    for i in range(0, len(items), 2):
-        fid, value = items[i], items[i + 1]
-        if isinstance(fid, str):
-            fid, value = int(fid[1:]), delta_decode(value)
-        out.append((fid, value))
-    return out
+    """(field id, value) pairs of a doc blob (``blob.py``); a negative id marks a postings reference."""
+    return blob_format.decode(blob)
 
 
 _TWIN_COLUMNS: Final = ("length", "proto", "src_ip", "dst_ip", "src_port", "dst_port",
@@ -291,7 +229,7 @@ class SessionStore:
         for term_id in terms:
             self._postings.append((term_id, sid))
             self._term_counts[term_id] += 1
-        self._rows.append((sid, *row[:-1], _encode_doc(blob_items)))
+        self._rows.append((sid, *row[:-1], blob_format.encode(blob_items, self.fields.deltas)))
         self._count_minute(last_ms // 60_000, row)
         if self.insights is not None:
             aggregates.record(self.insights, doc)
@@ -355,8 +293,12 @@ class SessionStore:
                           [(t, v) for t, _, v, text in self._new_terms if text])
             new_ids = {t for t, _, _, _ in self._new_terms}
         c.executemany("UPDATE terms SET sessions = sessions + ? WHERE id = ?",
-                      [(n, t) for t, n in self._term_counts.items() if t not in new_ids])
+                      sorted(((n, t) for t, n in self._term_counts.items() if t not in new_ids), key=itemgetter(1)))
         c.executemany(_INSERT_SESSION, self._rows)
+        # In term order (stable, so by session within a term): each term's postings then go to
+        # one place in the b-tree one after another, instead of a page per term per session
+        # (measured: 50,000 sessions' postings in 0.55-0.87 s instead of 1.57 s, sort included).
+        self._postings.sort(key=itemgetter(0))
         c.executemany("INSERT INTO postings (term_id, session_id) VALUES (?, ?)", self._postings)
         c.executemany(_ADD_MINUTE, [(m, *v) for m, v in self._minutes.items()])
         hours: dict[int, list[int]] = {}
@@ -446,9 +388,7 @@ class SessionStore:
             elif kind == "object":
                 blob += [fid, value]
                 self._post_objects(path, value, terms)
-            elif kind == "delta" and isinstance(value, list) and (gaps := delta_encode(value)) is not None:
-                blob += [f"d{fid}", gaps]
-            elif kind in ("doc", "delta"):
+            elif kind == "doc":
                 blob += [fid, value]
             # derived, cid and node: rebuilt from the columns (and checked below)
         columns["length"] = doc.get("length", 0) if isinstance(doc.get("length"), int) else 0
@@ -468,11 +408,11 @@ class SessionStore:
         if column in IP_COLUMNS:
             if not isinstance(value, str):
                 return False
-            try:
-                columns[column] = layout.ip_key(value)
-            except ValueError:
+            key: bytes = remembered(_IP_KEYS, value, _ip_column_key, _IP_KEYS_MAX)
+            if not key:
                 return False
-            return layout.ip_text(columns[column]) == value or _drop(columns, column)
+            columns[column] = key
+            return True
         if isinstance(value, int) and not isinstance(value, bool):
             columns[column] = value
             return True
@@ -481,19 +421,27 @@ class SessionStore:
     def _post(self, fid: int, value: Any, terms: set[int]) -> Any:
         """Term ids of a postings field's values (a list, or ``{"t": id}`` for a scalar); None
         when a value cannot be a term."""
-        field = self.fields.by_id[fid]
         items = value if isinstance(value, list) else [value]
-        if field.type == "ip":
+        if fid in self.fields.ip_ids:
+            field = self.fields.by_id[fid]
             items = [term_value(field, v) for v in items]
-        cache = self._terms.get(fid) or {}
-        try:  # known values straight from the cache
-            ids: list[Any] = [*map(cache.get, items)]
-        except TypeError:  # an unhashable value
-            return None
-        if None in ids:
+        cache = self._terms.get(fid)
+        ids: list[Any] = []
+        missing = cache is None
+        if cache is not None:
+            try:  # known values straight from the cache
+                for item in items:
+                    term_id = cache.get(item)
+                    missing = missing or term_id is None
+                    ids.append(term_id)
+            except TypeError:  # an unhashable value
+                return None
+        if missing:
             if not _termable(items):
                 return None
-            ids = [t if t is not None else self._term(fid, field, v) for t, v in zip(ids, items, strict=True)]
+            field = self.fields.by_id[fid]
+            ids = [self._term(fid, field, v) if i >= len(ids) or ids[i] is None else ids[i]
+                   for i, v in enumerate(items)]
         terms.update(ids)
         return ids if isinstance(value, list) else {"t": ids[0]}
 
@@ -599,10 +547,14 @@ class SessionStore:
         return int(rows[0][0])
 
 
-def _drop(columns: dict[str, Any], column: str) -> bool:
-    """An address whose text form would not round-trip (odd spelling): keep it in the blob."""
-    del columns[column]
-    return False
+def _ip_column_key(text: str) -> bytes:
+    """The column form of an address, or b"" when it is none or is spelt oddly (an address whose
+    text would not come back the same stays in the blob as given)."""
+    try:
+        key = layout.ip_key(text)
+    except ValueError:
+        return b""
+    return key if layout.ip_text(key) == text else b""
 
 
 def _derive(columns: dict[str, Any], last_ms: int, doc: dict[str, Any], with_cid: bool = True) -> dict[str, Any]:
@@ -631,7 +583,7 @@ def _community(columns: dict[str, Any], doc: dict[str, Any]) -> Any:
         ports = (types[0], codes[0])
     else:
         ports = (columns.get("src_port") or 0, columns.get("dst_port") or 0)
-    return community_id(_short(src), _short(dst), proto, *ports)
+    return community_id(_short(src), _short(dst), proto, ports[0], ports[1])  # a direct call: no *args
 
 
 def _short(key: bytes) -> bytes:

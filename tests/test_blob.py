@@ -1,0 +1,100 @@
+"""The session doc blob (appliance/store/blob.py): what goes in comes back, in both formats."""
+
+from __future__ import annotations
+
+import json
+import random
+import zlib
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from appliance.store import blob
+from appliance.store.sessions import decode_doc
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12)
+
+
+def _items(pairs: list[tuple[int, Any]]) -> list[Any]:
+    return [x for pair in pairs for x in pair]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-5000, 5000), json_values), max_size=12))
+def test_any_document_part_comes_back(pairs: list[tuple[int, Any]]) -> None:
+    encoded = blob.encode(_items(pairs))
+    assert blob.decode(encoded) == pairs
+
+
+def test_each_kind_round_trips_and_says_what_it_is() -> None:
+    pairs: list[tuple[int, Any]] = [
+        (12, 64), (13, [64, 57, 0, -1, 2**70]), (-14, [42, 34]), (-15, {"t": 7}), (16, "a session id"),
+        (17, [{"opcode": "QUERY", "host": ["example.com"]}]), (18, 1.5), (19, True), (20, [True, 1]),
+        (21, None), (22, {"t": "x"}), (23, []), (24, "caf\u00e9 \udcff"),
+    ]
+    assert blob.decode(blob.encode(_items(pairs))) == pairs
+    # A bool is not an int, and {"t": id} only with an integer id: each keeps its JSON type.
+    assert blob.decode(blob.encode([19, True]))[0][1] is True
+
+
+@pytest.mark.parametrize("positions", [
+    [-3, 1_000_000, 1_000_400, 1_001_900], [-1, 500, 400, 900], [700, -2, 24, 100, -3, 24], [], [5],
+    [-1, 2**40, 24, 2**63, -(2**63)]])
+def test_differences_give_back_any_integer_list(positions: list[int]) -> None:
+    encoded = blob.encode([5, [64], 9, positions], deltas=frozenset({9}))
+    assert blob.decode(encoded) == [(5, [64]), (9, positions)]
+    assert decode_doc(encoded) == [(5, [64]), (9, positions)]
+
+
+def test_differences_only_for_integer_lists() -> None:
+    mixed = [-1, 24, "x", 90]
+    assert blob.decode(blob.encode([9, mixed], deltas=frozenset({9}))) == [(9, mixed)]
+
+
+def test_small_blobs_skip_deflate_and_large_ones_use_it() -> None:
+    small = blob.encode([9, list(range(0, 2000, 70)), 38, "45484c4f20787878"])
+    assert small is not None and small[0] == blob.NEW
+    # The hex payload is kept as its 8 bytes: key, tag, length and 8 bytes.
+    assert len(small) - len(blob.encode([9, list(range(0, 2000, 70))]) or b"") == 11
+    large = blob.encode([17, [{"subject": "CN=www.example.com", "alt": ["a.example.com"] * 40}]])
+    assert large is not None and large[0] == blob.NEW_DEFLATED
+    assert blob.decode(large)[0][1][0]["alt"] == ["a.example.com"] * 40
+    noise = blob.encode([16, bytes(range(256)).hex() * 3])  # hex does not deflate below itself
+    assert noise is not None and blob.decode(noise)[0][1] == bytes(range(256)).hex() * 3
+
+
+def test_blobs_of_the_first_format_still_decode() -> None:
+    """Stores written before this format: raw-deflated JSON, a "d<id>" key for gaps."""
+    old = zlib.compress(json.dumps([-14, [42, 34], 8, [98175], "d9", [-1, 500, 20]]).encode(), 1, -15)
+    assert old[0] & 7 not in (6, 7)  # deflate never starts with the reserved block type
+    assert decode_doc(old) == [(-14, [42, 34]), (8, [98175]), (9, [-1, 500, 520])]
+
+
+def test_packet_positions_take_no_more_room_than_deflated_json() -> None:
+    """Gaps between a session's packets in a busy file vary: their varints are about as small as
+    the first format's deflated digits, without deflate's cost."""
+    rnd = random.Random(7)
+    positions = [-1, 510387393]
+    for _ in range(40):
+        positions.append(positions[-1] + rnd.randint(60, 1600))
+    gaps = [-1, positions[1]] + [b - a for a, b in zip(positions[1:], positions[2:], strict=False)]
+    old = zlib.compress(json.dumps(["d9", gaps], separators=(",", ":")).encode(), 1, -15)
+    new = blob.encode([9, positions], deltas=frozenset({9}))
+    assert new is not None and len(new) <= len(old)
+    assert blob.decode(new) == decode_doc(old) == [(9, positions)]
+
+
+@pytest.mark.parametrize("damaged", [b"\xff\x02", b"\xff\x02\x03\x09ab", b"\xff\x02\x0f", b"\xfe\x00\x01"])
+def test_a_damaged_blob_is_an_error_not_a_wrong_value(damaged: bytes) -> None:
+    with pytest.raises((ValueError, IndexError, zlib.error)):
+        blob.decode(damaged)
+
+
+def test_nothing_to_keep_is_no_blob() -> None:
+    assert blob.encode([]) is None
+    assert blob.decode(None) == [] and blob.decode(b"") == []
