@@ -109,8 +109,8 @@ def _doc(rnd: random.Random, last: int, externals: list[str]) -> dict[str, Any]:
         "fileId": [last // 3_600_000 % 100000], "packetPos": _positions(rnd, sum(pk)),
     }
     from appliance.community_id import community_id
-    from appliance.store.layout import ip_key
-    doc["network.community_id"] = community_id(ip_key(src)[12:], ip_key(dst)[12:], proto, sport, dport)
+    from appliance.store.layout import ip_key, packed
+    doc["network.community_id"] = community_id(packed(ip_key(src)), packed(ip_key(dst)), proto, sport, dport)
     if proto == 6:
         doc.update({"tcpflags.syn": 1, "tcpflags.syn-ack": 1, "tcpflags.ack": 1, "tcpflags.psh": pk[0] // 2,
                     "tcpflags.fin": 1, "tcpflags.rst": 0, "tcpflags.urg": 0, "tcpflags.srcZero": 0,

@@ -30,7 +30,7 @@ CREATE TABLE sessions (
     segments INTEGER,           -- segmentCnt
     proto INTEGER,              -- ipProtocol
     ethertype INTEGER,
-    src_ip BLOB,                -- 16 bytes, IPv4 as ::ffff:a.b.c.d: CIDRs are index ranges
+    src_ip BLOB,                -- address key (appliance/store/layout.py, ip_key; see sql/009)
     dst_ip BLOB,
     src_port INTEGER,
     dst_port INTEGER,

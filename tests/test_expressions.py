@@ -107,7 +107,7 @@ TABLE: list[tuple[str, Pred]] = [
     ("ip == 10.0.0.1", any_ip("10.0.0.1/32")),
     ("ip == 192.0.2.0/24", any_ip("192.0.2.0/24")),
     ("ip.dns == EXISTS!", lambda d: bool(dns_vals(d, "ip"))),
-    # Addresses order as 16-byte keys, IPv4 as ::ffff:a.b.c.d (as Elasticsearch's ip type does).
+    # Addresses order as Elasticsearch orders its ip type (IPv4 as ::ffff:a.b.c.d among IPv6), as ip_key keeps it.
     ("ip.src < 10.0.0.0", lambda d: "source.ip" in d and ip_key(d["source.ip"]) < ip_key("10.0.0.0")),
     ("port.dst == 80", has("destination.port", 80)),
     ("port.dst = 80", has("destination.port", 80)),

@@ -197,3 +197,78 @@ def test_derivable_fields_are_not_stored_twice(tmp_path: Path, corpus: dict[str,
     assert kept[cid] < len(docs) // 20
     del kept[cid]
     assert not kept, [store.fields.by_id[f].path for f in kept]
+
+
+def test_stores_keyed_by_16_byte_addresses_are_migrated(tmp_path: Path,
+                                                          corpus: dict[str, list[dict[str, Any]]]) -> None:
+    """Before migration 009 an address was a 16-byte key (IPv4 as ::ffff:a.b.c.d), in the
+    columns and in the terms of ip fields. Opening such a store converts it: every document comes
+    back, and address searches (nets of both families, ip fields' terms) find the same sessions."""
+    import ipaddress
+
+    from appliance.query import Searcher, TimeRange
+    from appliance.store import db
+
+    path = str(tmp_path / "old.db")
+    store = SessionStore(open_database(path))
+    docs = {store.add(d): d for ds in corpus.values() for d in ds}
+    store.flush()
+    old = ("CASE WHEN substr({0}, 1, 1) = x'04' THEN CAST(x'00000000000000000000ffff' || substr({0}, 2) AS BLOB) "
+           "ELSE CAST(substr({0}, 2) AS BLOB) END")
+    conn = store.conn
+    with conn:  # back to the form a build before 009 wrote, at the version before it
+        conn.execute(f"UPDATE sessions SET src_ip = {old.format('src_ip')}, dst_ip = {old.format('dst_ip')}")
+        conn.execute(f"UPDATE terms SET value = {old.format('value')} WHERE typeof(value) = 'blob' "
+                     "AND field_id IN (SELECT id FROM fields WHERE type = 'ip')")
+        conn.execute("PRAGMA user_version = 8")
+    assert {r[0] for r in conn.execute("SELECT DISTINCT length(src_ip) FROM sessions")} <= {16, None}
+    conn.close()
+
+    conn = open_database(path)
+    assert db.schema_version(conn) >= 9
+    store = SessionStore(conn)
+    for sid, doc in docs.items():
+        assert store.get_flat(sid) == doc
+    searcher = Searcher(store)
+
+    def source(doc: dict[str, Any]) -> Any:
+        return ipaddress.ip_address(doc["source.ip"]) if "source.ip" in doc else None
+
+    def dns_ips(doc: dict[str, Any]) -> set[str]:
+        return {ip for q in doc.get("dns") or [] for ip in q.get("ip") or []}
+
+    every = TimeRange.from_args(date=-1)
+    v4_net, v6_net = ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2000::/3")
+    assert searcher.count("ip.src == 10.0.0.0/8", every) == sum(
+        (a := source(d)) is not None and a.version == 4 and a in v4_net for d in docs.values()) > 0
+    assert searcher.count("ip.src == 2000::/3", every) == sum(
+        (a := source(d)) is not None and a.version == 6 and a in v6_net for d in docs.values()) > 0
+    assert searcher.count("ip.src == ipv6", every) == sum(":" in d.get("source.ip", ".") for d in docs.values())
+    answer = next(ip for d in docs.values() for ip in sorted(dns_ips(d)) if "." in ip)
+    assert searcher.count(f"ip.dns == {answer}", every) == sum(answer in dns_ips(d) for d in docs.values())
+
+
+def test_address_keys_sort_as_the_16_byte_form_and_print_back() -> None:
+    """ip_key keeps the order of IPv4-mapped 16-byte addresses (so a CIDR of either family is one
+    key range) in 5 bytes for IPv4; :: and ::1 sort below every IPv4 address, as they did."""
+    import ipaddress
+    import random
+
+    from appliance.store.layout import ip_key, ip_text, is_ip_key
+
+    rnd = random.Random(3)
+    texts = ["0.0.0.0", "255.255.255.255", "::", "::1", "::fffe:ffff:ffff", "::1:0:0:0", "2001:db8::1", "fe80::1",
+             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]
+    texts += [str(ipaddress.IPv4Address(rnd.getrandbits(32))) for _ in range(300)]
+    texts += [str(ipaddress.IPv6Address(rnd.getrandbits(128) >> rnd.choice((0, 64, 100)))) for _ in range(300)]
+
+    def wide(text: str) -> bytes:
+        address = ipaddress.ip_address(text)
+        return (ipaddress.IPv6Address(f"::ffff:{address}") if address.version == 4 else address).packed
+
+    assert sorted(texts, key=ip_key) == sorted(texts, key=wide)
+    for text in texts:
+        key = ip_key(text)
+        assert is_ip_key(key) and len(key) == (5 if "." in text else 17)
+        assert ipaddress.ip_address(ip_text(key)) == ipaddress.ip_address(text)
+    assert ip_key("::ffff:10.1.2.3") == ip_key("10.1.2.3")

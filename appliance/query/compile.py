@@ -168,7 +168,7 @@ class Compiler:
         (lo, hi), port = V.ip_range(text, token.pos)
         value = where.value
         sql, params = _range_sql(value, op, lo, hi)
-        if text == "ipv6":  # every address that is not IPv4-mapped
+        if text == "ipv6":  # every address that is not IPv4
             sql, params = f"({value} NOT BETWEEN ? AND ?)", list(V.V4_ALL)
         if port is None:
             return sql, params

@@ -9,13 +9,14 @@ import time
 from datetime import UTC, datetime
 
 from appliance.query.parser import QueryError, Token
-from appliance.store.layout import V4_PREFIX
+from appliance.store.layout import V4, V6, V6_LOW, key_of_packed
 
 PROTOCOL_NAMES = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "icmp6": 58,
                   "ipv6-icmp": 58, "ospf": 89, "pim": 103, "sctp": 132}
 
 IpRange = tuple[bytes, bytes]
-V4_ALL: IpRange = (V4_PREFIX + b"\0" * 4, V4_PREFIX + b"\xff" * 4)
+V4_ALL: IpRange = (V4 + b"\0" * 4, V4 + b"\xff" * 4)
+ALL: IpRange = (V6_LOW + b"\0" * 16, V6 + b"\xff" * 16)
 
 
 def list_items(token: Token) -> list[tuple[str, bool]]:
@@ -38,12 +39,13 @@ def _unquote(text: str) -> str:
 
 
 def ip_range(text: str, pos: int) -> tuple[IpRange, int | None]:
-    """(lowest, highest 16-byte key) of an address, CIDR or shorthand net; and a port if given."""
+    """(lowest, highest key: ``layout.ip_key``) of an address, CIDR or shorthand net; and a port
+    if given."""
     port: int | None = None
     if text in ("ipv4", "ipv6"):
-        return (V4_ALL if text == "ipv4" else (b"\0" * 16, b"\xff" * 16)), None
+        return (V4_ALL if text == "ipv4" else ALL), None  # ipv6: ALL minus IPv4 (compile.py)
     if text.startswith(":"):  # just a port (ip.src == :80)
-        return (b"\0" * 16, b"\xff" * 16), _port(text[1:], pos)
+        return ALL, _port(text[1:], pos)
     if text.count(":") == 1:  # v4 with a port: 1.2.3.4:80
         text, port_text = text.split(":")
         port = _port(port_text, pos)
@@ -76,10 +78,8 @@ def _net(text: str) -> IpRange:
         if 1 <= len(parts) < 4:  # shorthand: 10.1 = 10.1.0.0/16
             text = ".".join(parts + ["0"] * (4 - len(parts))) + f"/{8 * len(parts)}"
     net = ipaddress.ip_network(text, strict=False)
-    lo, hi = net.network_address.packed, net.broadcast_address.packed
-    if net.version == 4:
-        return V4_PREFIX + lo, V4_PREFIX + hi
-    return lo, hi
+    # Keys keep the order of the 16-byte form, so the net's first and last addresses bound it.
+    return key_of_packed(net.network_address.packed), key_of_packed(net.broadcast_address.packed)
 
 
 def integer_range(text: str, pos: int, protocol_names: bool = False) -> tuple[int, int]:

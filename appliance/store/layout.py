@@ -117,27 +117,56 @@ def storage_of(field: Field, objects: tuple[str, ...]) -> Storage:
     return Storage("postings")
 
 
-V4_PREFIX: Final = b"\0" * 10 + b"\xff\xff"
+# Addresses are keyed by a class byte and the address: 5 bytes for IPv4 (class 4), 17 for IPv6.
+# Keys sort as Elasticsearch sorts its ip type (IPv4 as ::ffff:a.b.c.d among the IPv6 addresses):
+# the few IPv6 addresses below ::ffff:0:0 (::, ::1) take class 0 and the rest class 6. So a CIDR,
+# IPv4 or IPv6, is still one BETWEEN on the index, and an IPv4 address costs 5 bytes in the row
+# and in each index instead of 16.
+V4: Final = b"\x04"
+V6_LOW: Final = b"\x00"
+V6: Final = b"\x06"
+V4_MAPPED: Final = b"\0" * 10 + b"\xff\xff"  # ::ffff:a.b.c.d is the IPv4 address a.b.c.d
 
 
 def ip_key(text: str) -> bytes:
-    """16-byte sortable form of an address: IPv4 as ``::ffff:a.b.c.d`` (ValueError if not one)."""
+    """Sortable key of an address (ValueError if not one); IPv4-mapped IPv6 keys as IPv4."""
     # socket's parsers are ~10x faster than ipaddress's, and this runs per session on insert.
     try:
-        return V4_PREFIX + socket.inet_pton(socket.AF_INET, text)
+        return V4 + socket.inet_pton(socket.AF_INET, text)
     except (OSError, TypeError):
         pass
     try:
-        return socket.inet_pton(socket.AF_INET6, text)
+        raw = socket.inet_pton(socket.AF_INET6, text)
     except (OSError, TypeError):
         raise ValueError(f"{text!r} is not an address") from None
+    return key_of_packed(raw)
+
+
+def key_of_packed(raw: bytes) -> bytes:
+    """The key of a packed address: 4 bytes (IPv4) or 16 (IPv6); keeps the order of the 16-byte form."""
+    if len(raw) == 4:
+        return V4 + raw
+    if raw[:12] == V4_MAPPED:
+        return V4 + raw[12:]
+    return (V6_LOW if raw[:12] < V4_MAPPED else V6) + raw
+
+
+def packed(key: bytes) -> bytes:
+    """The address bytes of a key: 4 for IPv4, 16 for IPv6 (as the community id hashes them)."""
+    return key[1:]
+
+
+def is_ip_key(value: object) -> bool:
+    if not isinstance(value, bytes):
+        return False
+    return (len(value) == 5 and value[:1] == V4) or (len(value) == 17 and value[:1] in (V6, V6_LOW))
 
 
 def ip_text(key: bytes) -> str:
-    """Back from ``ip_key`` (an IPv4-mapped IPv6 address prints as IPv4, as Arkime does)."""
-    if key[:12] == V4_PREFIX:
-        return socket.inet_ntop(socket.AF_INET, key[12:])
-    return socket.inet_ntop(socket.AF_INET6, key)
+    """Back from ``ip_key`` (IPv4 as a.b.c.d, as Arkime prints it)."""
+    if key[:1] == V4:
+        return socket.inet_ntop(socket.AF_INET, key[1:])
+    return socket.inet_ntop(socket.AF_INET6, key[1:])
 
 
 def session_id(last_ms: int, seq: int) -> int:

@@ -66,7 +66,7 @@ class FieldMap:
         self.plan: dict[str, tuple[str, int, str]] = {}
         self._subs: dict[str, list[tuple[str, int, registry.Field]]] = {}
         self.deltas: frozenset[int] = frozenset()  # ids of the fields stored as differences (blob.py)
-        self.ip_ids: frozenset[int] = frozenset()  # ids of the ip fields (their terms are 16-byte keys)
+        self.ip_ids: frozenset[int] = frozenset()  # ids of the ip fields (their terms are address keys)
         self.sync()
 
     def sync(self) -> None:
@@ -115,7 +115,7 @@ def _load_protocol_fields() -> None:
 
 
 def term_value(field: registry.Field, value: Any) -> Any:
-    """The stored form of one value: ip fields as 16-byte keys, everything else as is."""
+    """The stored form of one value: ip fields as ``layout.ip_key`` keys, everything else as is."""
     if field.type == "ip" and isinstance(value, str):
         try:
             return layout.ip_key(value)
@@ -126,13 +126,13 @@ def term_value(field: registry.Field, value: Any) -> Any:
 
 def _termable(value: Any) -> bool:
     """Whether a postings value (or every item of a list) can be a term: text, a number, or an
-    address already in its 16-byte stored form."""
+    address already in its stored form (``layout.ip_key``)."""
     items = value if isinstance(value, list) else (value,)
     return all(type(v) in (str, int, float, bytes) for v in items)
 
 
 def display_value(field: registry.Field, value: Any) -> Any:
-    if field.type == "ip" and isinstance(value, bytes) and len(value) == 16:
+    if field.type == "ip" and layout.is_ip_key(value):
         return layout.ip_text(value)
     return value
 
@@ -583,9 +583,4 @@ def _community(columns: dict[str, Any], doc: dict[str, Any]) -> Any:
         ports = (types[0], codes[0])
     else:
         ports = (columns.get("src_port") or 0, columns.get("dst_port") or 0)
-    return community_id(_short(src), _short(dst), proto, ports[0], ports[1])  # a direct call: no *args
-
-
-def _short(key: bytes) -> bytes:
-    """4 bytes for IPv4, as the community id hashes them."""
-    return key[12:] if key[:12] == layout.V4_PREFIX else key
+    return community_id(layout.packed(src), layout.packed(dst), proto, ports[0], ports[1])  # a direct call: no *args

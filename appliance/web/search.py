@@ -296,7 +296,7 @@ def _link_end(name: str) -> tuple[str, str] | None:
 
 
 def _link_text(value: Any, port: Any) -> str | None:
-    text = layout.ip_text(value) if isinstance(value, bytes) and len(value) == 16 else value
+    text = layout.ip_text(value) if layout.is_ip_key(value) else value
     if port is None:
         return None if text is None else str(text)
     return f"{text}{'.' if ':' in str(text) else ':'}{port}"
