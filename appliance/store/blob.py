@@ -159,17 +159,22 @@ def _varint_bytes(n: int) -> bytes:
     return bytes(out)
 
 
-# The encodings of the values below 2**14 (one or two bytes), made once: appending a ready bytes
-# object and joining them all at the end is several times cheaper than building each varint.
-_SMALL: Final = 1 << 14
-_VARINTS: Final[list[bytes]] = [_varint_bytes(n) for n in range(_SMALL)]
-_TAG: Final[list[bytes]] = [bytes((tag,)) for tag in range(32)]
-_NEW: Final = bytes((NEW,))
-_NEW_DEFLATED: Final = bytes((NEW_DEFLATED,))
+# One-byte bytes objects (CPython keeps one of each): a varint below 2**14 is appended as one or
+# two of them and all are joined once at the end, several times cheaper than building each.
+_BYTE: Final[list[bytes]] = [bytes((b,)) for b in range(256)]
+_TAG: Final = _BYTE
+_NEW: Final = _BYTE[NEW]
+_NEW_DEFLATED: Final = _BYTE[NEW_DEFLATED]
 
 
 def _varint(out: list[bytes], n: int) -> None:
-    out.append(_VARINTS[n] if n < _SMALL else _varint_bytes(n))
+    if n < 0x80:
+        out.append(_BYTE[n])
+    elif n < 0x4000:
+        out.append(_BYTE[(n & 0x7F) | 0x80])
+        out.append(_BYTE[n >> 7])
+    else:
+        out.append(_varint_bytes(n))
 
 
 def decode(blob: bytes | None) -> list[tuple[int, Any]]:
