@@ -205,7 +205,6 @@ class SessionStore:
         self._rows: list[tuple[Any, ...]] = []
         self._postings: list[tuple[int, int]] = []
         self._new_terms: list[tuple[int, int, Any, bool]] = []
-        self._term_counts: Counter[int] = Counter()
         self._minutes: dict[int, list[int]] = {}  # minute -> [sessions, packets, bytes, *maxima] of the batch
         # field id -> {value: term id}: one dict per field, so a lookup hashes the value alone.
         self._terms: dict[int, dict[Any, int]] = {}
@@ -228,7 +227,6 @@ class SessionStore:
         row, blob_items, terms = self._split(doc, last_ms)
         for term_id in terms:
             self._postings.append((term_id, sid))
-            self._term_counts[term_id] += 1
         self._rows.append((sid, *row[:-1], blob_format.encode(blob_items, self.fields.deltas)))
         self._count_minute(last_ms // 60_000, row)
         if self.insights is not None:
@@ -271,7 +269,6 @@ class SessionStore:
         finally:
             self._rows, self._postings, self._new_terms = [], [], []
             self._minutes = {}
-            self._term_counts = Counter()
             if self.insights is not None:
                 self.insights = aggregates.Batch()
 
@@ -285,15 +282,17 @@ class SessionStore:
 
     def _write_batch(self) -> None:
         c = self.conn
+        # Sessions per term, counted here in one C pass rather than one dict update per posting.
+        counts = Counter(map(itemgetter(0), self._postings))
         new_ids = set()
         if self._new_terms:
             c.executemany("INSERT INTO terms (id, field_id, value, sessions) VALUES (?, ?, ?, ?)",
-                          [(t, f, v, self._term_counts[t]) for t, f, v, _ in self._new_terms])
+                          [(t, f, v, counts[t]) for t, f, v, _ in self._new_terms])
             c.executemany("INSERT INTO terms_fts (rowid, value) VALUES (?, ?)",
                           [(t, v) for t, _, v, text in self._new_terms if text])
             new_ids = {t for t, _, _, _ in self._new_terms}
         c.executemany("UPDATE terms SET sessions = sessions + ? WHERE id = ?",
-                      sorted(((n, t) for t, n in self._term_counts.items() if t not in new_ids), key=itemgetter(1)))
+                      sorted(((n, t) for t, n in counts.items() if t not in new_ids), key=itemgetter(1)))
         c.executemany(_INSERT_SESSION, self._rows)
         # In term order (stable, so by session within a term): each term's postings then go to
         # one place in the b-tree one after another, instead of a page per term per session
@@ -378,18 +377,24 @@ class SessionStore:
                     columns[column] = value
                     continue
                 if not self._put_column(columns, column, value):
-                    blob += [fid, value]  # what the column cannot hold as given (an odd address spelling)
+                    # what the column cannot hold as given (an odd address spelling)
+                    blob.append(fid)
+                    blob.append(value)
             elif kind == "postings":
                 ids = self._post(fid, value, terms)
                 if ids is None:  # None, nested lists...: kept as given (not indexed) rather than refused
-                    blob += [fid, value]
+                    blob.append(fid)
+                    blob.append(value)
                 else:
-                    blob += [-fid, ids]
+                    blob.append(-fid)
+                    blob.append(ids)
             elif kind == "object":
-                blob += [fid, value]
+                blob.append(fid)
+                blob.append(value)
                 self._post_objects(path, value, terms)
             elif kind == "doc":
-                blob += [fid, value]
+                blob.append(fid)
+                blob.append(value)
             # derived, cid and node: rebuilt from the columns (and checked below)
         columns["length"] = doc.get("length", 0) if isinstance(doc.get("length"), int) else 0
         node = doc.get("node")
@@ -447,9 +452,16 @@ class SessionStore:
 
     def _post_objects(self, root: str, value: Any, terms: set[int]) -> None:
         for path, fid, field in self.fields.sub_fields(root):
+            is_ip = fid in self.fields.ip_ids
+            cache = self._terms.get(fid)
             for item in extract(value, path[len(root) + 1:]):
                 if isinstance(item, (str, int)) and not isinstance(item, bool):
-                    terms.add(self._term(fid, field, term_value(field, item)))
+                    key = term_value(field, item) if is_ip else item
+                    term_id = None if cache is None else cache.get(key)
+                    if term_id is None:  # not cached: look it up or make it (which may empty the caches)
+                        term_id = self._term(fid, field, key)
+                        cache = self._terms.get(fid)
+                    terms.add(term_id)
 
     def _check_derived(self, doc: dict[str, Any], columns: dict[str, Any], last_ms: int) -> list[Any]:
         """Blob items for derivable fields whose stored derivation would not match the document."""
@@ -557,14 +569,17 @@ def _ip_column_key(text: str) -> bytes:
     return key if layout.ip_text(key) == text else b""
 
 
+# Totals derived from the two sides' columns (a constant: mypyc would build a literal per call).
+_TOTALS: Final = (("network.packets", "src_packets", "dst_packets"), ("network.bytes", "src_bytes", "dst_bytes"),
+                  ("totDataBytes", "src_databytes", "dst_databytes"))
+
+
 def _derive(columns: dict[str, Any], last_ms: int, doc: dict[str, Any], with_cid: bool = True) -> dict[str, Any]:
     """The fields that the columns determine: times, totals, the community id."""
     out: dict[str, Any] = {"lastPacket": last_ms, "firstPacket": last_ms - (columns["length"] or 0),
                            "length": columns["length"] or 0}
     out["packetRange"] = {"gte": out["firstPacket"], "lte": last_ms}
-    for path, (a, b) in (("network.packets", ("src_packets", "dst_packets")),
-                         ("network.bytes", ("src_bytes", "dst_bytes")),
-                         ("totDataBytes", ("src_databytes", "dst_databytes"))):
+    for path, a, b in _TOTALS:
         if columns.get(a) is not None and columns.get(b) is not None:
             out[path] = columns[a] + columns[b]
         else:
