@@ -89,7 +89,8 @@ def test_packet_positions_take_no_more_room_than_deflated_json() -> None:
     assert blob.decode(new) == decode_doc(old) == [(9, positions)]
 
 
-@pytest.mark.parametrize("damaged", [b"\xff\x02", b"\xff\x02\x03\x09ab", b"\xff\x02\x0f", b"\xfe\x00\x01"])
+@pytest.mark.parametrize("damaged", [b"\xff\x02", b"\xff\x02\x03\x09ab", b"\xff\x02\x0f", b"\xff\x02\x40\x00",
+                                     b"\xfe\x00\x01"])
 def test_a_damaged_blob_is_an_error_not_a_wrong_value(damaged: bytes) -> None:
     with pytest.raises((ValueError, IndexError, zlib.error)):
         blob.decode(damaged)

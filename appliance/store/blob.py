@@ -95,7 +95,7 @@ def encode(items: list[Any], deltas: frozenset[int] = frozenset()) -> bytes | No
 
 
 def _differences(out: list[bytes], values: list[int]) -> None:
-    out.append(_TAG[INTS | DELTA])
+    out.append(_BYTE[INTS | DELTA])
     _varint(out, len(values))
     before = 0
     for v in values:
@@ -105,27 +105,27 @@ def _differences(out: list[bytes], values: list[int]) -> None:
 
 def _value(out: list[bytes], value: Any) -> None:
     if type(value) is int:
-        out.append(_TAG[INT])
+        out.append(_BYTE[INT])
         _varint(out, _zigzag(value))
     elif type(value) is list and all(type(v) is int for v in value):
-        out.append(_TAG[INTS])
+        out.append(_BYTE[INTS])
         _varint(out, len(value))
         for v in value:
             _varint(out, _zigzag(v))
     elif type(value) is str:
         raw = _hex_bytes(value)
         if raw is None:
-            out.append(_TAG[STR])
+            out.append(_BYTE[STR])
             _text(out, value)
         else:
-            out.append(_TAG[HEX])
+            out.append(_BYTE[HEX])
             _varint(out, len(raw))
             out.append(raw)
     elif type(value) is dict and len(value) == 1 and type(value.get("t")) is int:
-        out.append(_TAG[TERM])
+        out.append(_BYTE[TERM])
         _varint(out, _zigzag(value["t"]))
     else:
-        out.append(_TAG[JSON])
+        out.append(_BYTE[JSON])
         _text(out, _json_text(value))
 
 
@@ -162,7 +162,6 @@ def _varint_bytes(n: int) -> bytes:
 # One-byte bytes objects (CPython keeps one of each): a varint below 2**14 is appended as one or
 # two of them and all are joined once at the end, several times cheaper than building each.
 _BYTE: Final[list[bytes]] = [bytes((b,)) for b in range(256)]
-_TAG: Final = _BYTE
 _NEW: Final = _BYTE[NEW]
 _NEW_DEFLATED: Final = _BYTE[NEW_DEFLATED]
 
@@ -223,6 +222,8 @@ def _items(body: bytes, pos: int) -> list[tuple[int, Any]]:
         key, pos = _read_varint(body, pos)
         tag = body[pos]
         pos += 1
+        if tag & ~(0x0F | DELTA):
+            raise ValueError(f"session blob has an unknown tag {tag}")
         kind = tag & 0x0F
         value: Any
         if kind == INT or kind == TERM:
