@@ -258,15 +258,13 @@ def write(conn: apsw.Connection, batch: Batch) -> None:
 
 def _write_scans(conn: apsw.Connection, batch: Batch) -> None:
     gaps = _gaps(conn, batch)
+    stored = _stored_scans(conn, list(batch.scans))
     rows = []
     for (src, day), (n, probes, answered, first, last, ports, hosts) in batch.scans.items():
-        old: list[Any] = conn.execute(
-            "SELECT sessions, probes, answered, first_ms, last_ms, gap_n, gap_sum, gap_sumsq, "
-            "ports, hosts FROM scan_days WHERE src = ? AND day = ?", (src, day)).fetchall()
+        o = stored.get((src, day))
         gn, gs, gq = gaps.get((src, day), (0, 0.0, 0.0))
         port_sketch, host_sketch = Sketch(), Sketch()
-        if old:
-            o = old[0]
+        if o is not None:
             n, probes, answered = n + o[0], probes + o[1], answered + o[2]
             first, last = min(first, o[3]), max(last, o[4])
             gn, gs, gq = gn + o[5], gs + o[6], gq + o[7]
@@ -286,9 +284,9 @@ def _gaps(conn: apsw.Connection, batch: Batch) -> dict[tuple[str, int], tuple[in
     Sessions are saved when they end, so a start older than the previous one is skipped."""
     out: defaultdict[tuple[str, int], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     ends = []
+    last_starts = _last_starts(conn, list(batch.starts))
     for src, starts in batch.starts.items():
-        row: list[Any] = conn.execute("SELECT start_ms FROM scan_last WHERE src = ?", (src,)).fetchall()
-        prev = row[0][0] if row else None
+        prev = last_starts.get(src)
         for t in sorted(starts):
             if prev is not None and t >= prev:
                 gap = (t - prev) / 1000.0
@@ -300,6 +298,36 @@ def _gaps(conn: apsw.Connection, batch: Batch) -> dict[tuple[str, int], tuple[in
         ends.append((src, prev))
     conn.executemany("INSERT OR REPLACE INTO scan_last (src, start_ms) VALUES (?, ?)", ends)
     return {k: (int(v[0]), v[1], v[2]) for k, v in out.items()}
+
+
+# Rows are read for a whole batch at once, a few hundred keys per query: one statement per
+# source cost more than the rest of the batch's aggregates on traffic with many sources.
+_KEYS_PER_QUERY: Final = 400
+
+
+def _stored_scans(conn: apsw.Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[Any]]:
+    """(src, day) -> [sessions, probes, answered, first_ms, last_ms, gap_n, gap_sum, gap_sumsq,
+    ports, hosts] of the keys already stored."""
+    found: dict[tuple[str, int], list[Any]] = {}
+    for i in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[i:i + _KEYS_PER_QUERY]
+        values = ", ".join(["(?, ?)"] * len(chunk))
+        params = [part for key in chunk for part in key]
+        for row in conn.execute(
+                "SELECT src, day, sessions, probes, answered, first_ms, last_ms, gap_n, gap_sum, gap_sumsq, "
+                f"ports, hosts FROM scan_days WHERE (src, day) IN (VALUES {values})", params):
+            found[(row[0], row[1])] = list(row[2:])
+    return found
+
+
+def _last_starts(conn: apsw.Connection, sources: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for i in range(0, len(sources), _KEYS_PER_QUERY):
+        chunk = sources[i:i + _KEYS_PER_QUERY]
+        marks = ", ".join(["?"] * len(chunk))
+        for src, start in conn.execute(f"SELECT src, start_ms FROM scan_last WHERE src IN ({marks})", chunk):
+            found[src] = start
+    return found
 
 
 def _write_devices(conn: apsw.Connection, batch: Batch) -> None:
