@@ -51,6 +51,7 @@ _TERM_CACHE_MAX: Final = 500_000  # distinct (field, value) pairs kept in memory
 # Addresses seen recently -> column form: a home network's sessions name the same few hundred.
 _IP_KEYS: Final[dict[str, bytes]] = {}
 _IP_KEYS_MAX: Final = 10_000
+_NO_TERMS: Final[dict[Any, int]] = {}  # the cache of a field with none yet (never written)
 _ABSENT: Final = "\0absent"  # blob marker: a derivable field that the document did not have
 
 
@@ -430,23 +431,16 @@ class SessionStore:
         if fid in self.fields.ip_ids:
             field = self.fields.by_id[fid]
             items = [term_value(field, v) for v in items]
-        cache = self._terms.get(fid)
-        ids: list[Any] = []
-        missing = cache is None
-        if cache is not None:
-            try:  # known values straight from the cache
-                for item in items:
-                    term_id = cache.get(item)
-                    missing = missing or term_id is None
-                    ids.append(term_id)
-            except TypeError:  # an unhashable value
-                return None
-        if missing:
+        cache = self._terms.get(fid) or _NO_TERMS
+        try:  # known values straight from the cache
+            ids: list[Any] = [cache.get(item) for item in items]
+        except TypeError:  # an unhashable value
+            return None
+        if None in ids:
             if not _termable(items):
                 return None
             field = self.fields.by_id[fid]
-            ids = [self._term(fid, field, v) if i >= len(ids) or ids[i] is None else ids[i]
-                   for i, v in enumerate(items)]
+            ids = [self._term(fid, field, v) if t is None else t for t, v in zip(ids, items, strict=True)]
         terms.update(ids)
         return ids if isinstance(value, list) else {"t": ids[0]}
 
