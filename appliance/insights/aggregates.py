@@ -305,29 +305,28 @@ def _gaps(conn: apsw.Connection, batch: Batch) -> dict[tuple[str, int], tuple[in
 _KEYS_PER_QUERY: Final = 400
 
 
+def _rows_for(conn: apsw.Connection, select: str, keys: list[tuple[Any, ...]]) -> list[Any]:
+    """The rows of ``select`` (a query ending in ``IN``) for the given key tuples."""
+    rows: list[Any] = []
+    for i in range(0, len(keys), _KEYS_PER_QUERY):
+        chunk = keys[i:i + _KEYS_PER_QUERY]
+        one = "(" + ", ".join(["?"] * len(chunk[0])) + ")"
+        params = [part for key in chunk for part in key]
+        rows += conn.execute(f"{select} (VALUES {', '.join([one] * len(chunk))})", params).fetchall()
+    return rows
+
+
 def _stored_scans(conn: apsw.Connection, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[Any]]:
     """(src, day) -> [sessions, probes, answered, first_ms, last_ms, gap_n, gap_sum, gap_sumsq,
     ports, hosts] of the keys already stored."""
-    found: dict[tuple[str, int], list[Any]] = {}
-    for i in range(0, len(keys), _KEYS_PER_QUERY):
-        chunk = keys[i:i + _KEYS_PER_QUERY]
-        values = ", ".join(["(?, ?)"] * len(chunk))
-        params = [part for key in chunk for part in key]
-        for row in conn.execute(
-                "SELECT src, day, sessions, probes, answered, first_ms, last_ms, gap_n, gap_sum, gap_sumsq, "
-                f"ports, hosts FROM scan_days WHERE (src, day) IN (VALUES {values})", params):
-            found[(row[0], row[1])] = list(row[2:])
-    return found
+    rows = _rows_for(conn, "SELECT src, day, sessions, probes, answered, first_ms, last_ms, gap_n, gap_sum, "
+                           "gap_sumsq, ports, hosts FROM scan_days WHERE (src, day) IN", list(keys))
+    return {(row[0], row[1]): list(row[2:]) for row in rows}
 
 
 def _last_starts(conn: apsw.Connection, sources: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for i in range(0, len(sources), _KEYS_PER_QUERY):
-        chunk = sources[i:i + _KEYS_PER_QUERY]
-        marks = ", ".join(["?"] * len(chunk))
-        for src, start in conn.execute(f"SELECT src, start_ms FROM scan_last WHERE src IN ({marks})", chunk):
-            found[src] = start
-    return found
+    rows = _rows_for(conn, "SELECT src, start_ms FROM scan_last WHERE src IN", [(src,) for src in sources])
+    return {src: start for src, start in rows}
 
 
 def _write_devices(conn: apsw.Connection, batch: Batch) -> None:
