@@ -74,20 +74,27 @@ def ether_protocol(frame: Frame) -> str:
     return "corrupt-ether"
 
 
-# Offsets in ``Session.counts``; add the direction (0 source, 1 destination).
-PACKETS: Final = 0
-BYTES: Final = 2
-DATABYTES: Final = 4
-SEQ: Final = 6
-STATE: Final = 8
-ISN: Final = 10
-
 # The empty pairs every session starts with (immutable, so all sessions share them).
 NO_MACS: Final[tuple[tuple[bytes, ...], tuple[bytes, ...]]] = ((), ())
 NO_BYTES: Final[tuple[bytes, bytes]] = (b"", b"")
 BYTE: Final = [bytes((i,)) for i in range(256)]
 # Distinct values kept for sharing; checked as sessions start (a session adds only a few).
 MAX_SHARED: Final = 16384
+
+# Protocol lists are tuples shared by every session with the same list (a handful of distinct
+# ones: ("tcp", "tls"), ("udp", "dns"), ...): a list of its own cost each session 88 bytes.
+_PROTOCOL_LISTS: Final[dict[tuple[str, ...], tuple[str, ...]]] = {}
+_MAX_PROTOCOL_LISTS: Final = 4096
+
+
+def _shared_protocols(names: tuple[str, ...]) -> tuple[str, ...]:
+    shared = _PROTOCOL_LISTS.get(names)
+    if shared is None:
+        if len(_PROTOCOL_LISTS) >= _MAX_PROTOCOL_LISTS:
+            _PROTOCOL_LISTS.clear()
+        _PROTOCOL_LISTS[names] = shared = names
+    return shared
+
 
 # Timeout classes: each has its own idle queue so that expiry is a look at the queue's head.
 Q_TCP: Final = 0
@@ -103,7 +110,8 @@ class Session:
 
     __slots__ = (
         "key", "queue", "proto", "ipver", "addr1", "addr2", "port1", "port2", "ethertype",
-        "first", "last", "seg_first", "counts", "macs", "ttls", "vlans", "payload8", "flags",
+        "first", "last", "seg_first", "src_packets", "dst_packets", "src_bytes", "dst_bytes",
+        "src_data", "dst_data", "src_seq", "dst_seq", "src_close", "dst_close", "src_isn", "dst_isn", "macs", "ttls", "vlans", "payload8", "flags",
         "syn_time", "ack_time", "have_tcp", "syn_set", "tcp_queue", "stop_tcp", "closing",
         "protocols", "fields", "segments", "outer", "icmp", "positions", "parsers", "tags", "fid",
         "consumed", "src_low", "pending",
@@ -118,12 +126,17 @@ class Session:
         self.port1, self.port2 = frame.sport, frame.dport
         self.ethertype = frame.ethertype
         self.first = self.last = self.seg_first = frame.ts
-        # Every per-direction number in one list: one object instead of six pairs (a list costs
-        # 72 bytes) matters with a hundred thousand open sessions. Layout: packets [0:2], bytes
-        # [2:4], data bytes [4:6], next TCP sequence number [6:8], TCP close state [8:10] (1 FIN
-        # seen, 2 closed) and initial sequence numbers [10:12] (None until seen; a SYN with
-        # another one reuses the ports). The names below (PACKETS, ..., ISN) are the offsets.
-        self.counts: list[Any] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None, None]
+        # Per-direction numbers (src_ the source's side, dst_ the destination's) are native
+        # integer fields, 8 bytes each inside the object. As one list they cost 152 bytes plus a
+        # 32-byte int object for every value above 256 (byte counts, sequence numbers): ~400
+        # bytes per open session, and a new int object for every packet's byte count.
+        self.src_packets = self.dst_packets = 0
+        self.src_bytes = self.dst_bytes = 0  # captured bytes of the packets
+        self.src_data = self.dst_data = 0  # application bytes, as Arkime counts them
+        self.src_seq = self.dst_seq = 0  # the next TCP sequence number expected
+        self.src_close = self.dst_close = 0  # TCP close state: 1 FIN seen, 2 closed
+        # Initial sequence numbers, -1 until seen: a SYN with another one reuses the ports.
+        self.src_isn = self.dst_isn = -1
         # MACs, TTLs and first payload bytes per direction are immutable pairs that the table
         # shares between sessions (``SessionTable.shared``): a new value replaces the pair.
         self.macs: tuple[tuple[bytes, ...], tuple[bytes, ...]] = NO_MACS
@@ -137,7 +150,7 @@ class Session:
         self.tcp_queue: list[list[Any]] | None = None  # out-of-order TCP data; a list only while some waits
         self.stop_tcp = False
         self.closing = 0  # packet time at which a TCP close was seen, 0 if open
-        self.protocols: list[str] = []
+        self.protocols: tuple[str, ...] = ()
         self.fields: dict[str, Any] = {}
         self.segments = 1
         self.outer: list[tuple[bytes, bytes, bytes | None, bytes | None]] | None = None
@@ -145,7 +158,7 @@ class Session:
         # Packet positions as 8-byte machine integers (a list held a 32-byte int per packet);
         # positions are offsets or file_number << 40 | offset, far below 2**64.
         self.positions = array("Q")
-        self.parsers: list[Parser] | None = None
+        self.parsers: tuple[Parser, ...] | None = None
         self.tags: list[str] | None = None
         self.fid = 0
         self.consumed = 0  # bit d: side d's first data was classified (an int, not a 72-byte list)
@@ -154,25 +167,71 @@ class Session:
         self.src_low = True
         self.pending: list[Any] | None = None  # mid-stream data: [count, direction, first payload]
 
-    # Read-only views for the documents and tests: the table writes ``counts`` directly.
+    # Read-only views for the tests: [source, destination].
     @property
     def packets(self) -> list[int]:
-        """Packets sent by the source and by the destination (a copy)."""
-        return self.counts[PACKETS:PACKETS + 2]
+        """Packets sent by the source and by the destination."""
+        return [self.src_packets, self.dst_packets]
 
     @property
     def bytes(self) -> list[int]:
-        """Captured bytes of each direction's packets (a copy)."""
-        return self.counts[BYTES:BYTES + 2]
+        """Captured bytes of each direction's packets."""
+        return [self.src_bytes, self.dst_bytes]
 
     @property
     def databytes(self) -> list[int]:
-        """Application bytes each direction sent, as Arkime counts them (a copy)."""
-        return self.counts[DATABYTES:DATABYTES + 2]
+        """Application bytes each direction sent, as Arkime counts them."""
+        return [self.src_data, self.dst_data]
+
+    # Direction-indexed access for the table (d: 0 source, 1 destination).
+    def add_packet(self, d: int, caplen: int) -> None:
+        if d:
+            self.dst_packets += 1
+            self.dst_bytes += caplen
+        else:
+            self.src_packets += 1
+            self.src_bytes += caplen
+
+    def add_data(self, d: int, n: int) -> None:
+        if d:
+            self.dst_data += n
+        else:
+            self.src_data += n
+
+    def next_seq(self, d: int) -> int:
+        return self.dst_seq if d else self.src_seq
+
+    def set_next_seq(self, d: int, seq: int) -> None:
+        if d:
+            self.dst_seq = seq
+        else:
+            self.src_seq = seq
+
+    def close_state(self, d: int) -> int:
+        return self.dst_close if d else self.src_close
+
+    def set_close_state(self, d: int, state: int) -> None:
+        if d:
+            self.dst_close = state
+        else:
+            self.src_close = state
+
+    def isn(self, d: int) -> int:
+        return self.dst_isn if d else self.src_isn
+
+    def set_isn(self, d: int, isn: int) -> None:
+        if d:
+            self.dst_isn = isn
+        else:
+            self.src_isn = isn
 
     def add_protocol(self, name: str) -> None:
         if name not in self.protocols:
-            self.protocols.append(name)
+            self.protocols = _shared_protocols(self.protocols + (name,))
+
+    def remove_protocol(self, name: str) -> None:
+        if name in self.protocols:
+            self.protocols = _shared_protocols(tuple(p for p in self.protocols if p != name))
 
     def add_tag(self, name: str) -> None:
         if self.tags is None:
@@ -191,8 +250,8 @@ def _reuses_ports(session: Session, frame: Frame) -> bool:
     if frame.proto != 6 or frame.flags & (TH_SYN | TH_ACK) != TH_SYN:
         return False
     d = 0 if frame.src == session.addr1 and frame.sport == session.port1 else 1
-    isn = session.counts[ISN + d]
-    return isn is not None and isn != frame.seq
+    isn = session.isn(d)
+    return isn >= 0 and isn != frame.seq
 
 
 def seq_diff(a: int, b: int) -> int:
@@ -261,7 +320,7 @@ class SessionTable:
             self.clock = ts
             if ts >= self.next_sweep:
                 self.sweep(ts)
-        if session.counts[0] + session.counts[1] >= self.max_packets:
+        if session.src_packets + session.dst_packets >= self.max_packets:
             self._mid_save(session)
 
     def add_ipv4(self, ts: int, caplen: int, data: bytes, offset: int) -> bool:  # noqa: C901, PLR0911, PLR0912
@@ -298,15 +357,14 @@ class SessionTable:
             if flags & 0x27 or (data[48] == 0 and data[49] == 0) or session.stop_tcp:
                 return False  # SYN, FIN, RST, URG or a zero window: the general path counts those
             d = 0 if low is session.src_low else 1
-            c = session.counts  # literal offsets below: PACKETS 0, BYTES 2, DATABYTES 4, SEQ 6, STATE 8
-            if c[9 - d] == 1 or session.tcp_queue:  # the other side sent a FIN, or data is queued
+            if session.close_state(1 - d) == 1 or session.tcp_queue:  # the other side sent a FIN, or data is queued
                 return False
             start = 34 + (data[46] >> 4) * 4
             n = min(end, len(data)) - start
             if n < 0:
                 return False
             seq = (data[38] << 24) | (data[39] << 16) | (data[40] << 8) | data[41]
-            want = c[6 + d]
+            want = session.next_seq(d)
             if n and (want == 0 or seq != want):
                 return False
             cnt = session.flags
@@ -320,12 +378,10 @@ class SessionTable:
                 cnt[3] += 1
         else:
             d = 0 if low is session.src_low else 1
-            c = session.counts
             start, n = 42, min(end, len(data)) - 42
         sessions.move_to_end(key)
         session.last = ts
-        c[d] += 1
-        c[2 + d] += caplen
+        session.add_packet(d, caplen)
         session.positions.append(offset)
         src, dst, macs = data[6:12], data[0:6], session.macs
         if src not in macs[d] or dst not in macs[1 - d]:
@@ -336,8 +392,8 @@ class SessionTable:
         if n > 0:
             payload = data[start : start + n]
             if proto == 6:
-                c[6 + d] = (want + n) & 0xFFFFFFFF  # the data started at ``want`` (checked above)
-            c[4 + d] += n
+                session.set_next_seq(d, (want + n) & 0xFFFFFFFF)  # the data started at ``want`` (checked above)
+            session.add_data(d, n)
             pair = session.payload8
             p8 = pair[d]
             if len(p8) < 8 and (proto == 6 or not p8):  # TCP fills 8 bytes from the stream, UDP one datagram
@@ -347,7 +403,7 @@ class SessionTable:
             self.clock = ts
             if ts >= self.next_sweep:
                 self.sweep(ts)
-        if c[0] + c[1] >= self.max_packets:
+        if session.src_packets + session.dst_packets >= self.max_packets:
             self._mid_save(session)
         return True
 
@@ -399,9 +455,9 @@ class SessionTable:
         # For keys of two equal endpoints both orders are "low", so both directions count as the source's.
         session.src_low = session.addr1 + session.port1.to_bytes(2, "big") <= session.addr2 + session.port2.to_bytes(2, "big")
         if frame.ipver:
-            session.protocols.append(IP_PROTOCOL_NAMES.get(proto, "unknown-ip"))
+            session.add_protocol(IP_PROTOCOL_NAMES.get(proto, "unknown-ip"))
         else:
-            session.protocols.append(ether_protocol(frame))
+            session.add_protocol(ether_protocol(frame))
         if frame.tags:
             for name in frame.tags:
                 session.add_protocol(name)
@@ -417,9 +473,7 @@ class SessionTable:
         else:
             d = 0
         session.last = frame.ts
-        counts = session.counts
-        counts[PACKETS + d] += 1
-        counts[BYTES + d] += frame.caplen
+        session.add_packet(d, frame.caplen)
         session.positions.append(frame.offset)
         src, dst = frame.src_mac, frame.dst_mac
         if src is not None:
@@ -449,7 +503,7 @@ class SessionTable:
         elif proto == 1 or proto == 58:
             self._icmp(session, frame, d)
         elif proto == 50 or proto == 51:
-            session.counts[DATABYTES + d] += _esp_data_length(frame)
+            session.add_data(d, _esp_data_length(frame))
         if self.app is not None and session.parsers:
             self.app.packet(session, frame, d)
 
@@ -495,14 +549,14 @@ class SessionTable:
         n = len(payload)
         if not n:
             return
-        session.counts[DATABYTES + d] += n
+        session.add_data(d, n)
         if not session.payload8[d]:
             session.payload8 = self._with(session.payload8, d, payload[:8])
         self._to_app(session, payload, d)
 
     def _sctp(self, session: Session, chunks: bytes, d: int) -> None:
         """SCTP: every chunk counts as data, but parsers and payload8 see DATA chunks' user data."""
-        session.counts[DATABYTES + d] += len(chunks)
+        session.add_data(d, len(chunks))
         i, n = 0, len(chunks)
         while i + 4 <= n:
             kind, length = chunks[i], (chunks[i + 2] << 8) | chunks[i + 3]
@@ -517,7 +571,7 @@ class SessionTable:
 
     def _icmp(self, session: Session, frame: Frame, d: int) -> None:
         l4 = frame.l4
-        session.counts[DATABYTES + d] += len(l4)
+        session.add_data(d, len(l4))
         if len(l4) >= 2 and session.icmp is not None:
             types, codes = session.icmp
             if l4[0] not in types:
@@ -528,7 +582,7 @@ class SessionTable:
     # --- TCP: Arkime's counters and in-order queue ------------------------------------------
 
     def _tcp(self, session: Session, frame: Frame, d: int) -> None:  # noqa: C901, PLR0912
-        flags, seq, cnt, c = frame.flags, frame.seq, session.flags, session.counts
+        flags, seq, cnt = frame.flags, frame.seq, session.flags
         if cnt is None:  # a TCP session always has its counters (set in _new)
             cnt = session.flags = [0] * 9
         if frame.win == 0 and not flags & TH_RST:
@@ -539,9 +593,9 @@ class SessionTable:
             if flags & TH_ACK:
                 cnt[SYNACK] += 1
                 if not session.have_tcp:
-                    c[SEQ + 1 - d] = frame.ack
-                    if c[ISN + 1 - d] is None:
-                        c[ISN + 1 - d] = (frame.ack - 1) & 0xFFFFFFFF
+                    session.set_next_seq(1 - d, frame.ack)
+                    if session.isn(1 - d) < 0:
+                        session.set_isn(1 - d, (frame.ack - 1) & 0xFFFFFFFF)
             else:
                 cnt[SYN] += 1
                 if not session.syn_time:
@@ -549,23 +603,23 @@ class SessionTable:
                     session.ack_time = 0
             session.have_tcp = True
             if not session.syn_set & (1 << d):
-                c[SEQ + d] = (seq + 1) & 0xFFFFFFFF
+                session.set_next_seq(d, (seq + 1) & 0xFFFFFFFF)
                 session.syn_set |= 1 << d
-                if c[ISN + d] is None:
-                    c[ISN + d] = seq
+                if session.isn(d) < 0:
+                    session.set_isn(d, seq)
             return
         if flags & TH_RST:
             cnt[RST] += 1
-            diff = seq_diff(seq, c[SEQ + d])
+            diff = seq_diff(seq, session.next_seq(d))
             if diff <= 0:
                 if diff == 0 and not session.closing:
                     session.closing = frame.ts
                     self.closing[session] = None
                 return
-            c[STATE + d] = 2
+            session.set_close_state(d, 2)
         if flags & TH_FIN:
             cnt[FIN] += 1
-            c[STATE + d] = 1
+            session.set_close_state(d, 1)
         if flags & (TH_FIN | TH_RST | TH_PSH | TH_SYN | TH_ACK) == TH_ACK:
             cnt[ACK] += 1
             if not session.ack_time:
@@ -574,9 +628,9 @@ class SessionTable:
             cnt[PSH] += 1
         if session.stop_tcp:
             return
-        if c[SEQ + d] == 0 and session.have_tcp and cnt[SYNACK] == 0:
+        if session.next_seq(d) == 0 and session.have_tcp and cnt[SYNACK] == 0:
             # A SYN but no SYN-ACK seen: this side starts where we first see it (Arkime: no-syn-ack).
-            c[SEQ + d] = seq
+            session.set_next_seq(d, seq)
         if session.tcp_queue is not None and len(session.tcp_queue) > MAX_TCP_QUEUE:
             session.tcp_queue = None
             session.add_tag("incomplete-tcp")
@@ -584,9 +638,9 @@ class SessionTable:
             return
         if flags & (TH_ACK | TH_RST):
             other = 1 - d
-            if c[STATE + other] == 1:
-                c[STATE + other] = 2
-                if c[STATE + d] == 2:
+            if session.close_state(other) == 1:
+                session.set_close_state(other, 2)
+                if session.close_state(d) == 2:
                     if not session.closing:
                         session.closing = frame.ts
                         self.closing[session] = None
@@ -604,7 +658,7 @@ class SessionTable:
             else:
                 session.pending[0] += 1
             return
-        if seq_diff(c[SEQ + d], (seq + n) & 0xFFFFFFFF) <= 0:
+        if seq_diff(session.next_seq(d), (seq + n) & 0xFFFFFFFF) <= 0:
             return  # all of it was seen already
         self._tcp_enqueue(session, [d, seq, frame.ack, payload])
         self._tcp_deliver(session)
@@ -632,10 +686,10 @@ class SessionTable:
         queue.insert(0, item)
 
     def _tcp_deliver(self, session: Session) -> None:
-        queue, c = session.tcp_queue, session.counts
+        queue = session.tcp_queue
         while queue:
             d, seq, _, payload = queue[0]
-            want = c[SEQ + d]
+            want = session.next_seq(d)
             offset = seq_diff(seq, want)
             if offset < 0:
                 return
@@ -646,8 +700,8 @@ class SessionTable:
             p8 = session.payload8[d]
             if len(p8) < 8:
                 session.payload8 = self._with(session.payload8, d, p8 + data[: 8 - len(p8)])
-            c[SEQ + d] = (want + len(data)) & 0xFFFFFFFF
-            c[DATABYTES + d] += len(data)
+            session.set_next_seq(d, (want + len(data)) & 0xFFFFFFFF)
+            session.add_data(d, len(data))
             self._to_app(session, data, d)
         session.tcp_queue = None  # all delivered: an open session holds no empty list
 
@@ -680,7 +734,7 @@ class SessionTable:
             session = next(iter(age.values()))
             if session.seg_first // 1_000_000 >= limit:
                 break
-            if session.counts[0] or session.counts[1]:
+            if session.src_packets or session.dst_packets:
                 self._mid_save(session)
             else:  # nothing new since the last segment: no empty segment, just restart the clock
                 session.seg_first = self.clock
@@ -732,7 +786,9 @@ class SessionTable:
         session.seg_first = self.clock
         if session.queue == Q_TCP and self.tcp_age.get(session.key) is session:
             self.tcp_age.move_to_end(session.key)
-        session.counts[PACKETS:DATABYTES + 2] = (0, 0, 0, 0, 0, 0)  # the TCP state goes on
+        # The counters start again; the TCP state (sequence numbers, close state) goes on.
+        session.src_packets = session.dst_packets = session.src_bytes = session.dst_bytes = 0
+        session.src_data = session.dst_data = 0
         session.positions = array("Q")
         session.syn_time = session.ack_time = 0
         if session.flags is not None:

@@ -230,9 +230,9 @@ def test_ntop6() -> None:
 def test_opcode_and_qdcount_rules() -> None:
     session = dns_session()
     run(header(flags=0x3000) + question("x.example"), session=session)  # opcode 6
-    assert session.protocols == ["udp"]  # a real session starts with its transport
+    assert session.protocols == ("udp",)  # a real session starts with its transport
     run(header(qd=2) + question("x.example") + question("y.example"), session=session)
-    assert session.protocols == ["udp", "dns"] and "dns:qdcount-not-1" in tags_of(session)
+    assert session.protocols == ("udp", "dns") and "dns:qdcount-not-1" in tags_of(session)
     assert "dns" not in session.fields
 
 
@@ -256,7 +256,7 @@ def test_mdns_without_question() -> None:
     parser.data(session, message, 0)
     parser.finish(session)
     [obj] = session.fields["dns"]
-    assert session.protocols == ["udp", "mdns"] and obj["queryHost"] == "<root>" and "qt" not in obj
+    assert session.protocols == ("udp", "mdns") and obj["queryHost"] == "<root>" and "qt" not in obj
     assert obj["answers"][0]["ip"] == "1.2.3.4"
 
 

@@ -320,7 +320,7 @@ def test_smtp_starttls_plain_and_tls() -> None:
     app.data(session, b"220 mx ESMTP\r\n", 1)
     app.data(session, b"EHLO a\r\nSTARTTLS\r\n", 0)
     app.data(session, b"220 go ahead\r\n", 1)
-    assert session.protocols == ["tcp", "smtp"]
+    assert session.protocols == ("tcp", "smtp")
     assert session.consumed == 0  # detection runs again on each side's TLS hello
     app.data(session, b"\x16\x03\x01\x00\x05MAIL FROM:<p@q>\r\n", 0)
     app.finish(session)
@@ -395,7 +395,7 @@ def test_imap_line_too_long() -> None:
 def test_mail_ntlm_marks_protocol() -> None:
     blob = base64.b64encode(b"NTLMSSP\x00\x01\x00\x00\x00" + b"\x00" * 20)
     session = run(email.POP3Parser(), [(1, b"+OK POP3 ready\r\n"), (0, b"AUTH NTLM\r\n" + blob + b"\r\n")])
-    assert session.protocols == ["tcp", "ntlm"] and session.tags == ["pop3:authntlm"]
+    assert session.protocols == ("tcp", "ntlm") and session.tags == ["pop3:authntlm"]
     session = run(email.SMTPParser(), [(0, b"EHLO a\r\nAUTH NTLM\r\n"), (1, b"334 " + blob + b"\r\n")])
     assert "ntlm" in session.protocols and "smtp:authntlm" in tags_of(session)
 
@@ -436,7 +436,7 @@ ARP_FIELDS = {"arp.ip": ["10.10.10.1"], "arp.mac": ["00:1d:09:f0:92:ab"], "arp.o
 
 def test_arp_request_and_reply() -> None:
     session = session_of(arp_packet(*REQUEST))  # a real ARP session, no parser attached yet
-    assert session.protocols == ["arp"] and session.parsers is None
+    assert session.protocols == ("arp",) and session.parsers is None
     parser = arp.attach_for(session)
     assert parser is not None and arp.attach_for(session) is None
     parser.packet(session, arp_frame(*REQUEST), 0)

@@ -98,17 +98,32 @@ def _turned_off(settings: Any) -> tuple[tuple[str, ...], bool]:
     return tuple(dropped), settings is None or bool(settings.dnsOutputAnswers)
 
 
+def add_parser(session: Any, parser: Parser) -> None:
+    """Attach ``parser`` to the session.
+
+    A session's parsers are a tuple that attaching and detaching replace: two parsers take 56
+    bytes instead of a growing list's 120, and the application layer can run them in order
+    without copying the list first (a parser may attach or detach others as it runs)."""
+    parsers = session.parsers
+    session.parsers = (parser,) if parsers is None else parsers + (parser,)
+
+
+def detach(session: Any, parser: Parser) -> None:
+    """Stop feeding ``parser``; the fields it wrote stay."""
+    parsers = session.parsers
+    if parsers and parser in parsers:
+        session.parsers = tuple(p for p in parsers if p is not parser) or None
+
+
 def attach_once(session: Any, parser: Parser) -> None:
     """Attach ``parser`` unless the session has one of its type already."""
     parsers = session.parsers
-    if parsers is None:
-        session.parsers = [parser]
-        return
-    kind = type(parser)
-    for other in parsers:  # a loop, not any(<generator>): this runs for most new sessions
-        if type(other) is kind:
-            return
-    parsers.append(parser)
+    if parsers is not None:
+        kind = type(parser)
+        for other in parsers:  # a loop, not any(<generator>): this runs for most new sessions
+            if type(other) is kind:
+                return
+    add_parser(session, parser)
 
 
 def register(protocol: Protocol) -> None:
@@ -170,8 +185,8 @@ class AppLayer:
         parsers = session.parsers
         if not parsers:
             return
-        # A copy: a parser may attach or detach parsers; those attached now see the next data.
-        for parser in list(parsers):
+        # The tuple as it is now: parsers attached while these run see the next data.
+        for parser in parsers:
             try:
                 parser.data(session, data, direction)
             except Exception as err:  # noqa: BLE001 - hostile input must not stop capture
@@ -180,7 +195,7 @@ class AppLayer:
     def packet(self, session: Session, frame: Frame, direction: int) -> None:
         parsers = session.parsers
         if parsers:
-            for parser in list(parsers):
+            for parser in parsers:
                 if type(parser).packet is _BASE_PACKET:
                     continue  # the base no-op: nearly every parser reads data, not packets
                 try:
@@ -194,7 +209,7 @@ class AppLayer:
 
         supportSha256 also reaches the HTTP and mail parsers through ``Parser.configure``, so they
         do not compute the digests; the drop here covers parsers attached without it."""
-        for parser in list(session.parsers or ()):
+        for parser in session.parsers or ():
             try:
                 parser.finish(session)
             except Exception as err:  # noqa: BLE001
@@ -230,5 +245,4 @@ class AppLayer:
 
     def _failed(self, session: Session, parser: Parser, err: Exception) -> None:
         self.failures[f"{parser.name}: {type(err).__name__}"] += 1
-        if session.parsers and parser in session.parsers:
-            session.parsers.remove(parser)
+        detach(session, parser)

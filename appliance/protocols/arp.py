@@ -11,7 +11,7 @@ import ipaddress
 from typing import Any, Final
 
 from appliance import fields
-from appliance.protocols import Parser, Protocol, register
+from appliance.protocols import Parser, Protocol, add_parser, register
 
 ETHERTYPE_ARP: Final = 0x0806
 MIN_LEN: Final = 28  # Ethernet/IPv4 ARP body
@@ -71,12 +71,10 @@ def attach_for(session: Any) -> ARPParser | None:
 
     Returns the parser, or None when one is attached already.
     """
-    if session.parsers is None:
-        session.parsers = []
-    if any(isinstance(p, ARPParser) for p in session.parsers):
+    if any(isinstance(p, ARPParser) for p in session.parsers or ()):
         return None
     parser = ARPParser()
-    session.parsers.append(parser)
+    add_parser(session, parser)
     return parser
 
 

@@ -14,7 +14,7 @@ import hashlib
 from typing import Any, Final
 
 from appliance import fields
-from appliance.protocols import Parser, _asn1
+from appliance.protocols import Parser, _asn1, add_parser
 
 CERT_TAG_SELF_SIGNED: Final = "cert:self-signed"
 CERT_TAG_CA: Final = "cert:certificate-authority"
@@ -354,9 +354,7 @@ def certificates(session: Any) -> Certificates:
         if isinstance(parser, Certificates):
             return parser
     collector = Certificates()
-    if session.parsers is None:
-        session.parsers = []
-    session.parsers.append(collector)
+    add_parser(session, collector)
     return collector
 
 

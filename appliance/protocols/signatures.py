@@ -18,7 +18,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from appliance.protocols import PROTOCOLS, TCP, UDP, Detect, Parser, Protocol, _asn1, attach_once, register
+from appliance.protocols import (
+    PROTOCOLS,
+    TCP,
+    UDP,
+    Detect,
+    Parser,
+    Protocol,
+    _asn1,
+    attach_once,
+    detach,
+    register,
+)
 from appliance.protocols._index import CandidateIndex
 
 Check = Callable[[Any, bytes, int], bool]
@@ -52,8 +63,7 @@ def _attach(session: Any, parser: Parser) -> None:
 
 
 def _detach(session: Any, parser: Parser) -> None:
-    if session.parsers and parser in session.parsers:
-        session.parsers.remove(parser)
+    detach(session, parser)
 
 
 def asn_tlv(data: bytes, pos: int) -> tuple[int, int, int, int] | None:
@@ -1027,8 +1037,8 @@ class FtpGuard(Parser):
         if direction == self.server:
             return
         _detach(session, self)
-        if data[:5].upper() in (b"HELO ", b"EHLO ", b"LHLO ") and "ftp" in session.protocols:
-            session.protocols.remove("ftp")
+        if data[:5].upper() in (b"HELO ", b"EHLO ", b"LHLO "):
+            session.remove_protocol("ftp")
 
 
 def _dcerpc_names(session: Any, data: bytes, direction: int) -> bool:

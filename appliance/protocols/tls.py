@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
-from appliance.protocols import TCP, UDP, Parser, Protocol, register
+from appliance.protocols import TCP, UDP, Parser, Protocol, add_parser, register
 from appliance.protocols._tls_hello import (
     cipher_name,
     ja3_string,
@@ -91,9 +91,7 @@ def tls_info(session: Any) -> TlsInfo:
         if isinstance(parser, TlsInfo):
             return parser
     info = TlsInfo()
-    if session.parsers is None:
-        session.parsers = []
-    session.parsers.append(info)
+    add_parser(session, info)
     return info
 
 
@@ -279,9 +277,7 @@ def attach_stream(session: Any, external: bool = False) -> TlsStream:
         if isinstance(parser, TlsStream):
             return parser
     stream = TlsStream(external)
-    if session.parsers is None:
-        session.parsers = []
-    session.parsers.append(stream)
+    add_parser(session, stream)
     session.add_protocol("tls")
     return stream
 
