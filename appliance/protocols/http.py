@@ -38,6 +38,10 @@ METHODS: Final = (
     "UNSUBSCRIBE", "PATCH", "PURGE", "MKCALENDAR", "LINK", "UNLINK", "SOURCE", "PRI",
 )
 _METHOD_SET: Final = frozenset(m.encode() for m in METHODS)
+# One shared object per method and version: an open session's side keeps its message's method
+# and version until the next one, and a slice of its own would cost 36 bytes each.
+_METHOD_OBJECTS: Final[dict[bytes, bytes]] = {m: m for m in _METHOD_SET}
+_VERSIONS: Final[dict[bytes, bytes]] = {}
 _METHOD_PREFIXES: Final = frozenset(m.encode()[:n] for m in METHODS for n in range(1, len(m) + 1))
 _DETECT_PREFIXES: Final = tuple(m.encode() for m in METHODS) + (b"HTTP",)
 
@@ -289,7 +293,7 @@ class HTTPParser(Parser):
             parsed = _version(version[5:]) if version.startswith(b"HTTP/") else None
         if parsed is None:
             return False
-        side.method, side.version = method, parsed
+        side.method, side.version = _METHOD_OBJECTS[method], parsed
         return True
 
     def _on_url(self, url: bytes, which: int) -> None:
@@ -680,7 +684,13 @@ def _version(raw: bytes) -> bytes | None:
     major, dot, minor = raw.partition(b".")
     if not dot or not major.isdigit() or not minor.isdigit() or len(major) > 3 or len(minor) > 3:
         return None
-    return b"%d.%d" % (int(major), int(minor))
+    version = b"%d.%d" % (int(major), int(minor))
+    shared = _VERSIONS.get(version)
+    if shared is None:
+        if len(_VERSIONS) >= 64:  # hostile input can make 10^6 of them: keep a few
+            return version
+        _VERSIONS[version] = shared = version
+    return shared
 
 
 _COLLECTED: Final = frozenset(("host", "cookie", "authorization"))
