@@ -65,7 +65,7 @@ class FieldMap:
         self.storage: dict[str, Storage] = {}
         # path -> (kind, field id, column): what the writer does with each document field.
         self.plan: dict[str, tuple[str, int, str]] = {}
-        self._subs: dict[str, list[tuple[str, int, registry.Field]]] = {}
+        self._object_plans: dict[str, dict[str, Any]] = {}
         self.deltas: frozenset[int] = frozenset()  # ids of the fields stored as differences (blob.py)
         self.ip_ids: frozenset[int] = frozenset()  # ids of the ip fields (their terms are address keys)
         self.sync()
@@ -96,14 +96,30 @@ class FieldMap:
                 self.by_path[path] = fid
                 self.plan[path] = ("doc", fid, "")
 
-    def sub_fields(self, root: str) -> list[tuple[str, int, registry.Field]]:
-        """(path, id, field) of the registered search paths inside ``root``'s objects (dns.host)."""
-        found = self._subs.get(root)
-        if found is None:
-            found = [(p, self.by_path[p], self.by_id[self.by_path[p]])
-                     for p, s in self.storage.items() if s.object_root == root]
-            self._subs[root] = found
-        return found
+    def object_plan(self, root: str) -> dict[str, Any]:
+        """The registered search paths inside ``root``'s objects (dns.host, dns.answers.ip) as a
+        tree of keys: key -> (leaf or None, subtree or None), a leaf being (field id, field).
+
+        The writer walks each object once along this tree, looking at the keys the object has,
+        instead of searching the objects once for each of the ~30 registered paths."""
+        plan = self._object_plans.get(root)
+        if plan is None:
+            plan = {}
+            for path, storage in self.storage.items():
+                if storage.object_root != root:
+                    continue
+                *parents, last = path[len(root) + 1:].split(".")
+                node = plan
+                for key in parents:
+                    leaf, children = node.get(key, (None, None))
+                    if children is None:
+                        children = {}
+                        node[key] = (leaf, children)
+                    node = children
+                fid = self.by_path[path]
+                node[last] = ((fid, self.by_id[fid]), node.get(last, (None, None))[1])
+            self._object_plans[root] = plan
+        return plan
 
 
 def _load_protocol_fields() -> None:
@@ -445,17 +461,36 @@ class SessionStore:
         return ids if isinstance(value, list) else {"t": ids[0]}
 
     def _post_objects(self, root: str, value: Any, terms: set[int]) -> None:
-        for path, fid, field in self.fields.sub_fields(root):
-            is_ip = fid in self.fields.ip_ids
-            cache = self._terms.get(fid)
-            for item in extract(value, path[len(root) + 1:]):
-                if isinstance(item, (str, int)) and not isinstance(item, bool):
-                    key = term_value(field, item) if is_ip else item
-                    term_id = None if cache is None else cache.get(key)
-                    if term_id is None:  # not cached: look it up or make it (which may empty the caches)
-                        term_id = self._term(fid, field, key)
-                        cache = self._terms.get(fid)
-                    terms.add(term_id)
+        """Postings of the registered paths inside an object field's objects (``dns``)."""
+        self._post_tree(self.fields.object_plan(root), value, terms)
+
+    def _post_tree(self, plan: dict[str, Any], value: Any, terms: set[int]) -> None:
+        for item in value if isinstance(value, list) else (value,):
+            if not isinstance(item, dict):
+                continue
+            for key, found in item.items():
+                step = plan.get(key)
+                if step is None:
+                    continue
+                leaf, children = step
+                if leaf is not None:
+                    self._post_leaf(leaf[0], leaf[1], found, terms)
+                if children is not None:
+                    self._post_tree(children, found, terms)
+
+    def _post_leaf(self, fid: int, field: registry.Field, found: Any, terms: set[int]) -> None:
+        """Postings of one path's values in one object: a value or a list of them (strings and
+        integers; anything else is kept in the blob but not indexed)."""
+        is_ip = fid in self.fields.ip_ids
+        cache = self._terms.get(fid)
+        for item in found if isinstance(found, list) else (found,):
+            if isinstance(item, (str, int)) and not isinstance(item, bool):
+                key = term_value(field, item) if is_ip else item
+                term_id = None if cache is None else cache.get(key)
+                if term_id is None:  # not cached: look it up or make it (which may empty the caches)
+                    term_id = self._term(fid, field, key)
+                    cache = self._terms.get(fid)
+                terms.add(term_id)
 
     def _check_derived(self, doc: dict[str, Any], columns: dict[str, Any], last_ms: int) -> list[Any]:
         """Blob items for derivable fields whose stored derivation would not match the document."""
