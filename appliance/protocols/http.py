@@ -41,6 +41,7 @@ _METHOD_SET: Final = frozenset(m.encode() for m in METHODS)
 # One shared object per method and version: an open session's side keeps its message's method
 # and version until the next one, and a slice of its own would cost 36 bytes each.
 _METHOD_OBJECTS: Final[dict[bytes, bytes]] = {m: m for m in _METHOD_SET}
+_METHOD_NAMES: Final[dict[bytes, str]] = {m: m.decode() for m in _METHOD_SET}
 _VERSIONS: Final[dict[bytes, bytes]] = {}
 _METHOD_PREFIXES: Final = frozenset(m.encode()[:n] for m in METHODS for n in range(1, len(m) + 1))
 _DETECT_PREFIXES: Final = tuple(m.encode() for m in METHODS) + (b"HTTP",)
@@ -136,7 +137,8 @@ class _Side:
 class HTTPParser(Parser):
     """Per-session HTTP state: two sides plus the values gathered for the document."""
 
-    __slots__ = ("side0", "side1", "url", "url_which", "out", "methods", "written", "sha256")
+    __slots__ = ("side0", "side1", "url", "url_which", "out", "first_method", "first_count", "methods",
+                 "written", "sha256")
     name = "http"
 
     def __init__(self) -> None:
@@ -149,7 +151,11 @@ class HTTPParser(Parser):
         # path -> its one value, or a list once there are more (most paths only ever get one:
         # a list each would be most of an open HTTP session's memory).
         self.out: dict[str, Any] = {}
-        self.methods: list[Any] | None = None  # [method, count, ...]: a dict for one GET is 3x the size
+        # Requests per method: the first method in two slots (nearly every session has one
+        # method), the others as [method, count, ...] (a list for one GET would be 72 bytes).
+        self.first_method: str | None = None
+        self.first_count = 0
+        self.methods: list[Any] | None = None
         self.written: dict[str, list[Any]] | None = None
         self.sha256 = True  # supportSha256: bodies get a SHA-256 beside their MD5
 
@@ -456,22 +462,29 @@ class HTTPParser(Parser):
         # Arkime counts a method when its request is complete; an upgrading request (WebSocket,
         # CONNECT, the HTTP/2 preface) hands the connection over and is not counted.
         if side.method and not side.upgrade:
-            method = side.method.decode()
-            methods = self.methods
-            if methods is None:
-                methods = self.methods = []
-            for i in range(0, len(methods), 2):
-                if methods[i] == method:
-                    methods[i + 1] += 1
-                    break
-            else:
-                methods += [method, 1]
+            self._count_method(_METHOD_NAMES[side.method])
         if side.in_body:
             self._add("http.md5", side.md5.hexdigest())
             if side.sha256 is not None:
                 self._add("http.sha256", side.sha256.hexdigest())
         side.in_body = False
         side.state = START if side.keep_alive or side.upgrade else DEAD
+
+    def _count_method(self, method: str) -> None:
+        if self.first_method is None:
+            self.first_method, self.first_count = method, 1
+            return
+        if method == self.first_method:
+            self.first_count += 1
+            return
+        methods = self.methods
+        if methods is None:
+            methods = self.methods = []
+        for i in range(0, len(methods), 2):
+            if methods[i] == method:
+                methods[i + 1] += 1
+                return
+        methods += [method, 1]
 
     # --- bodies --------------------------------------------------------------------------
 
@@ -622,6 +635,8 @@ class HTTPParser(Parser):
             out[path] = [values, value]
 
     def finish(self, session: Session) -> None:
+        if self.first_method is not None:
+            session.fields["http.method-" + self.first_method] = self.first_count
         methods = self.methods or []
         for i in range(0, len(methods), 2):
             session.fields["http.method-" + methods[i]] = methods[i + 1]
