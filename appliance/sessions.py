@@ -112,7 +112,7 @@ class Session:
         "first", "last", "seg_first", "src_packets", "dst_packets", "src_bytes", "dst_bytes",
         "src_data", "dst_data", "src_seq", "dst_seq", "src_close", "dst_close", "src_isn", "dst_isn", "macs", "ttls", "vlans", "payload8", "flags",
         "syn_time", "ack_time", "have_tcp", "syn_set", "tcp_queue", "stop_tcp", "closing",
-        "protocols", "fields", "segments", "outer", "icmp", "positions", "parsers", "tags", "fid",
+        "protocols", "_fields", "segments", "outer", "icmp", "positions", "parsers", "tags", "fid",
         "consumed", "src_low", "pending", "older", "newer", "age_older", "age_newer",
     )
 
@@ -150,7 +150,7 @@ class Session:
         self.stop_tcp = False
         self.closing = 0  # packet time at which a TCP close was seen, 0 if open
         self.protocols: tuple[str, ...] = ()
-        self.fields: dict[str, Any] = {}
+        self._fields: dict[str, Any] | None = None  # see ``fields``
         self.segments = 1
         self.outer: list[tuple[bytes, bytes, bytes | None, bytes | None]] | None = None
         self.icmp: tuple[list[int], list[int]] | None = None
@@ -228,6 +228,19 @@ class Session:
             self.dst_isn = isn
         else:
             self.src_isn = isn
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """Fields written by the parsers, as flat Arkime paths; made on first use: an open session
+        rarely has any before it is saved, and an empty dict of its own cost each one 80 bytes."""
+        fields = self._fields
+        if fields is None:
+            fields = self._fields = {}
+        return fields
+
+    @fields.setter
+    def fields(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
 
     def add_protocol(self, name: str) -> None:
         if name not in self.protocols:
@@ -861,7 +874,7 @@ class SessionTable:
         session.syn_time = session.ack_time = 0
         if session.flags is not None:
             session.flags = [0] * 9
-        session.fields = {}
+        session._fields = None
 
     def flush(self) -> None:
         """Save every session still open (end of a file, or shutdown)."""
