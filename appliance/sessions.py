@@ -535,6 +535,11 @@ class SessionTable:
                 session.port1, session.port2 = frame.dport, frame.sport
         elif proto == 1 or proto == 58:
             session.icmp = ([], [])
+        # One address object for all the sessions of an address (a home network has a few
+        # devices, and a server is met again and again): 48 bytes each instead of per session.
+        shared = self.shared
+        session.addr1 = shared.setdefault(session.addr1, session.addr1)
+        session.addr2 = shared.setdefault(session.addr2, session.addr2)
         # For keys of two equal endpoints both orders are "low", so both directions count as the source's.
         session.src_low = session.addr1 + session.port1.to_bytes(2, "big") <= session.addr2 + session.port2.to_bytes(2, "big")
         if frame.ipver:
