@@ -110,7 +110,8 @@ class Session:
     __slots__ = (
         "key", "queue", "proto", "ipver", "addr1", "addr2", "port1", "port2", "ethertype",
         "first", "last", "seg_first", "src_packets", "dst_packets", "src_bytes", "dst_bytes",
-        "src_data", "dst_data", "src_seq", "dst_seq", "src_close", "dst_close", "src_isn", "dst_isn", "macs", "ttls", "vlans", "payload8", "flags",
+        "src_data", "dst_data", "src_seq", "dst_seq", "src_close", "dst_close", "src_isn", "dst_isn",
+        "macs", "ttls", "vlans", "payload8", "flags",
         "syn_time", "ack_time", "have_tcp", "syn_set", "tcp_queue", "stop_tcp", "closing",
         "protocols", "_fields", "segments", "outer", "icmp", "positions", "parsers", "tags", "fid",
         "consumed", "src_low", "pending", "older", "newer", "age_older", "age_newer",

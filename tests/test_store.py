@@ -272,3 +272,33 @@ def test_address_keys_sort_as_the_16_byte_form_and_print_back() -> None:
         assert is_ip_key(key) and len(key) == (5 if "." in text else 17)
         assert ipaddress.ip_address(ip_text(key)) == ipaddress.ip_address(text)
     assert ip_key("::ffff:10.1.2.3") == ip_key("10.1.2.3")
+
+
+def test_object_postings_are_every_registered_path_inside_the_objects(
+        tmp_path: Path, corpus: dict[str, list[dict[str, Any]]]) -> None:
+    """The writer walks a DNS object once along a tree of the registered paths: the terms it
+    posts are exactly the string and integer values ``extract`` finds at each path, even where a
+    value is a list, a nested list, an object or a bool."""
+    from appliance.store.sessions import extract, term_value
+
+    store = SessionStore(open_database(str(tmp_path / "s.db")))
+    docs = [d for docs in corpus.values() for d in docs if d.get("dns")]
+    odd = dict(docs[0], dns=[{"host": ["a.example", ["nested"], {"x": 1}, True], "qc": "IN",
+                              "answers": [{"ip": "192.0.2.7", "ttl": 60}, "not an object"]}])
+    added = [(store.add(doc), doc) for doc in [*docs, odd]]
+    store.flush()
+    assert len(docs) >= 20
+    fields = store.fields
+    paths = [p for p, s in fields.storage.items() if s.object_root == "dns"]
+    for sid, doc in added:
+        want = set()
+        for path in paths:
+            field = fields.by_id[fields.by_path[path]]
+            for value in extract(doc["dns"], path[len("dns") + 1:]):
+                if isinstance(value, (str, int)) and not isinstance(value, bool):
+                    want.add((path, term_value(field, value)))
+        got = set(store.conn.execute(
+            "SELECT f.path, t.value FROM postings p JOIN terms t ON t.id = p.term_id "
+            "JOIN fields f ON f.id = t.field_id WHERE p.session_id = ? AND f.path LIKE 'dns.%'", (sid,)))
+        assert got == want, doc.get("dns")
+    assert ("dns.answers.ip", term_value(fields.by_id[fields.by_path["dns.answers.ip"]], "192.0.2.7")) in want

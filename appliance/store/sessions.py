@@ -86,6 +86,7 @@ class FieldMap:
             self.by_id[known[f.path]] = f
             self.storage[f.path] = layout.storage_of(f, objects)
             self.plan[f.path] = (self.storage[f.path].kind, known[f.path], COLUMNS.get(f.path, ""))
+        self._object_plans.clear()  # made again from the fields as they are now
         self.deltas = frozenset(self.by_path[path] for path in layout.DELTA_ENCODED)
         self.ip_ids = frozenset(fid for fid, f in self.by_id.items() if f.type == "ip")
         # Fields stored by an older build whose parser is gone still decode (as plain values).
