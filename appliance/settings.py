@@ -148,7 +148,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds an IPsec ESP flow may stay idle before it is saved.", _SESSIONS, minimum=1, maximum=86400),
     Setting("maxStreams", "int", 50000, "sessions",
             "Most sessions tracked at once (when full, the longest idle one is saved early); each open "
-            "session costs about 1.0 KB of RAM, 1.9 KB with parsed HTTP, so 50000 is about 50-95 MB "
+            "session costs about 0.9 KB of RAM, 1.8 KB with parsed HTTP, so 50000 is about 45-90 MB "
             "(Arkime: 1500000).", _SESSIONS, minimum=1, maximum=10_000_000),
     Setting("maxPackets", "int", 10000, "packets",
             "After this many packets a session is saved and continued as a new linked segment, as in Arkime.",
