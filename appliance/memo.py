@@ -11,6 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 
+def itself(key: Any) -> Any:
+    """``make`` for a memo that only shares equal immutable values: the key is the value."""
+    return key
+
+
 def remembered(memo: dict[Any, Any], key: Any, make: Callable[[Any], Any], limit: int) -> Any:
     """``make(key)``, from ``memo`` when it was made before (``make`` must never return None)."""
     value = memo.get(key)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance.decode import Frame
+from appliance.memo import itself, remembered
 
 if TYPE_CHECKING:  # for the compiler: calls into the application layer are then direct calls
     from appliance.protocols import AppLayer, Parser
@@ -87,11 +88,7 @@ _MAX_PROTOCOL_LISTS: Final = 4096
 
 
 def _shared_protocols(names: tuple[str, ...]) -> tuple[str, ...]:
-    shared = _PROTOCOL_LISTS.get(names)
-    if shared is None:
-        if len(_PROTOCOL_LISTS) >= _MAX_PROTOCOL_LISTS:
-            _PROTOCOL_LISTS.clear()
-        _PROTOCOL_LISTS[names] = shared = names
+    shared: tuple[str, ...] = remembered(_PROTOCOL_LISTS, names, itself, _MAX_PROTOCOL_LISTS)
     return shared
 
 
@@ -172,21 +169,10 @@ class Session:
         self.age_older: Session | None = None
         self.age_newer: Session | None = None
 
-    # Read-only views for the tests: [source, destination].
     @property
     def packets(self) -> list[int]:
-        """Packets sent by the source and by the destination."""
+        """Packets sent by the source and by the destination (a view for the tests)."""
         return [self.src_packets, self.dst_packets]
-
-    @property
-    def bytes(self) -> list[int]:
-        """Captured bytes of each direction's packets."""
-        return [self.src_bytes, self.dst_bytes]
-
-    @property
-    def databytes(self) -> list[int]:
-        """Application bytes each direction sent, as Arkime counts them."""
-        return [self.src_data, self.dst_data]
 
     # Direction-indexed access for the table (d: 0 source, 1 destination).
     def add_packet(self, d: int, caplen: int) -> None:

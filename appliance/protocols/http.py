@@ -24,7 +24,7 @@ import re
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
-from appliance.memo import remembered
+from appliance.memo import itself, remembered
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
 
 if TYPE_CHECKING:
@@ -699,13 +699,9 @@ def _version(raw: bytes) -> bytes | None:
     major, dot, minor = raw.partition(b".")
     if not dot or not major.isdigit() or not minor.isdigit() or len(major) > 3 or len(minor) > 3:
         return None
-    version = b"%d.%d" % (int(major), int(minor))
-    shared = _VERSIONS.get(version)
-    if shared is None:
-        if len(_VERSIONS) >= 64:  # hostile input can make 10^6 of them: keep a few
-            return version
-        _VERSIONS[version] = shared = version
-    return shared
+    # Hostile input can make 10^6 versions: the memo is bounded like the others.
+    version: bytes = remembered(_VERSIONS, b"%d.%d" % (int(major), int(minor)), itself, 64)
+    return version
 
 
 _COLLECTED: Final = frozenset(("host", "cookie", "authorization"))
