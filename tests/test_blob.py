@@ -99,3 +99,41 @@ def test_a_damaged_blob_is_an_error_not_a_wrong_value(damaged: bytes) -> None:
 def test_nothing_to_keep_is_no_blob() -> None:
     assert blob.encode([]) is None
     assert blob.decode(None) == [] and blob.decode(b"") == []
+
+
+tree_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+    | st.integers(0, 2**40).map(blob.TermRef),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.integers(0, 5000) | st.text(max_size=5), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree_values)
+def test_an_object_tree_comes_back_with_its_term_ids(value: Any) -> None:
+    """Trees (an object field's value as the writer makes it): maps keyed by field id or by
+    text, term references and any JSON leaf come back, and the reader is told every term id."""
+    decoded = blob.decode(blob.encode([17, blob.Tree(value)]))
+    assert decoded == [(17, blob.Tree(value))]
+    refs: list[int] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, blob.TermRef):
+            refs.append(v.id)
+        elif isinstance(v, list):
+            for item in v:
+                walk(item)
+        elif isinstance(v, dict):
+            for item in v.values():
+                walk(item)
+
+    walk(value)
+    assert sorted(decoded[0][1].refs) == sorted(refs)
+
+
+@pytest.mark.parametrize("damaged", [b"\xff\x22\x06", b"\xff\x22\x06\x09", b"\xff\x22\x06\x00\x01\x07a",
+                                     b"\xff\x22\x06\x04\x05ab"])
+def test_a_damaged_tree_is_an_error(damaged: bytes) -> None:
+    with pytest.raises((ValueError, IndexError)):
+        blob.decode(damaged)

@@ -31,12 +31,16 @@ def vals(d: Doc, path: str) -> list[Any]:
     return v if isinstance(v, list) else [v]
 
 
-def dns_vals(d: Doc, key: str) -> list[Any]:
+def dns_vals(d: Doc, key: str, root: str = "dns") -> list[Any]:
     out: list[Any] = []
-    for obj in d.get("dns") or []:
+    for obj in d.get(root) or []:
         v = obj.get(key)
         out += v if isinstance(v, list) else ([] if v is None else [v])
     return out
+
+
+def cert_vals(d: Doc, key: str) -> list[Any]:
+    return dns_vals(d, key, "cert")
 
 
 def has(path: str, *wanted: Any) -> Pred:
@@ -176,6 +180,14 @@ TABLE: list[tuple[str, Pred]] = [
     ("dns.query.type == [A, AAAA]", lambda d: bool({"A", "AAAA"} & set(dns_vals(d, "qt")))),
     ("dns.status == NXDOMAIN", lambda d: "NXDOMAIN" in dns_vals(d, "status")),
     ("dns == EXISTS!", lambda d: bool(d.get("dns"))),
+    ("cert.issuer.cn == *digicert*", lambda d: any("digicert" in v for v in cert_vals(d, "issuerCN"))),
+    ("cert.subject.cn == arkime.test", lambda d: "arkime.test" in cert_vals(d, "subjectCN")),
+    ("cert.issuer.on == \"DigiCert Inc\"", lambda d: "DigiCert Inc" in cert_vals(d, "issuerON")),
+    ("cert.alt == *.google.com", lambda d: any(v.endswith(".google.com") for v in cert_vals(d, "alt"))),
+    ("cert.notafter < \"2015/03/01 00:00:00\"", lambda d: any(v < 1425168000000 for v in cert_vals(d, "notAfter"))),
+    ("cert.validfor > 1000", lambda d: any(v > 1000 for v in cert_vals(d, "validDays"))),
+    ("cert.publicAlgorithm == id-ecPublicKey", lambda d: "id-ecPublicKey" in cert_vals(d, "publicAlgorithm")),
+    ("cert.hash == EXISTS!", lambda d: bool(cert_vals(d, "hash"))),
     ("tls.version == TLSv1.2", has("tls.version", "TLSv1.2")),
     ("tls.version == TLSv1*", glob("tls.version", "TLSv1*")),
     ("tls.ja3 == EXISTS!", lambda d: bool(vals(d, "tls.ja3"))),

@@ -302,3 +302,32 @@ def test_object_postings_are_every_registered_path_inside_the_objects(
             "JOIN fields f ON f.id = t.field_id WHERE p.session_id = ? AND f.path LIKE 'dns.%'", (sid,)))
         assert got == want, doc.get("dns")
     assert ("dns.answers.ip", term_value(fields.by_id[fields.by_path["dns.answers.ip"]], "192.0.2.7")) in want
+
+
+def test_objects_stored_as_term_ids_come_back_as_given(tmp_path: Path,
+                                                       corpus: dict[str, list[dict[str, Any]]]) -> None:
+    """A DNS object's searchable values are kept as term ids (blob.TermRef); what the reader
+    rebuilds is the object that was added, odd values included: an address spelt oddly, keys
+    that are not search paths, nested lists, numbers and bools where text is usual, a key that is
+    not text (JSON makes it text, as the first format did)."""
+    from appliance.store import blob
+
+    store = SessionStore(open_database(str(tmp_path / "s.db")))
+    base = next(d for docs in corpus.values() for d in docs if d.get("dns"))
+    odd = [{"host": ["a.example", ["nested"], {"x": 1}, True, 7], "qc": "IN", "hostCnt": 3,
+            "answers": [{"ip": "::FFFF:192.0.2.7", "ttl": 60, "name": "a.example", "extra": {"k": [1.5, None]}},
+                        {"ip": ["192.0.2.8", "not an address"], "type": "A"}, "not an object", ["x"]],
+            "status": "NOERROR"},
+           "stray text"]
+    cases = [dict(base, dns=odd), dict(base, dns=[{"host": ["b.example"], 5: "int key"}]),
+             dict(base, dns={"host": "c.example", "qt": "AAAA"})]
+    ids = [store.add(doc) for doc in cases]
+    store.flush()
+    assert store.get_flat(ids[0]) == cases[0]
+    assert store.get_flat(ids[1])["dns"] == [{"host": ["b.example"], "5": "int key"}]
+    assert store.get_flat(ids[2]) == cases[2]
+    # The stored object names its registered values by term id, not as text.
+    row = store.conn.execute("SELECT doc FROM sessions WHERE id = ?", (ids[2],)).fetchall()[0][0]
+    dns_id = store.fields.by_path["dns"]
+    tree = dict(blob.decode(row))[dns_id]
+    assert isinstance(tree, blob.Tree) and len(tree.refs) == 2 and b"c.example" not in row

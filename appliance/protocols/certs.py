@@ -20,8 +20,37 @@ CERT_TAG_SELF_SIGNED: Final = "cert:self-signed"
 CERT_TAG_CA: Final = "cert:certificate-authority"
 MAX_CERTS: Final = 32  # per session: bounds memory on hostile chains
 
-fields.register(fields.field("cert", "cert", "object", "cert", "Certificates seen in the session",
-                             multi=True, count="certCnt"))
+
+def _register_fields() -> None:
+    f = fields.field
+    fields.register(
+        f("cert", "cert", "object", "cert", "Certificates seen in the session", multi=True, count="certCnt"),
+        # Paths inside the cert objects, registered (with Arkime's expression names) for search, the
+        # SPI view and help; the store keeps their values as terms, like the dns sub-paths.
+        f("cert.alt", "cert.alt", "lotermfield", "cert", "Certificate alternative names", multi=True),
+        f("cert.altCnt", "cert.alt.cnt", "integer", "cert", "Count of certificate alternative names"),
+        f("cert.curve", "cert.curve", "termfield", "cert", "Curve of the certificate's public key"),
+        f("cert.hash", "cert.hash", "lotermfield", "cert", "SHA-1 hash of the certificate"),
+        f("cert.issuerCN", "cert.issuer.cn", "lotermfield", "cert", "Issuer's common name", multi=True),
+        f("cert.issuerON", "cert.issuer.on", "termfield", "cert", "Issuer's organization name", multi=True),
+        f("cert.issuerOU", "cert.issuer.ou", "termfield", "cert", "Issuer's organizational unit", multi=True),
+        f("cert.notAfter", "cert.notafter", "date", "cert", "Certificate not valid after (ms since the epoch)"),
+        f("cert.notBefore", "cert.notbefore", "date", "cert", "Certificate not valid before (ms since the epoch)"),
+        f("cert.publicAlgorithm", "cert.publicAlgorithm", "termfield", "cert", "Public key algorithm"),
+        f("cert.remainingDays", "cert.remainingDays", "integer", "cert",
+          "Days the certificate was still valid for, at the session's start"),
+        f("cert.remainingSeconds", "cert.remainingSeconds", "integer", "cert",
+          "Seconds the certificate was still valid for, at the session's start"),
+        f("cert.serial", "cert.serial", "lotermfield", "cert", "Serial number"),
+        f("cert.subjectCN", "cert.subject.cn", "lotermfield", "cert", "Subject's common name", multi=True),
+        f("cert.subjectON", "cert.subject.on", "termfield", "cert", "Subject's organization name", multi=True),
+        f("cert.subjectOU", "cert.subject.ou", "termfield", "cert", "Subject's organizational unit", multi=True),
+        f("cert.validDays", "cert.validfor", "integer", "cert", "Days the certificate is valid for"),
+        f("cert.validSeconds", "cert.validforSeconds", "integer", "cert", "Seconds the certificate is valid for"),
+    )
+
+
+_register_fields()
 
 # OpenSSL short names of public key algorithms and curves, keyed by dotted OID.
 KEY_ALGORITHMS: Final = {

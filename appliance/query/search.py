@@ -19,6 +19,7 @@ import apsw
 
 from appliance.query.compile import Compiler
 from appliance.query.parser import Bool, Compare, QueryError, parse
+from appliance.store import blob as blob_format
 from appliance.store import layout
 from appliance.store.sessions import _COLUMN_ORDER, SessionStore, decode_doc, display_value
 
@@ -90,6 +91,8 @@ def _fk_doc(blob: bytes | None, fid: int) -> str | None:
     value = _doc_cache["items"].get(fid)
     if value is None:
         return None
+    if isinstance(value, blob_format.Tree):  # an object field: searched only with EXISTS!
+        return "[]"
     return json.dumps(value if isinstance(value, list) else [value])
 
 

@@ -14,6 +14,7 @@ about a second while a busy link still gets large, cheap transactions.
 from __future__ import annotations
 
 import binascii
+import json
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -408,8 +409,7 @@ class SessionStore:
                     blob.append(ids)
             elif kind == "object":
                 blob.append(fid)
-                blob.append(value)
-                self._post_objects(path, value, terms)
+                blob.append(self._object_tree(path, value, terms))
             elif kind == "doc":
                 blob.append(fid)
                 blob.append(value)
@@ -461,37 +461,61 @@ class SessionStore:
         terms.update(ids)
         return ids if isinstance(value, list) else {"t": ids[0]}
 
-    def _post_objects(self, root: str, value: Any, terms: set[int]) -> None:
-        """Postings of the registered paths inside an object field's objects (``dns``)."""
-        self._post_tree(self.fields.object_plan(root), value, terms)
+    def _object_tree(self, root: str, value: Any, terms: set[int]) -> Any:
+        """An object field's value (``dns``) as a ``blob.Tree``, posting the values at the
+        registered paths inside its objects on the way: those values are terms, so the tree holds
+        their term ids (``blob.TermRef``) and each key with a registered path its field id."""
+        if _odd_keys(value):  # an int key in a tree is a field id: keys as JSON makes them (text)
+            value = json.loads(json.dumps(value))
+        return blob_format.Tree(self._tree(self.fields.object_plan(root), value, terms))
 
-    def _post_tree(self, plan: dict[str, Any], value: Any, terms: set[int]) -> None:
-        for item in value if isinstance(value, list) else (value,):
-            if not isinstance(item, dict):
+    def _tree(self, plan: dict[str, Any], value: Any, terms: set[int]) -> Any:
+        """An object, or each object of a list (not of lists inside it), along ``plan``."""
+        if isinstance(value, list):
+            return [self._tree_map(plan, item, terms) if isinstance(item, dict) else item for item in value]
+        if isinstance(value, dict):
+            return self._tree_map(plan, value, terms)
+        return value
+
+    def _tree_map(self, plan: dict[str, Any], item: dict[Any, Any], terms: set[int]) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        for key, found in item.items():
+            step = plan.get(key)
+            if step is None:  # not a search path: kept as given, under its own name
+                out[key] = found
                 continue
-            for key, found in item.items():
-                step = plan.get(key)
-                if step is None:
-                    continue
-                leaf, children = step
-                if leaf is not None:
-                    self._post_leaf(leaf[0], leaf[1], found, terms)
-                if children is not None:
-                    self._post_tree(children, found, terms)
+            leaf, children = step
+            code: Any = key
+            if leaf is not None:
+                code = leaf[0]
+                found = self._leaf_refs(leaf[0], leaf[1], found, terms)
+            if children is not None:
+                found = self._tree(children, found, terms)
+            out[code] = found
+        return out
 
-    def _post_leaf(self, fid: int, field: registry.Field, found: Any, terms: set[int]) -> None:
-        """Postings of one path's values in one object: a value or a list of them (strings and
-        integers; anything else is kept in the blob but not indexed)."""
-        is_ip = fid in self.fields.ip_ids
+    def _leaf_refs(self, fid: int, field: registry.Field, found: Any, terms: set[int]) -> Any:
+        """One path's value in one object (a value or a list of them) with its string and integer
+        values posted and swapped for their term ids (anything else is kept, not indexed)."""
+        if isinstance(found, list):
+            return [self._leaf_ref(fid, field, item, terms) for item in found]
+        return self._leaf_ref(fid, field, found, terms)
+
+    def _leaf_ref(self, fid: int, field: registry.Field, item: Any, terms: set[int]) -> Any:
+        if not isinstance(item, (str, int)) or isinstance(item, bool):
+            return item
+        key: Any = item
+        exact = True
+        if fid in self.fields.ip_ids:
+            key = term_value(field, item)
+            # An address spelt oddly ("::ffff:10.0.0.1") is posted as the address but kept as given.
+            exact = key is item or remembered(_IP_KEYS, item, _ip_column_key, _IP_KEYS_MAX) == key
         cache = self._terms.get(fid)
-        for item in found if isinstance(found, list) else (found,):
-            if isinstance(item, (str, int)) and not isinstance(item, bool):
-                key = term_value(field, item) if is_ip else item
-                term_id = None if cache is None else cache.get(key)
-                if term_id is None:  # not cached: look it up or make it (which may empty the caches)
-                    term_id = self._term(fid, field, key)
-                    cache = self._terms.get(fid)
-                terms.add(term_id)
+        term_id = None if cache is None else cache.get(key)
+        if term_id is None:  # not cached: look it up or make it (which may empty the caches)
+            term_id = self._term(fid, field, key)
+        terms.add(term_id)
+        return blob_format.TermRef(term_id) if exact else item
 
     def _check_derived(self, doc: dict[str, Any], columns: dict[str, Any], last_ms: int) -> list[Any]:
         """Blob items for derivable fields whose stored derivation would not match the document."""
@@ -539,6 +563,8 @@ class SessionStore:
                         ids.add(value["t"])
                     else:
                         ids.update(value)
+                elif isinstance(value, blob_format.Tree):
+                    ids.update(value.refs)
         terms = self.term_map(ids)
         with_cid = wanted is None or layout.COMMUNITY_ID in wanted
         return [self._decode(row, items, terms, with_cid) for row, items in zip(rows, blobs, strict=True)]
@@ -562,10 +588,31 @@ class SessionStore:
                     value = display_value(field, terms[value["t"]])
                 else:
                     value = [display_value(field, terms[t]) for t in value]
+            elif isinstance(value, blob_format.Tree):
+                value = self._untree(value.value, terms, None)
             extra[by_id[abs(fid)].path] = value
         doc.update(_derive(columns, layout.last_packet(columns["id"]), {**doc, **extra}, with_cid))
         doc.update(extra)
         return {path: value for path, value in doc.items() if value != _ABSENT}
+
+    def _untree(self, value: Any, terms: dict[int, Any], field: registry.Field | None) -> Any:
+        """A ``blob.Tree``'s value back to the objects that were stored: key names for field ids,
+        term values (as ``display_value`` shows them) for term ids."""
+        if isinstance(value, blob_format.TermRef):
+            found = terms[value.id]
+            return found if field is None else display_value(field, found)
+        if isinstance(value, list):
+            return [self._untree(item, terms, field) for item in value]
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                if isinstance(key, int):
+                    inner = self.fields.by_id[key]
+                    out[inner.path.rpartition(".")[2]] = self._untree(item, terms, inner)
+                else:
+                    out[key] = self._untree(item, terms, field)
+            return out
+        return value
 
     def term_map(self, ids: Iterable[int]) -> dict[int, Any]:
         """{term id: value} of the given ids (in chunks below SQLite's parameter limit)."""
@@ -587,6 +634,15 @@ class SessionStore:
         """Sessions matching a compiled WHERE clause over ``sessions s`` (see appliance.query)."""
         rows: list[Any] = self.conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}", params).fetchall()
         return int(rows[0][0])
+
+
+def _odd_keys(value: Any) -> bool:
+    """Whether a value has an object with a key that is not text (JSON would make it text)."""
+    if isinstance(value, dict):
+        return any(type(k) is not str or _odd_keys(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_odd_keys(v) for v in value)
+    return False
 
 
 def _ip_column_key(text: str) -> bytes:
