@@ -199,6 +199,8 @@ TABLE: list[tuple[str, Pred]] = [
     ("dhcp.type == discover", has("dhcp.type", "DISCOVER")),
     ("ntp.mode == client", has("ntp.mode", "client")),
     ("mac.src == 00-1d-60-b3-0a-dd", has("source.mac", "00:1d:60:b3:0a:dd")),
+    ("mac == 00:1d:60:b3:0a:dd", either(has("source.mac", "00:1d:60:b3:0a:dd"),
+                                        has("destination.mac", "00:1d:60:b3:0a:dd"))),
     ("ttl.src == 64", has("srcTTL", 64)),
     ("ttl.dst > 100", num("dstTTL", lambda n: n > 100)),
     ("payload8.src.hex == 16030*", glob("srcPayload8", "16030*")),

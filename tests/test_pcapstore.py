@@ -386,6 +386,45 @@ def test_retrieval_is_byte_identical(tmp_path: Path) -> None:
     store.close()
 
 
+def test_search_by_file_finds_the_sessions_with_packets_in_it(tmp_path: Path) -> None:
+    """Arkime's ``file`` expression: by a stored file's name, its full path or a wildcard; the
+    sessions whose fileId lists the file, no more, no fewer (sessions span files here)."""
+    from appliance.query import Searcher
+
+    batches = []
+    for first in (0, 10):  # ten flows, then ten more: the first files hold only the first ten
+        flows = []
+        for n in range(first, first + 10):
+            flow = g.TcpFlow(f"192.168.1.{n + 2}", "10.0.0.1", 40000 + n, 80)
+            flows.append(flow.handshake() + [flow.data(1, bytes([n]) * 1400) for _ in range(10)] + flow.close())
+        batches += [p for group in zip(*flows, strict=True) for p in group]
+    capture = g.write_pcap(tmp_path / "in.pcap", g.timed(batches))
+    settings = settings_for(tmp_path, maxFileSizeG=MIN_FILE_G)
+    store = Store(settings, parsers=True)
+    store.importer.import_file(capture)
+    sessions = SessionStore(store.conn)
+    ids = {sessions.add(doc): doc for _, _, doc in store.sessions}
+    sessions.flush()
+    files = store.conn.execute("SELECT num, name FROM pcap_files ORDER BY num").fetchall()
+    assert len(files) > 2
+    searcher = Searcher(sessions)
+    wants = []
+    for num, name in files:
+        want = {sid for sid, doc in ids.items() if num in doc["fileId"]}
+        wants.append(want)
+        assert set(searcher.ids(f"file == {name}")) == want
+        assert set(searcher.ids(f"file == {os.path.join(settings.pcapDir, name)}")) == want
+        assert set(searcher.ids(f"file != {name}")) == set(ids) - want
+    assert all(wants) and min(len(w) for w in wants) < len(ids)  # not every session in every file
+    last_two = {num for num, _ in files[-2:]}
+    assert set(searcher.ids(f"file == [{','.join(n for _, n in files[-2:])}]")) == \
+        {sid for sid, doc in ids.items() if last_two & set(doc["fileId"])}
+    assert set(searcher.ids(f"file == *-{files[0][0]:08d}.pcap")) == \
+        {sid for sid, doc in ids.items() if files[0][0] in doc["fileId"]}
+    assert set(searcher.ids("file == no-such-file.pcap")) == set()
+    store.close()
+
+
 def test_retrieval_names_a_deleted_file(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     store = Store(settings)

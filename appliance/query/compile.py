@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from appliance import fields as registry
 from appliance.query import values as V
@@ -20,7 +20,7 @@ from appliance.store import layout
 from appliance.store.sessions import FieldMap, cid_key
 
 Sql = tuple[str, list[Any]]
-META = {"ip": "ip", "port": "port.", "host": "host."}
+META = {"ip": "ip", "port": "port.", "host": "host.", "mac": "mac."}
 # ip and port columns that belong together for ip:port values and the `ip` meta field.
 IP_PORT = {"source.ip": "source.port", "destination.ip": "destination.port"}
 _STRING_TYPES = layout.TEXT_TYPES
@@ -72,6 +72,8 @@ class Compiler:
     def resolve(self, name: str, pos: int) -> list[registry.Field]:
         if name == "id":
             return [_ID_FIELD]
+        if name == "file":
+            return [_FILE_FIELD]
         if name in META:
             found = self._meta(name)
             if found:
@@ -201,6 +203,8 @@ class Compiler:
     def _where(self, spec: registry.Field) -> Where:
         if spec is _ID_FIELD:
             return Where("id", "s.id", "s.id", 0)
+        if spec is _FILE_FIELD:  # the names of the files listed in the session's fileId
+            return Where("file", "", "f.name", self.fields.by_path["fileId"])
         storage = self.fields.storage[spec.path]
         fid = self.fields.by_path[spec.path]
         if storage.kind == "column":
@@ -249,10 +253,24 @@ class Where:
         if self.kind == "doc":
             return (f"(EXISTS (SELECT 1 FROM json_each(fk_doc(s.doc, ?)) j WHERE {cond}))",
                     [self.fid, *params])
+        if self.kind == "file":
+            # A session with packets in a file ended after the file's first packet: that bound is
+            # a rowid range (ids are time-ordered), so older sessions are not even decoded. The
+            # slack covers capture clocks that step back (FILE_SLACK_MS).
+            first = f"(SELECT min(f.first_us) FROM pcap_files f WHERE {cond})"
+            return (f"(s.id >= (({first} / 1000 - {FILE_SLACK_MS + layout.EPOCH_MS}) << {layout.SEQ_BITS}) AND EXISTS "
+                    "(SELECT 1 FROM json_each(fk_doc(s.doc, ?)) j JOIN pcap_files f ON f.num = j.value "
+                    f"WHERE {cond}))", [*params, self.fid, *params])
         return f"({cond})", params
 
 
 _ID_FIELD = registry.Field("id", "id", "integer", "general", "Session id")
+# Arkime's `file`: a PCAP file the session has packets in, by name (a path is matched by its last
+# part, the name in pcapDir: imports are copied into the store, so every file is one of ours).
+# A session ending over an hour before its file's first packet (a capture whose clock stepped back
+# that far) would be missed.
+FILE_SLACK_MS: Final = 3_600_000
+_FILE_FIELD = registry.Field("file", "file", "termfield", "general", "PCAP file holding the session's packets")
 _OPS = {"==": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -298,6 +316,8 @@ def _glob_sql(value: str, text: str) -> Sql:
 
 
 def _transform(spec: registry.Field, text: str) -> str:
+    if spec is _FILE_FIELD:
+        return text.rpartition("/")[2]
     if spec.expr.startswith("host") or spec.path.endswith(".host"):
         text = re.sub(r"^[a-zA-Z]+://", "", text).split("/", 1)[0]
     elif spec.path == "http.uri":
