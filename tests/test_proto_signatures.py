@@ -94,6 +94,18 @@ def test_ftp_banner_and_smtp_guard() -> None:
     assert "ftp" not in feed([(1, b"220 mail.example.com ESMTP\r\n")])
 
 
+def test_ftp_login_names_the_user_and_tags_the_password() -> None:
+    """ftp.c: USER fills the general ``user`` field (lowercased), PASS with a value tags
+    ftp:password; split lines, blank arguments and a flood without newlines are harmless."""
+    session = converse([(1, b"220 ProFTPD Server ready\r\n"), (0, b"  user Anon"), (0, b"ymous \r\n"),
+                        (1, b"331 ok\r\n"), (0, b"PASS secret\r\n"), (0, b"USER later\r\n")], port2=21)
+    assert session.fields["user"] == ["anonymous"] and session.tags == ["ftp:password"]
+    session = converse([(1, b"220 ready\r\n"), (0, b"USER \r\nPASS\r\nSYST\r\n")], port2=21)
+    assert "user" not in session.fields and not session.tags and "ftp" in session.protocols
+    session = converse([(1, b"220 ready\r\n")] + [(0, b"A" * 1400)] * 8 + [(0, b"\r\nUSER x\r\n")], port2=21)
+    assert "user" not in session.fields and "ftp" in session.protocols  # gave up after 4 KB
+
+
 def test_socks5_names_after_server_accepts_and_classifies_tunnel() -> None:
     chunks = [(0, b"\x05\x01\x00"), (1, b"\x05\x00"),
               (0, b"\x05\x01\x00\x01\x0a\x00\x00\x01\x00\x50"), (1, b"\x05\x00\x00\x01" + bytes(6)),

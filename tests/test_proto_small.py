@@ -400,6 +400,33 @@ def test_mail_ntlm_marks_protocol() -> None:
     assert "ntlm" in session.protocols and "smtp:authntlm" in tags_of(session)
 
 
+def test_mail_logins_name_the_user() -> None:
+    """AUTH LOGIN (the name in base64, inline or on the next line), AUTH PLAIN (the authcid of
+    authzid NUL authcid NUL password) and POP3's USER fill ``user``, lowercased; a PLAIN without
+    a password, or base64 that decodes to nothing, names no one."""
+    def smtp(client: bytes) -> Session:
+        return run(email.SMTPParser(), [(1, b"220 mx ESMTP\r\n"), (0, client)])
+
+    login = base64.b64encode(b"Alice@Example.org")
+    assert smtp(b"EHLO a\r\nAUTH LOGIN\r\n" + login + b"\r\n").fields["user"] == ["alice@example.org"]
+    assert smtp(b"EHLO a\r\nAUTH LOGIN " + login + b"\r\n").fields["user"] == ["alice@example.org"]
+    plain = base64.b64encode(b"\0bob\0hunter2")
+    session = smtp(b"EHLO a\r\nAUTH PLAIN " + plain + b"\r\n")
+    assert session.fields["user"] == ["bob"] and "smtp:authplain" in tags_of(session)
+    assert smtp(b"AUTH PLAIN\r\n" + plain + b"\r\n").fields["user"] == ["bob"]
+    for odd in (base64.b64encode(b"\0bob"), b"!!!!", b"", b"\xff\xfe"):
+        assert "user" not in smtp(b"AUTH PLAIN\r\n" + odd + b"\r\n").fields
+    assert "user" not in smtp(b"AUTH LOGIN\r\n*\r\n").fields
+    pop3 = run(email.POP3Parser(), [(1, b"+OK POP3 ready\r\n"), (0, b"USER  Carol \r\nPASS x\r\nUSER dave\r\n")])
+    assert pop3.fields["user"] == ["carol"]
+
+
+@needs_pcaps
+@pytest.mark.parametrize("name,user", [("smtp-data-250.pcap", "12345678@aol.com"), ("ftp.pcap", "anonymous")])
+def test_user_of_corpus_logins(name: str, user: str) -> None:
+    assert any(s.fields.get("user") == [user] for s in sessions_of(name))
+
+
 def test_imap_pop3_detect() -> None:
     assert email.detect_imap(mail_session(143), b"* OK [CAPABILITY IMAP4rev1] ready\r\n", 1)
     assert not email.detect_imap(mail_session(143), b"* OK ready\r\n", 1)

@@ -126,6 +126,20 @@ def attach_once(session: Any, parser: Parser) -> None:
     add_parser(session, parser)
 
 
+MAX_USERS: Final = 16  # user names kept per session: a brute-force run would list thousands
+
+
+def add_user(session: Any, name: str) -> None:
+    """A login name for Arkime's general ``user`` field (FTP, POP3, SMTP AUTH): lowercased, as
+    Arkime keeps it, once each."""
+    name = name.lower()
+    users = session.fields.get("user")
+    if users is None:
+        session.fields["user"] = [name]
+    elif name not in users and len(users) < MAX_USERS:
+        users.append(name)
+
+
 def register(protocol: Protocol) -> None:
     """Called by each protocol module at import."""
     PROTOCOLS.append(protocol)

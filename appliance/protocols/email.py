@@ -18,7 +18,7 @@ import socket
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
-from appliance.protocols import TCP, Parser, Protocol, register
+from appliance.protocols import TCP, Parser, Protocol, add_user, register
 
 if TYPE_CHECKING:
     from appliance.sessions import Session
@@ -455,7 +455,8 @@ class SMTPParser(Parser):
         if state == CMD:
             self._command(session, direction, side, line)
         elif state in (AUTH_LOGIN, AUTH_PLAIN):
-            side.state = CMD  # the credentials line (user names are not recorded here)
+            side.state = CMD  # the line after AUTH LOGIN / AUTH PLAIN: the credentials
+            self._auth_user(session, line, state == AUTH_PLAIN)
         elif state == HEADER:
             self._header_line(session, direction, side, line)
         elif state in (DATA, MIME_DATA):
@@ -492,9 +493,13 @@ class SMTPParser(Parser):
         elif upper.startswith(b"AUTH LOGIN"):
             self._tag("smtp:authlogin")
             side.state = CMD if len(line) > 11 else AUTH_LOGIN
+            if len(line) > 11:
+                self._auth_user(session, line[11:], False)
         elif upper.startswith(b"AUTH PLAIN"):
             self._tag("smtp:authplain")
             side.state = CMD if len(line) > 11 else AUTH_PLAIN
+            if len(line) > 11:
+                self._auth_user(session, line[11:], True)
         elif upper.startswith(b"AUTH NTLM"):
             self._tag("smtp:authntlm")
             self.ntlm = True
@@ -509,6 +514,16 @@ class SMTPParser(Parser):
         self.sides[direction].state = TLS_WAIT
         self.sides[1 - direction].state = TLS_OK
         _redetect(session, direction)
+
+    def _auth_user(self, session: Session, encoded: bytes, plain: bool) -> None:
+        """The user of an AUTH LOGIN (base64 of the name) or AUTH PLAIN (base64 of
+        ``authzid NUL authcid NUL password``: the authcid, when a password follows it)."""
+        decoded = _b64(encoded.strip())
+        if plain:
+            parts = decoded.split(b"\0")
+            decoded = parts[1] if len(parts) >= 3 else b""
+        if decoded:
+            add_user(session, _text(decoded))
 
     def _tag(self, tag: str) -> None:
         if tag not in self.tags:
@@ -816,7 +831,10 @@ class POP3Parser(Parser):
         elif self.ntlm and _ntlm_blob(session, line):
             pass
         elif client and line[:5].upper() == b"USER ":
-            self.done = True  # Arkime stops after the user name (not recorded here)
+            user = line[5:].strip()
+            if user:
+                add_user(session, _text(user))
+            self.done = True  # nothing after the user name is indexed
 
     def finish(self, session: Session) -> None:
         for tag in self.tags:

@@ -26,6 +26,7 @@ from appliance.protocols import (
     Parser,
     Protocol,
     _asn1,
+    add_user,
     attach_once,
     detach,
     register,
@@ -1026,19 +1027,48 @@ def _ldap_tcp(session: Any, data: bytes, direction: int) -> bool:
 
 
 class FtpGuard(Parser):
-    """ftp.c: a client that greets with HELO/EHLO/LHLO was talking SMTP, not FTP."""
+    """ftp.c, on the client's command lines: USER names the session's ``user`` and PASS with a
+    password tags it ``ftp:password``; a client that greets with HELO/EHLO/LHLO was talking
+    SMTP, not FTP. Only the start of the control connection is read: the login opens it."""
 
+    __slots__ = ("server", "line", "seen")
     name = "signature"
+    LIMIT = 4096  # client bytes read before giving up on a login
+    MAX_LINE = 512
 
     def __init__(self, server: int) -> None:
         self.server = server
+        self.line = b""
+        self.seen = 0
 
     def data(self, session: Any, data: bytes, direction: int) -> None:
         if direction == self.server:
             return
-        _detach(session, self)
-        if data[:5].upper() in (b"HELO ", b"EHLO ", b"LHLO "):
+        self.seen += len(data)
+        *lines, rest = (self.line + data).split(b"\n")
+        self.line = rest[:self.MAX_LINE]
+        for line in lines:
+            if self._command(session, line.strip(b" \t\r")):
+                return
+        if self.seen >= self.LIMIT:
+            _detach(session, self)
+
+    def _command(self, session: Any, line: bytes) -> bool:
+        """One client line; True when this parser is done with the session."""
+        verb, _, arg = line.partition(b" ")
+        verb = verb.upper()
+        if verb in (b"HELO", b"EHLO", b"LHLO"):
             session.remove_protocol("ftp")
+            _detach(session, self)
+            return True
+        arg = arg.strip(b" \t")
+        if verb == b"USER" and arg:
+            add_user(session, arg.decode("utf-8", "replace"))
+        elif verb == b"PASS" and arg:
+            session.add_tag("ftp:password")
+            _detach(session, self)  # the login is over: nothing later is indexed
+            return True
+        return False
 
 
 def _dcerpc_names(session: Any, data: bytes, direction: int) -> bool:
