@@ -49,7 +49,7 @@ FIELDS: tuple[Field, ...] = (
     _f("packetLen", "packetLen", "integer", "general", "Length of each packet record (16 + captured bytes)", multi=True, count=""),
     _f("tags", "tags", "termfield", "general", "Tags set by capture and parsers", multi=True),
     _f("user", "user", "lotermfield", "general",
-       "User names the session logged in with (FTP, POP3, SMTP AUTH)", multi=True, count="userCnt"),
+       "User names the session logged in with (FTP, POP3, SMTP AUTH, NTLM)", multi=True, count="userCnt"),
     # --- network --------------------------------------------------------------------------------
     _f("ipProtocol", "ip.protocol", "integer", "general", "IP protocol number (6 tcp, 17 udp, 1 icmp, ...)"),
     _f("ethertype", "ethertype", "integer", "general", "Ethertype of the innermost layer"),

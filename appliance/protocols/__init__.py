@@ -129,10 +129,11 @@ def attach_once(session: Any, parser: Parser) -> None:
 MAX_USERS: Final = 16  # user names kept per session: a brute-force run would list thousands
 
 
-def add_user(session: Any, name: str) -> None:
-    """A login name for Arkime's general ``user`` field (FTP, POP3, SMTP AUTH): lowercased, as
-    Arkime keeps it, once each."""
-    name = name.lower()
+def add_user(session: Any, name: str, lower: bool = True) -> None:
+    """A login name for Arkime's general ``user`` field, once each: lowercased from FTP, POP3 and
+    SMTP AUTH, as given from NTLM (``lower=False``), as Arkime keeps them."""
+    if lower:
+        name = name.lower()
     users = session.fields.get("user")
     if users is None:
         session.fields["user"] = [name]

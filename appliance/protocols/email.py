@@ -18,7 +18,7 @@ import socket
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
-from appliance.protocols import TCP, Parser, Protocol, add_user, register
+from appliance.protocols import TCP, Parser, Protocol, add_user, ntlm, register
 
 if TYPE_CHECKING:
     from appliance.sessions import Session
@@ -319,7 +319,8 @@ def _redetect(session: Any, direction: int) -> None:
 
 
 def _ntlm_blob(session: Any, line: bytes) -> bool:
-    """A base64 NTLMSSP message inside a mail protocol's AUTH exchange names the session ntlm."""
+    """A base64 NTLMSSP message inside a mail protocol's AUTH exchange names the session ntlm and
+    fills its ntlm fields."""
     blob = line.strip()
     for prefix in (b"334 ", b"+ "):
         if blob.startswith(prefix):
@@ -332,6 +333,7 @@ def _ntlm_blob(session: Any, line: bytes) -> bool:
         return False
     if raw.startswith(NTLM_MAGIC):
         session.add_protocol("ntlm")
+        ntlm.record(session, raw)
         return True
     return False
 

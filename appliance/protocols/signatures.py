@@ -29,6 +29,7 @@ from appliance.protocols import (
     add_user,
     attach_once,
     detach,
+    ntlm,
     register,
 )
 from appliance.protocols._index import CandidateIndex
@@ -911,10 +912,11 @@ def _tcp_index() -> CandidateIndex:
 
 
 class NtlmScan(Parser):
-    """NTLMSSP messages inside SMB, LDAP, DCE/RPC, TDS, HTTP and mail auth name ntlm."""
+    """NTLMSSP messages inside SMB1, LDAP, DCE/RPC, TDS and HTTP name ntlm; each one read
+    (``ntlm.record_all``) fills the ntlm fields, up to the AUTHENTICATE message that ends a login."""
 
     # Per direction in slots, not pairs of lists: one of these rides along every HTTP session.
-    __slots__ = ("seen0", "seen1", "tail0", "tail1", "smb1")
+    __slots__ = ("seen0", "seen1", "tail0", "tail1", "smb1", "found")
     name = "signature"
     LIMIT = 32 * 1024
 
@@ -922,6 +924,7 @@ class NtlmScan(Parser):
         self.seen0 = self.seen1 = 0
         self.tail0 = self.tail1 = b""
         self.smb1 = smb1
+        self.found = False
 
     def data(self, session: Any, data: bytes, direction: int) -> None:
         # Each side is searched up to LIMIT bytes: the authentication exchange opens a
@@ -939,9 +942,12 @@ class NtlmScan(Parser):
             # The markers are at most 10 bytes, so one across the seam starts in the 9-byte tail.
             found = _has_ntlm(head) or bool(tail) and _has_ntlm(tail + head[:9])
         if found:
-            session.add_protocol("ntlm")
-            _detach(session, self)
-            return
+            if not self.found:
+                session.add_protocol("ntlm")
+                self.found = True
+            if ntlm.record_all(session, head) == ntlm.AUTHENTICATE:
+                _detach(session, self)  # the login is complete: nothing later is read
+                return
         tail = head[-9:] if len(head) >= 9 else (tail + head)[-9:]
         if direction:
             self.tail1, self.seen1 = tail, self.seen1 + len(data)
