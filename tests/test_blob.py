@@ -137,3 +137,19 @@ def test_an_object_tree_comes_back_with_its_term_ids(value: Any) -> None:
 def test_a_damaged_tree_is_an_error(damaged: bytes) -> None:
     with pytest.raises((ValueError, IndexError)):
         blob.decode(damaged)
+
+
+def test_positions_are_steps_up_and_the_previous_layout_still_decodes() -> None:
+    """packetPos steps up within a file: each step is a plain varint (an ACK's 82-byte record
+    takes one byte, not two), a file marker or any drop is escaped. Blobs of the layout before
+    (signed differences, tag INTS | DELTA) decode as they did."""
+    positions = [-1, 24, 106, 188, 1702, -2, 24, 90, 90, 5]
+    encoded = blob.encode([9, positions], deltas=frozenset({9}))
+    assert encoded is not None and blob.decode(encoded) == [(9, positions)]
+    acks = [-1, 24] + [24 + 82 * i for i in range(1, 41)]
+    size = len(blob.encode([9, acks], deltas=frozenset({9})) or b"")
+    assert size == 1 + 1 + 1 + 1 + 1 + 1 + 40  # marker, key, tag, count, -1, 24, one byte a step
+    before = bytes([blob.NEW, 18, blob.INTS | blob.DELTA, 3, 1, 50, 0xA4, 0x01])  # [-1, 24, 106]
+    assert blob.decode(before) == [(9, [-1, 24, 106])]
+    with pytest.raises(ValueError):
+        blob.decode(bytes([blob.NEW, 18, blob.INT | blob.STEPS, 1]))

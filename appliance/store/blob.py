@@ -28,6 +28,11 @@ An item is ``zigzag-varint(key)``, a tag byte and the value:
 
 ``DELTA`` added to ``INTS`` marks a list stored as its first value and then the difference
 from the value before (any integers: a file marker's jump is just a large negative step).
+``STEPS`` added to that (what the writer makes now) stores the first value as a zigzag varint
+and every later one as its step up from the value before, a plain varint, or, when it does not
+go up (a file marker), a 0 and then the value itself as a zigzag varint. Positions grow within
+a file, so their steps need no sign bit: a gap of 64-127 bytes (an ACK's record) takes one byte
+instead of two, ~20 % less for the packet positions of real traffic.
 
 A ``TREE`` is a node: a kind byte, then ``MAP`` (varint count, then each key and its node),
 ``LIST`` (varint count, then the nodes), ``REF`` (varint term id), ``NUM`` (zigzag varint),
@@ -61,6 +66,7 @@ JSON: Final = 4
 HEX: Final = 5
 TREE: Final = 6
 DELTA: Final = 0x10
+STEPS: Final = 0x20
 
 # Node kinds inside a TREE.
 MAP: Final = 0
@@ -151,11 +157,18 @@ def encode(items: list[Any], deltas: frozenset[int] = frozenset()) -> bytes | No
 
 
 def _differences(out: list[bytes], values: list[int]) -> None:
-    out.append(_BYTE[INTS | DELTA])
+    out.append(_BYTE[INTS | DELTA | STEPS])
     _varint(out, len(values))
-    before = 0
-    for v in values:
-        _varint(out, _zigzag(v - before))
+    if not values:
+        return
+    before = values[0]
+    _varint(out, _zigzag(before))
+    for v in values[1:]:
+        if v > before:
+            _varint(out, v - before)
+        else:
+            out.append(_BYTE[0])
+            _varint(out, _zigzag(v))
         before = v
 
 
@@ -312,13 +325,15 @@ def _items(body: bytes, pos: int) -> list[tuple[int, Any]]:
         key, pos = _read_varint(body, pos)
         tag = body[pos]
         pos += 1
-        if tag & ~(0x0F | DELTA):
+        if tag & ~(0x0F | DELTA | STEPS) or tag & STEPS and tag != INTS | DELTA | STEPS:
             raise ValueError(f"session blob has an unknown tag {tag}")
         kind = tag & 0x0F
         value: Any
         if kind == INT or kind == TERM:
             n, pos = _read_varint(body, pos)
             value = _unzigzag(n) if kind == INT else {"t": _unzigzag(n)}
+        elif tag & STEPS:
+            value, pos = _read_steps(body, pos)
         elif kind == INTS:
             count, pos = _read_varint(body, pos)
             values: list[int] = []
@@ -353,6 +368,25 @@ def _items(body: bytes, pos: int) -> list[tuple[int, Any]]:
             raise ValueError(f"session blob has an unknown tag {tag}")
         out.append((_unzigzag(key), value))
     return out
+
+
+def _read_steps(body: bytes, pos: int) -> tuple[list[int], int]:
+    count, pos = _read_varint(body, pos)
+    values: list[int] = []
+    if not count:
+        return values, pos
+    n, pos = _read_varint(body, pos)
+    before = _unzigzag(n)
+    values.append(before)
+    for _ in range(count - 1):
+        n, pos = _read_varint(body, pos)
+        if n:
+            before += n
+        else:  # the value itself: it did not go up
+            n, pos = _read_varint(body, pos)
+            before = _unzigzag(n)
+        values.append(before)
+    return values, pos
 
 
 def _read_node(body: bytes, pos: int, refs: list[int]) -> tuple[Any, int]:
