@@ -204,6 +204,8 @@ TABLE: list[tuple[str, Pred]] = [
     ("ttl.src == 64", has("srcTTL", 64)),
     ("ttl.dst > 100", num("dstTTL", lambda n: n > 100)),
     ("payload8.src.hex == 16030*", glob("srcPayload8", "16030*")),
+    ("payload8.src.utf8 == GET*", glob("srcPayload8", "474554*")),
+    ("payload8.dst.utf8 == HTTP?1*", glob("dstPayload8", "48545450??31*")),
     ("node == fukurou", has("node", "fukurou")),
     ("host == *google*", lambda d: any("google" in h for p in (HOST_HTTP, "email.host", "quic.host")
                                        for h in vals(d, p)) or any("google" in h for h in dns_vals(d, "host"))
@@ -247,6 +249,7 @@ INVALID: list[tuple[str, int]] = [
     ("port.src == []", 12),
     ("dns == foo", 7),
     ("tls.ja3 < EXISTS!", 10),
+    ("payload8.src.utf8 == /GET.*/", 21),
 ]
 
 

@@ -74,6 +74,8 @@ class Compiler:
             return [_ID_FIELD]
         if name == "file":
             return [_FILE_FIELD]
+        if name.lower() in _UTF8_FIELDS:
+            return [_UTF8_FIELDS[name.lower()]]
         if name in META:
             found = self._meta(name)
             if found:
@@ -187,6 +189,8 @@ class Compiler:
         if op != "==":
             raise QueryError(f"{spec.expr} is a string field: only == and != apply", token.pos)
         if not quoted and len(text) > 1 and text.startswith("/") and text.endswith("/"):
+            if spec.expr.endswith(".utf8"):
+                raise QueryError(f"{spec.expr} takes text or wildcards, not a regular expression", token.pos)
             pattern = text[1:-1].replace("\\/", "/")
             try:
                 re.compile(pattern)
@@ -271,6 +275,10 @@ _ID_FIELD = registry.Field("id", "id", "integer", "general", "Session id")
 # that far) would be missed.
 FILE_SLACK_MS: Final = 3_600_000
 _FILE_FIELD = registry.Field("file", "file", "termfield", "general", "PCAP file holding the session's packets")
+# Arkime's payload8.*.utf8: the first payload bytes given as text, searched in their hex form.
+_UTF8_FIELDS = {f"payload8.{side}.utf8": registry.Field(f"{side}Payload8", f"payload8.{side}.utf8", "termfield",
+                                                         "general", f"First 8 payload bytes from the {name}, as text")
+                for side, name in (("src", "source"), ("dst", "destination"))}
 _OPS = {"==": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -318,6 +326,9 @@ def _glob_sql(value: str, text: str) -> Sql:
 def _transform(spec: registry.Field, text: str) -> str:
     if spec is _FILE_FIELD:
         return text.rpartition("/")[2]
+    if spec.expr.endswith(".utf8"):  # text to the hex the field holds; a wildcard stays one
+        return "".join(c if c == "*" else "??" if c == "?" else c.encode("utf-8", "surrogatepass").hex()
+                       for c in text)
     if spec.expr.startswith("host") or spec.path.endswith(".host"):
         text = re.sub(r"^[a-zA-Z]+://", "", text).split("/", 1)[0]
     elif spec.path == "http.uri":
