@@ -244,3 +244,17 @@ def test_starttls_inside_ldap_and_adb_is_classified() -> None:
     stls = b"STLS\x00\x00\x00\x01" + bytes(12) + bytes.fromhex("acabb3ac")
     cnxn = b"CNXN\x01\x00\x00\x01\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00" + bytes.fromhex("bcb1a7b1")
     assert "adb" in feed([(0, cnxn), (0, stls), (0, hello)], port2=5555)
+
+
+@pytest.mark.parametrize("marker", [b"NTLMSSP\x00\x01\x00\x00\x00", b"TlRMTVNTUAABAAAA"])
+def test_ntlm_marker_split_across_chunks_is_found(marker: bytes) -> None:
+    """A marker cut at any point between two chunks (even a one-byte chunk between) is still
+    found: the scan keeps the end of a chunk that could begin one, and nothing otherwise."""
+    request = b"GET / HTTP/1.1\r\nAuthorization: NTLM "
+    for cut in range(1, len(marker)):
+        chunks = [(0, request + marker[:cut]), (0, marker[cut:] + b"\r\n\r\n")]
+        assert "ntlm" in feed(chunks), cut
+        chunks = [(0, request + marker[:cut - 1]), (0, marker[cut - 1:cut]), (0, marker[cut:] + b"\r\n\r\n")]
+        assert "ntlm" in feed(chunks), cut
+    assert sig._seam(b"...NT") == b"NT" and sig._seam(b"xxxxxxxxxxxTlRMT") == b"TlRMT"
+    assert sig._seam(b"\r\n\r\n") == b"" and sig._seam(b"TOTAL: N") == b"N"

@@ -948,13 +948,29 @@ class NtlmScan(Parser):
             if ntlm.record_all(session, head) == ntlm.AUTHENTICATE:
                 _detach(session, self)  # the login is complete: nothing later is read
                 return
-        tail = head[-9:] if len(head) >= 9 else (tail + head)[-9:]
+        if self.smb1:
+            tail = head[-9:] if len(head) >= 9 else (tail + head)[-9:]
+        else:
+            tail = _seam(head if len(head) >= 9 else tail + head)
         if direction:
             self.tail1, self.seen1 = tail, self.seen1 + len(data)
         else:
             self.tail0, self.seen0 = tail, self.seen0 + len(data)
         if min(self.seen0, self.seen1) >= self.LIMIT:
             _detach(session, self)
+
+
+def _seam(window: bytes) -> bytes:
+    """The end of ``window`` that a marker could continue from in the next chunk: its longest
+    suffix that begins a marker, else b"". Most chunks end in nothing of the kind, so an idle
+    HTTP session keeps no bytes here (two 9-byte tails were ~85 bytes per open session)."""
+    end = window[-9:]
+    for start in range(len(end)):  # longest first: a shorter suffix is inside it
+        if end[start] in (0x4E, 0x54):  # "N", "T": the markers' first letters
+            suffix = end[start:]
+            if b"NTLMSSP\x00".startswith(suffix) or b"TlRMTVNTUA".startswith(suffix):
+                return suffix
+    return b""
 
 
 def _has_ntlm(window: bytes) -> bool:
