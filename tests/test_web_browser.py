@@ -282,6 +282,7 @@ let page;
   // Settings: choose the Sessions columns (kept with the user), then back to the default
   await page.goto(base + "/settings");
   await page.waitForSelector("#column-list li");
+  out.columnChoices = await page.locator("#column-list input").evaluateAll((inputs) => inputs.map((i) => i.value));
   await page.uncheck('#column-list input[value="stop"]');
   await page.uncheck('#column-list input[value="info"]');
   await page.check('#column-list input[value="databytes"]');
@@ -452,6 +453,8 @@ def test_columns_setting_applies_to_the_table(browser_run: dict) -> None:
     assert c["node"] and c["databytes"].endswith("B") and c["sortable"] == 1 and c["sorted"] == "descending"
     assert c["otherBrowser"] == c["heads"]  # kept with the user on the server, not in one browser
     assert c["reset"] == ["Start", "Stop", "Src IP", "Src port", "Dst IP", "Dst port", "Packets", "Bytes", "Info"]
+    # Logins and certificate names can be columns (their fields are in the registry).
+    assert {"user", "certAlt", "dnsHost"} <= set(browser_run["columnChoices"])
 
 
 def test_spiview_click_and_other_pages(browser_run: dict) -> None:

@@ -18,7 +18,7 @@ const Columns = (() => {
     { id: "dstPort", label: "Dst port", path: "destination.port", sort: true, click: true },
     { id: "packets", label: "Packets", path: "network.packets", sort: true, num: true },
     { id: "bytes", label: "Bytes", path: "network.bytes", sort: true, num: true, fmt: bytes },
-    { id: "info", label: "Info", paths: ["protocol", "http.host", "dns.host"], info: true },
+    { id: "info", label: "Info", paths: ["protocol", "http.host", "dns.host", "user"], info: true },
     { id: "ipProtocol", label: "IP protocol", path: "ipProtocol", sort: true, click: true, fmt: (v) => PROTO[v] || String(v) },
     { id: "protocols", label: "Protocols", path: "protocol", click: true },
     { id: "databytes", label: "Data bytes", path: "totDataBytes", sort: true, num: true, fmt: bytes },
@@ -38,6 +38,8 @@ const Columns = (() => {
     { id: "httpHost", label: "HTTP host", path: "http.host", click: true },
     { id: "httpUri", label: "HTTP URI", path: "http.uri", click: true },
     { id: "dnsHost", label: "DNS host", path: "dns.host", click: true },
+    { id: "user", label: "User", path: "user", click: true },
+    { id: "certAlt", label: "Certificate names", path: "cert.alt", click: true },
   ].filter((c) => c.info || byPath.has(c.path) || !byPath.size);  // only fields this viewer knows
   const DEFAULT = ["start", "stop", "srcIp", "srcPort", "dstIp", "dstPort", "packets", "bytes", "info"];
   const byId = new Map(ALL.map((c) => [c.id, c]));
@@ -62,7 +64,9 @@ const Columns = (() => {
   function cell(col, doc) {
     if (col.info) {
       const hosts = [...list(doc["http.host"]).map((h) => ["http.host", h]), ...list(doc["dns.host"]).map((h) => ["dns.host", h])];
-      return el("td", { class: "info" }, [...list(doc.protocol).map((p) => ["protocol", p]), ...hosts.slice(0, 2)]
+      // Protocols, the first two hosts, and who logged in (FTP, mail, NTLM): what a session was at a glance.
+      const users = list(doc.user).slice(0, 2).map((u) => ["user", u]);
+      return el("td", { class: "info" }, [...list(doc.protocol).map((p) => ["protocol", p]), ...hosts.slice(0, 2), ...users]
         .map(([path, v]) => valueButton(expr(path), v)));
     }
     const values = list(doc[col.path]);
