@@ -331,3 +331,22 @@ def test_objects_stored_as_term_ids_come_back_as_given(tmp_path: Path,
     dns_id = store.fields.by_path["dns"]
     tree = dict(blob.decode(row))[dns_id]
     assert isinstance(tree, blob.Tree) and len(tree.refs) == 2 and b"c.example" not in row
+
+
+@pytest.mark.parametrize("count", [0, 1, 99, 100, 101, 250])
+def test_rows_go_in_as_many_row_statements(tmp_path: Path, count: int) -> None:
+    """insert_rows: every row once, in order, whole statements of ROWS_PER_INSERT and the rest;
+    an ON CONFLICT tail applies to each row, also to a key met twice in one statement."""
+    from appliance.store.db import ROWS_PER_INSERT, insert_rows
+
+    conn = open_database(str(tmp_path / "s.db"))
+    conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, n INTEGER, s TEXT)")
+    rows = [(i, i * 2, f"r{i}") for i in range(count)]
+    insert_rows(conn, "INSERT INTO t (k, n, s) VALUES ", rows)
+    assert conn.execute("SELECT k, n, s FROM t ORDER BY k").fetchall() == rows
+    again = [(i % 7, 1, "x") for i in range(ROWS_PER_INSERT + 3)]
+    insert_rows(conn, "INSERT INTO t (k, n, s) VALUES ", again, " ON CONFLICT (k) DO UPDATE SET n = n + excluded.n")
+    got = dict(conn.execute("SELECT k, n FROM t WHERE k < 7").fetchall())
+    for k in range(7):
+        hits = sum(1 for key, _, _ in again if key == k)
+        assert got[k] == (k * 2 if k < count else 0) + hits  # the first row of a new key inserts its 1

@@ -15,6 +15,7 @@ import apsw
 
 from appliance.insights.sketch import Sketch, value_hash
 from appliance.memo import remembered
+from appliance.store.db import insert_rows
 
 DAY_MS: Final = 86_400_000
 _PORTED: Final = (6, 17, 132)
@@ -330,24 +331,24 @@ def _last_starts(conn: apsw.Connection, sources: list[str]) -> dict[str, int]:
 
 
 def _write_devices(conn: apsw.Connection, batch: Batch) -> None:
-    conn.executemany(
-        "INSERT INTO devices (mac, first_ms, last_ms, dhcp_host, dhcp_class) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (mac) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms), "
+    insert_rows(
+        conn, "INSERT INTO devices (mac, first_ms, last_ms, dhcp_host, dhcp_class) VALUES ",
+        [(mac, *v) for mac, v in batch.devices.items()],
+        " ON CONFLICT (mac) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms), "
         "last_ms = max(last_ms, excluded.last_ms), dhcp_host = coalesce(excluded.dhcp_host, dhcp_host), "
-        "dhcp_class = coalesce(excluded.dhcp_class, dhcp_class)",
-        [(mac, *v) for mac, v in batch.devices.items()])
-    conn.executemany(
-        "INSERT INTO device_ips (mac, ip, first_ms, last_ms) VALUES (?, ?, ?, ?) ON CONFLICT (mac, ip) "
-        "DO UPDATE SET first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)",
-        [(*k, *v) for k, v in batch.ips.items()])
-    conn.executemany(
-        "INSERT INTO device_days (mac, day, sessions, bytes) VALUES (?, ?, ?, ?) ON CONFLICT (mac, day) "
-        "DO UPDATE SET sessions = sessions + excluded.sessions, bytes = bytes + excluded.bytes",
-        [(*k, *v) for k, v in batch.days.items()])
-    conn.executemany(
-        "INSERT INTO device_hosts (mac, host, sessions, last_ms) VALUES (?, ?, ?, ?) ON CONFLICT (mac, host) "
-        "DO UPDATE SET sessions = sessions + excluded.sessions, last_ms = max(last_ms, excluded.last_ms)",
-        [(*k, *v) for k, v in batch.hosts.items()])
+        "dhcp_class = coalesce(excluded.dhcp_class, dhcp_class)")
+    insert_rows(
+        conn, "INSERT INTO device_ips (mac, ip, first_ms, last_ms) VALUES ", [(*k, *v) for k, v in batch.ips.items()],
+        " ON CONFLICT (mac, ip) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms), "
+        "last_ms = max(last_ms, excluded.last_ms)")
+    insert_rows(
+        conn, "INSERT INTO device_days (mac, day, sessions, bytes) VALUES ", [(*k, *v) for k, v in batch.days.items()],
+        " ON CONFLICT (mac, day) DO UPDATE SET sessions = sessions + excluded.sessions, bytes = bytes + excluded.bytes")
+    insert_rows(
+        conn, "INSERT INTO device_hosts (mac, host, sessions, last_ms) VALUES ",
+        [(*k, *v) for k, v in batch.hosts.items()],
+        " ON CONFLICT (mac, host) DO UPDATE SET sessions = sessions + excluded.sessions, "
+        "last_ms = max(last_ms, excluded.last_ms)")
 
 
 def expire(conn: apsw.Connection, before_ms: int) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,26 @@ def apply_migrations(conn: apsw.Connection, upto: int | None = None) -> int:
             raise StoreError(f"migration {name} failed: {err}") from err
         version = number
     return version
+
+
+ROWS_PER_INSERT = 100  # rows per INSERT statement in insert_rows
+
+
+def insert_rows(conn: apsw.Connection, head: str, rows: list[tuple[Any, ...]], tail: str = "") -> None:
+    """``head`` ("INSERT INTO t (a, b) VALUES ") and ``tail`` (an ON CONFLICT clause, say) for
+    every row, ROWS_PER_INSERT rows to a statement.
+
+    executemany runs the statement once per row, and apsw looks it up in its statement cache,
+    resets and finalizes it each time: ~2,000 instructions a row before SQLite does any work, for
+    the dozen rows (a session, its postings, its minute) that each stored session makes. One
+    statement of many rows pays that once, and SQLite's own work per row is less too."""
+    if not rows:
+        return
+    one = "(" + ", ".join("?" * len(rows[0])) + ")"
+    full = len(rows) - len(rows) % ROWS_PER_INSERT
+    if full:
+        sql = head + ", ".join([one] * ROWS_PER_INSERT) + tail
+        conn.executemany(sql, [list(chain.from_iterable(rows[i:i + ROWS_PER_INSERT]))
+                               for i in range(0, full, ROWS_PER_INSERT)])
+    if full < len(rows):
+        conn.execute(head + ", ".join([one] * (len(rows) - full)) + tail, list(chain.from_iterable(rows[full:])))
