@@ -126,19 +126,22 @@ def attach_once(session: Any, parser: Parser) -> None:
     add_parser(session, parser)
 
 
-MAX_USERS: Final = 16  # user names kept per session: a brute-force run would list thousands
+MAX_VALUES: Final = 16  # values kept per field and session by add_value (a brute-force run would list thousands)
+
+
+def add_value(session: Any, path: str, value: Any) -> None:
+    """One more value of a list field in ``session.fields``, once each, at most MAX_VALUES."""
+    values = session.fields.get(path)
+    if values is None:
+        session.fields[path] = [value]
+    elif value not in values and len(values) < MAX_VALUES:
+        values.append(value)
 
 
 def add_user(session: Any, name: str, lower: bool = True) -> None:
-    """A login name for Arkime's general ``user`` field, once each: lowercased from FTP, POP3 and
-    SMTP AUTH, as given from NTLM (``lower=False``), as Arkime keeps them."""
-    if lower:
-        name = name.lower()
-    users = session.fields.get("user")
-    if users is None:
-        session.fields["user"] = [name]
-    elif name not in users and len(users) < MAX_USERS:
-        users.append(name)
+    """A login name for Arkime's general ``user`` field: lowercased from FTP, POP3 and SMTP AUTH,
+    as given from NTLM (``lower=False``), as Arkime keeps them."""
+    add_value(session, "user", name.lower() if lower else name)
 
 
 def register(protocol: Protocol) -> None:

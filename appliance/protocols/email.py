@@ -30,7 +30,6 @@ MAX_VALUES: Final = 1000  # values kept per field
 MAX_SUBJECT: Final = 0xFFF  # Arkime decodes a subject into a buffer of this many bytes
 IMAP_MAX_LINE: Final = 16384  # Arkime's imap/pop3 give up on longer lines
 SMTP_IP_HEADERS: Final = ("x-originating-ip", "x-barracuda-apparent-source-ip")  # Arkime's sample config
-NTLM_MAGIC: Final = b"NTLMSSP\x00"
 EMPTY_MD5: Final = hashlib.md5(b"", usedforsecurity=False).hexdigest()  # of an attachment with no bytes
 EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
 
@@ -325,13 +324,10 @@ def _ntlm_blob(session: Any, line: bytes) -> bool:
     for prefix in (b"334 ", b"+ "):
         if blob.startswith(prefix):
             blob = blob[len(prefix):].strip()
-    if not blob.startswith(b"TlRMTVNTUA"):
+    if not blob.startswith(ntlm.MAGIC_BASE64):
         return False
-    try:
-        raw = binascii.a2b_base64(blob[: len(blob) - len(blob) % 4])
-    except binascii.Error:
-        return False
-    if raw.startswith(NTLM_MAGIC):
+    raw = ntlm.decode_base64(blob)
+    if raw.startswith(ntlm.MAGIC):
         session.add_protocol("ntlm")
         ntlm.record(session, raw)
         return True

@@ -13,14 +13,13 @@ import re
 from typing import Any, Final
 
 from appliance import fields
-from appliance.protocols import add_user
+from appliance.protocols import add_user, add_value
 
 MAGIC: Final = b"NTLMSSP\x00"
 MAGIC_BASE64: Final = b"TlRMTVNTUA"  # base64 of the magic, as HTTP and mail carry messages
 NEGOTIATE, CHALLENGE, AUTHENTICATE = 1, 2, 3
 FLAG_UNICODE: Final = 0x00000001
 FLAG_VERSION: Final = 0x02000000
-MAX_VALUES: Final = 16  # per field and session
 _BASE64_RUN: Final = re.compile(rb"[A-Za-z0-9+/]+=*")
 
 # Where each message type keeps its names: (field path, offset of the security buffer).
@@ -60,14 +59,6 @@ def _u32(data: bytes, at: int) -> int:
     return data[at] | data[at + 1] << 8 | data[at + 2] << 16 | data[at + 3] << 24
 
 
-def _add(session: Any, path: str, value: Any) -> None:
-    values = session.fields.get(path)
-    if values is None:
-        session.fields[path] = [value]
-    elif value not in values and len(values) < MAX_VALUES:
-        values.append(value)
-
-
 def record(session: Any, message: bytes) -> int:
     """Fill the session's fields from one raw message (it may run on past the message's end);
     returns its type, or 0 when it is not an NTLMSSP message this reads."""
@@ -78,17 +69,17 @@ def record(session: Any, message: bytes) -> int:
     if flags_at is None:
         return 0
     flags = _u32(message, flags_at) if flags_at + 4 <= len(message) else 0
-    _add(session, "ntlm.type", kind)
+    add_value(session, "ntlm.type", kind)
     for path, at in _NAMES[kind]:
         name = _name(message, at, flags, kind)
         if name:
             if path == "user":
                 add_user(session, name, lower=False)
             else:
-                _add(session, path, name)
+                add_value(session, path, name)
     version = _version(message, kind, flags)
     if version:
-        _add(session, "ntlm.version", version)
+        add_value(session, "ntlm.version", version)
     return kind
 
 
