@@ -139,17 +139,76 @@ def test_a_damaged_tree_is_an_error(damaged: bytes) -> None:
         blob.decode(damaged)
 
 
-def test_positions_are_steps_up_and_the_previous_layout_still_decodes() -> None:
-    """packetPos steps up within a file: each step is a plain varint (an ACK's 82-byte record
-    takes one byte, not two), a file marker or any drop is escaped. Blobs of the layout before
-    (signed differences, tag INTS | DELTA) decode as they did."""
-    positions = [-1, 24, 106, 188, 1702, -2, 24, 90, 90, 5]
-    encoded = blob.encode([9, positions], deltas=frozenset({9}))
-    assert encoded is not None and blob.decode(encoded) == [(9, positions)]
-    acks = [-1, 24] + [24 + 82 * i for i in range(1, 41)]
-    size = len(blob.encode([9, acks], deltas=frozenset({9})) or b"")
-    assert size == 1 + 1 + 1 + 1 + 1 + 1 + 40  # marker, key, tag, count, -1, 24, one byte a step
+def test_positions_of_the_earlier_layouts_still_decode() -> None:
+    """Blobs written before the bit-packed steps: steps up as plain varints (tag INTS | DELTA |
+    STEPS, a 0 before a value that does not go up) and signed differences (INTS | DELTA)."""
+    steps = bytes([blob.NEW, 18, blob.INTS | blob.DELTA | blob.STEPS, 5, 1, 25, 82, 0, 3, 66])
+    assert blob.decode(steps) == [(9, [-1, 24, 106, -2, 64])]
     before = bytes([blob.NEW, 18, blob.INTS | blob.DELTA, 3, 1, 50, 0xA4, 0x01])  # [-1, 24, 106]
     assert blob.decode(before) == [(9, [-1, 24, 106])]
     with pytest.raises(ValueError):
         blob.decode(bytes([blob.NEW, 18, blob.INT | blob.STEPS, 1]))
+    with pytest.raises(ValueError):
+        blob.decode(bytes([blob.NEW, 18, blob.INT | blob.PACKED, 1]))
+
+
+def _steps_layout_size(positions: list[int]) -> int:
+    """Bytes of the STEPS layout (the one before PACKED) for these positions, under key 9."""
+    out: list[bytes] = [b"\xff\x12\x31"]
+    blob._varint(out, len(positions))
+    blob._varint(out, blob._zigzag(positions[0]))
+    for before, v in zip(positions, positions[1:], strict=False):
+        if v > before:
+            blob._varint(out, v - before)
+        else:
+            out.append(b"\x00")
+            blob._varint(out, blob._zigzag(v))
+    return len(b"".join(out))
+
+
+def test_positions_are_packed_steps_in_fewer_bytes() -> None:
+    """A download's steps repeat (full-size records and the ACKs between): each repeat of one of
+    the last three steps takes 1-3 bits. A busy link's steps vary: Rice code, ~11 bits not 16."""
+    positions = [-1, 24, 106, 188, 1702, -2, 24, 90, 90, 5, 2**40, 0]
+    encoded = blob.encode([9, positions], deltas=frozenset({9}))
+    assert encoded is not None and encoded[2] == blob.INTS | blob.DELTA | blob.PACKED
+    assert blob.decode(encoded) == [(9, positions)]
+    download = [-1, 24]
+    for _ in range(60):
+        download += [download[-1] + 1530, download[-1] + 1530 + 82] if len(download) % 3 else [download[-1] + 82]
+    packed = len(blob.encode([9, download], deltas=frozenset({9})) or b"")
+    assert blob.decode(blob.encode([9, download], deltas=frozenset({9}))) == [(9, download)]
+    assert packed * 4 < _steps_layout_size(download)
+    rnd = random.Random(3)
+    busy = [-1, 510387393]
+    for _ in range(49):
+        busy.append(busy[-1] + rnd.randint(60, 1600))
+    packed = len(blob.encode([9, busy], deltas=frozenset({9})) or b"")
+    assert blob.decode(blob.encode([9, busy], deltas=frozenset({9}))) == [(9, busy)]
+    assert packed < 0.8 * _steps_layout_size(busy)
+
+
+position_steps = st.lists(st.sampled_from([66, 82, 1530, 1514]) | st.integers(1, 70_000) | st.just(-1),
+                          max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-5, 2**33), position_steps)
+def test_packed_steps_give_back_any_positions(first: int, steps: list[int]) -> None:
+    positions = [first]
+    for step in steps:  # -1: a file marker, then a first offset
+        positions += [-2, 24] if step == -1 else [positions[-1] + step]
+    encoded = blob.encode([9, positions, 10, [64]], deltas=frozenset({9}))
+    assert blob.decode(encoded) == [(9, positions), (10, [64])]
+
+
+@pytest.mark.parametrize("damaged", [
+    bytes([blob.NEW, 18, 0x51, 3, 1, 48]),  # cut before the code byte
+    bytes([blob.NEW, 18, 0x51, 3, 1, 48, 0x09]),  # cut inside the bit stream
+    bytes([blob.NEW, 18, 0x51, 3, 1, 48, 0x3F, 0xFF, 0xFF]),  # a code byte with unknown bits
+    bytes([blob.NEW, 18, 0x51, 2, 1, 0x00, 0x00]),  # a step of 0
+    bytes([blob.NEW, 18, 0x51, 2, 1, 0x80, 0x40]),  # recent steps before any step was seen
+])
+def test_damaged_packed_steps_are_an_error(damaged: bytes) -> None:
+    with pytest.raises((ValueError, IndexError)):
+        blob.decode(damaged)
