@@ -126,6 +126,30 @@ def test_http_ntlm_login_through_the_session_table() -> None:
     assert session.fields["ntlm.type"] == [1, 2, 3] and session.fields["ntlm.targetName"] == ["TARGET"]
 
 
+def test_http_reads_ntlm_from_its_authentication_headers_only() -> None:
+    """The HTTP parser reads a login from Authorization / WWW-Authenticate and their proxy
+    forms. A body that only mentions the base64 marker is not a login (the byte scan that used
+    to ride along every HTTP session named it ntlm). RPC over HTTP is still scanned."""
+    def proxied(message: bytes, request: bool) -> bytes:
+        text = base64.b64encode(message)
+        if request:
+            return b"GET http://nas/ HTTP/1.1\r\nHost: nas\r\nProxy-Authorization: NTLM " + text + b"\r\n\r\n"
+        # The authentication header last: it must not be taken for the body's framing.
+        return (b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\nProxy-Authenticate: NTLM "
+                + text + b"\r\n\r\n")
+
+    session = converse([(0, proxied(negotiate(), True)), (1, proxied(challenge(), False)),
+                        (0, proxied(authenticate(user="carol"), True))])
+    assert "ntlm" in session.protocols and session.fields["user"] == ["carol"]
+    assert session.fields["ntlm.type"] == [1, 2, 3]
+    page = b"<p>An NTLM message starts TlRMTVNTUAAB in base64</p>"
+    session = converse([(0, b"GET /doc HTTP/1.1\r\nHost: wiki\r\n\r\n"),
+                        (1, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(page) + page)])
+    assert "http" in session.protocols and "ntlm" not in session.protocols
+    rpc = b"RPC_IN_DATA /rpc/rpcproxy.dll HTTP/1.1\r\nHost: mail\r\n\r\n" + bytes(16) + negotiate()
+    assert "ntlm" in converse([(0, rpc)], port2=443).protocols
+
+
 @needs_pcaps
 def test_corpus_fields_match_arkime() -> None:
     """ntlm_synthetic carries NTLM in SMB, HTTP, LDAP, DCE/RPC, SMTP, IMAP, POP3 and TDS: each

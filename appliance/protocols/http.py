@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
 from appliance.memo import itself, remembered
-from appliance.protocols import TCP, UDP, Parser, Protocol, register
+from appliance.protocols import TCP, UDP, Parser, Protocol, ntlm, register
 
 if TYPE_CHECKING:
     from appliance.sessions import Session
@@ -373,6 +373,14 @@ class HTTPParser(Parser):
             self._header(lower, value, which)
             if lower not in _SPECIAL:  # one set lookup for the few headers read twice
                 continue
+            if lower in _AUTH_HEADERS:
+                if ntlm.MAGIC_BASE64 in value:
+                    # An NTLM login (Authorization: NTLM ..., WWW-Authenticate: NTLM ...) is read
+                    # here, so an HTTP session needs no scan of its bytes (signatures.NtlmScan).
+                    session.add_protocol("ntlm")
+                    ntlm.record_all(session, value)
+                if lower not in _COLLECTED:
+                    continue
             if lower in _COLLECTED:
                 if collect:
                     host, cookie, auth = _collect(lower, value, host, cookie, auth)
@@ -719,8 +727,13 @@ def _collect(lower: str, value: bytes, host: bytes | None, cookie: bytes | None,
     return host, cookie, auth
 
 
-# Headers that decide the framing and reuse of a connection, besides the collected ones.
-_SPECIAL: Final = _COLLECTED | frozenset(("transfer-encoding", "content-length", "connection", "upgrade"))
+# The headers that carry an NTLM login's messages, base64, after "NTLM " or "Negotiate ".
+_AUTH_HEADERS: Final = frozenset(("authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate"))
+
+# Headers that decide the framing and reuse of a connection, besides the collected ones, and
+# those an NTLM login rides in.
+_SPECIAL: Final = _COLLECTED | _AUTH_HEADERS | frozenset(("transfer-encoding", "content-length", "connection",
+                                                           "upgrade"))
 
 
 def _length(side: _Side, lower: str, value: bytes) -> None:
