@@ -29,16 +29,8 @@ TH_URG: Final = 32
 TH_ECE: Final = 64
 TH_CWR: Final = 128
 MAX_TCP_QUEUE: Final = 256  # Arkime's maxTcpOutOfOrderPackets: past this the stream is given up
+# The order of ``Session.flags`` (the counters n_syn ... n_dstzero).
 FLAG_NAMES: Final = ("syn", "syn-ack", "ack", "psh", "fin", "rst", "urg", "srcZero", "dstZero")
-SYN: Final = 0
-SYNACK: Final = 1
-ACK: Final = 2
-PSH: Final = 3
-FIN: Final = 4
-RST: Final = 5
-URG: Final = 6
-SRCZERO: Final = 7
-DSTZERO: Final = 8
 
 # IP protocols that Arkime keeps in one session per protocol, and the names it gives IP protocols.
 PROTOCOL_SESSIONS: Final = frozenset((2, 103))
@@ -108,7 +100,8 @@ class Session:
         "key", "queue", "proto", "ipver", "addr1", "addr2", "port1", "port2", "ethertype",
         "first", "last", "seg_first", "src_packets", "dst_packets", "src_bytes", "dst_bytes",
         "src_data", "dst_data", "src_seq", "dst_seq", "src_close", "dst_close", "src_isn", "dst_isn",
-        "macs", "ttls", "vlans", "payload8", "flags",
+        "macs", "ttls", "vlans", "payload8", "tcp", "n_syn", "n_synack", "n_ack", "n_psh", "n_fin", "n_rst",
+        "n_urg", "n_srczero", "n_dstzero",
         "syn_time", "ack_time", "have_tcp", "syn_set", "tcp_queue", "stop_tcp", "closing",
         "protocols", "_fields", "segments", "outer", "icmp", "positions", "parsers", "tags", "fid",
         "consumed", "src_low", "pending", "older", "newer", "age_older", "age_newer",
@@ -140,7 +133,11 @@ class Session:
         self.ttls: tuple[bytes, bytes] = NO_BYTES  # each side's distinct TTLs as bytes, at most 10
         self.vlans: list[int] | None = None
         self.payload8: tuple[bytes, bytes] = NO_BYTES
-        self.flags: list[int] | None = None
+        # Arkime's TCP flag counters (tcpflags.*), for TCP sessions (``tcp``): native fields,
+        # 72 bytes inside the object, where a list of nine took 128 bytes more beside it.
+        self.tcp = False
+        self.n_syn = self.n_synack = self.n_ack = self.n_psh = self.n_fin = self.n_rst = self.n_urg = 0
+        self.n_srczero = self.n_dstzero = 0
         self.syn_time = self.ack_time = 0
         self.have_tcp = False
         self.syn_set = 0
@@ -168,6 +165,18 @@ class Session:
         self.newer: Session | None = None
         self.age_older: Session | None = None
         self.age_newer: Session | None = None
+
+    @property
+    def flags(self) -> list[int] | None:
+        """The TCP flag counters in ``FLAG_NAMES`` order; None for a session that is not TCP."""
+        if not self.tcp:
+            return None
+        return [self.n_syn, self.n_synack, self.n_ack, self.n_psh, self.n_fin, self.n_rst, self.n_urg,
+                self.n_srczero, self.n_dstzero]
+
+    def clear_flags(self) -> None:
+        self.n_syn = self.n_synack = self.n_ack = self.n_psh = self.n_fin = self.n_rst = self.n_urg = 0
+        self.n_srczero = self.n_dstzero = 0
 
     @property
     def packets(self) -> list[int]:
@@ -437,15 +446,14 @@ class SessionTable:
             want = session.next_seq(d)
             if n and (want == 0 or seq != want):
                 return False
-            cnt = session.flags
-            if cnt is None:  # a TCP session always has its counters
+            if not session.tcp:  # a TCP session always has its counters
                 return False
             if flags & 0x1F == 0x10:
-                cnt[2] += 1
+                session.n_ack += 1
                 if not session.ack_time:
                     session.ack_time = ts - session.first + 1
             if flags & 0x08:
-                cnt[3] += 1
+                session.n_psh += 1
         else:
             d = 0 if low is session.src_low else 1
             start, n = 42, min(end, len(data)) - 42
@@ -514,7 +522,7 @@ class SessionTable:
         session = Session(key, queue, frame)
         proto = frame.proto
         if proto == 6:
-            session.flags = [0] * 9
+            session.tcp = True
             flags = frame.flags
             if flags & (TH_SYN | TH_ACK) == TH_SYN | TH_ACK or (not flags & TH_SYN and frame.sport < frame.dport):
                 # The SYN was missed: the answer's receiver (or the higher port) is the caller.
@@ -657,22 +665,24 @@ class SessionTable:
     # --- TCP: Arkime's counters and in-order queue ------------------------------------------
 
     def _tcp(self, session: Session, frame: Frame, d: int) -> None:  # noqa: C901, PLR0912
-        flags, seq, cnt = frame.flags, frame.seq, session.flags
-        if cnt is None:  # a TCP session always has its counters (set in _new)
-            cnt = session.flags = [0] * 9
+        flags, seq = frame.flags, frame.seq
+        session.tcp = True  # set in _new already; a TCP session always has its counters
         if frame.win == 0 and not flags & TH_RST:
-            cnt[SRCZERO + d] += 1
+            if d:
+                session.n_dstzero += 1
+            else:
+                session.n_srczero += 1
         if flags & TH_URG:
-            cnt[URG] += 1
+            session.n_urg += 1
         if flags & TH_SYN:
             if flags & TH_ACK:
-                cnt[SYNACK] += 1
+                session.n_synack += 1
                 if not session.have_tcp:
                     session.set_next_seq(1 - d, frame.ack)
                     if session.isn(1 - d) < 0:
                         session.set_isn(1 - d, (frame.ack - 1) & 0xFFFFFFFF)
             else:
-                cnt[SYN] += 1
+                session.n_syn += 1
                 if not session.syn_time:
                     session.syn_time = frame.ts - session.first + 1
                     session.ack_time = 0
@@ -684,7 +694,7 @@ class SessionTable:
                     session.set_isn(d, seq)
             return
         if flags & TH_RST:
-            cnt[RST] += 1
+            session.n_rst += 1
             diff = seq_diff(seq, session.next_seq(d))
             if diff <= 0:
                 if diff == 0 and not session.closing:
@@ -693,17 +703,17 @@ class SessionTable:
                 return
             session.set_close_state(d, 2)
         if flags & TH_FIN:
-            cnt[FIN] += 1
+            session.n_fin += 1
             session.set_close_state(d, 1)
         if flags & (TH_FIN | TH_RST | TH_PSH | TH_SYN | TH_ACK) == TH_ACK:
-            cnt[ACK] += 1
+            session.n_ack += 1
             if not session.ack_time:
                 session.ack_time = frame.ts - session.first + 1
         if flags & TH_PSH:
-            cnt[PSH] += 1
+            session.n_psh += 1
         if session.stop_tcp:
             return
-        if session.next_seq(d) == 0 and session.have_tcp and cnt[SYNACK] == 0:
+        if session.next_seq(d) == 0 and session.have_tcp and session.n_synack == 0:
             # A SYN but no SYN-ACK seen: this side starts where we first see it (Arkime: no-syn-ack).
             session.set_next_seq(d, seq)
         if session.tcp_queue is not None and len(session.tcp_queue) > MAX_TCP_QUEUE:
@@ -843,7 +853,7 @@ class SessionTable:
         pending = session.pending
         if pending is not None and self.app is not None:
             session.pending = None
-            if pending[0] == 1 and session.flags is not None and session.flags[PSH] == 1:
+            if pending[0] == 1 and session.tcp and session.n_psh == 1:
                 self.app.data(session, pending[2], pending[1])
         if self.app is not None and session.parsers:
             self.app.finish(session)
@@ -864,8 +874,7 @@ class SessionTable:
         session.src_data = session.dst_data = 0
         session.positions = array("Q")
         session.syn_time = session.ack_time = 0
-        if session.flags is not None:
-            session.flags = [0] * 9
+        session.clear_flags()
         session._fields = None
 
     def flush(self) -> None:
