@@ -43,6 +43,7 @@ _METHOD_SET: Final = frozenset(m.encode() for m in METHODS)
 _METHOD_OBJECTS: Final[dict[bytes, bytes]] = {m: m for m in _METHOD_SET}
 _METHOD_NAMES: Final[dict[bytes, str]] = {m: m.decode() for m in _METHOD_SET}
 _VERSIONS: Final[dict[bytes, bytes]] = {}
+_VERSION_NAMES: Final[dict[bytes, str]] = {}
 _METHOD_PREFIXES: Final = frozenset(m.encode()[:n] for m in METHODS for n in range(1, len(m) + 1))
 _DETECT_PREFIXES: Final = tuple(m.encode() for m in METHODS) + (b"HTTP",)
 
@@ -91,6 +92,10 @@ def detect(session: Any, data: bytes, direction: int) -> bool:
 
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
+
+
+def _ascii(raw: bytes) -> str:
+    return raw.decode("ascii", "replace")
 
 
 def _lower(raw: bytes) -> str:
@@ -391,9 +396,11 @@ class HTTPParser(Parser):
             else:
                 _length(side, lower, value)
         _framing(side, connection, upgrade)
-        version = side.version.decode()
+        # Shared str objects: the values wait in ``out`` while the session is open (52 bytes
+        # each as a str of their own).
+        version: str = remembered(_VERSION_NAMES, side.version, _ascii, 64)
         if request:
-            method = side.method.decode()
+            method = _METHOD_NAMES.get(side.method) or side.method.decode()
             self._add("http.method", method)
             self._add("http.clientVersion", version)
         else:
