@@ -212,3 +212,15 @@ def test_packed_steps_give_back_any_positions(first: int, steps: list[int]) -> N
 def test_damaged_packed_steps_are_an_error(damaged: bytes) -> None:
     with pytest.raises((ValueError, IndexError)):
         blob.decode(damaged)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40), st.integers(1, 60))
+def test_any_bytes_as_packed_steps_decode_or_fail_cleanly(stream: bytes, count: int) -> None:
+    """A damaged stream of packed steps gives positions or a clean error, never another exception."""
+    damaged = bytes([blob.NEW, 18, blob.INTS | blob.DELTA | blob.PACKED, count, 48]) + stream
+    try:
+        items = blob.decode(damaged)
+    except (ValueError, IndexError):
+        return
+    assert all(type(v) is int for _, values in items[:1] for v in values)
