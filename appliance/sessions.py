@@ -100,11 +100,12 @@ class Session:
         "key", "queue", "proto", "ipver", "addr1", "addr2", "port1", "port2", "ethertype",
         "first", "last", "seg_first", "src_packets", "dst_packets", "src_bytes", "dst_bytes",
         "src_data", "dst_data", "src_seq", "dst_seq", "src_close", "dst_close", "src_isn", "dst_isn",
-        "macs", "ttls", "vlans", "payload8", "tcp", "n_syn", "n_synack", "n_ack", "n_psh", "n_fin", "n_rst",
+        "macs", "ttls", "vlans", "payload8", "n_syn", "n_synack", "n_ack", "n_psh", "n_fin", "n_rst",
         "n_urg", "n_srczero", "n_dstzero",
-        "syn_time", "ack_time", "have_tcp", "syn_set", "tcp_queue", "stop_tcp", "closing",
+        "syn_time", "ack_time", "syn_set", "tcp_queue", "closing",
         "protocols", "_fields", "segments", "outer", "icmp", "positions", "parsers", "tags", "fid",
-        "consumed", "src_low", "pending", "older", "newer", "age_older", "age_newer",
+        "consumed", "pending", "older", "newer", "age_older", "age_newer",
+        "tcp", "have_tcp", "stop_tcp", "src_low",
     )
 
     def __init__(self, key: Any, queue: int, frame: Frame) -> None:
@@ -135,14 +136,11 @@ class Session:
         self.payload8: tuple[bytes, bytes] = NO_BYTES
         # Arkime's TCP flag counters (tcpflags.*), for TCP sessions (``tcp``): native fields,
         # 72 bytes inside the object, where a list of nine took 128 bytes more beside it.
-        self.tcp = False
         self.n_syn = self.n_synack = self.n_ack = self.n_psh = self.n_fin = self.n_rst = self.n_urg = 0
         self.n_srczero = self.n_dstzero = 0
         self.syn_time = self.ack_time = 0
-        self.have_tcp = False
         self.syn_set = 0
         self.tcp_queue: list[list[Any]] | None = None  # out-of-order TCP data; a list only while some waits
-        self.stop_tcp = False
         self.closing = 0  # packet time at which a TCP close was seen, 0 if open
         self.protocols: tuple[str, ...] = ()
         self._fields: dict[str, Any] | None = None  # see ``fields``
@@ -156,15 +154,20 @@ class Session:
         self.tags: list[str] | None = None
         self.fid = 0
         self.consumed = 0  # bit d: side d's first data was classified (an int, not a 72-byte list)
-        # Whether the source's address + port sorts first in the key: the fast path's direction
-        # test (a shared bool rather than 40 bytes of the source's address and port).
-        self.src_low = True
         self.pending: list[Any] | None = None  # mid-stream data: [count, direction, first payload]
         # Links of the table's chains (see Chain): idle order, and for TCP the segment-start order.
         self.older: Session | None = None
         self.newer: Session | None = None
         self.age_older: Session | None = None
         self.age_newer: Session | None = None
+        # The bools last and together: the compiled class lays its fields out in the order they
+        # are first set, and one byte each between 8-byte fields would pad each to 8.
+        self.tcp = False
+        self.have_tcp = False
+        self.stop_tcp = False
+        # Whether the source's address + port sorts first in the key: the fast path's direction
+        # test (a shared bool rather than 40 bytes of the source's address and port).
+        self.src_low = True
 
     @property
     def flags(self) -> list[int] | None:
