@@ -186,28 +186,33 @@ def _differences(out: list[bytes], values: list[int]) -> None:
     _varint(out, _zigzag(values[0]))
     if len(values) == 1:
         return
-    # A step up is > 0; a value that does not go up is kept as -1 - zigzag(value).
-    steps: list[int] = []
-    before = values[0]
-    for v in values[1:]:
-        steps.append(v - before if v > before else -1 - _zigzag(v))
-        before = v
-    rice_k, rice_bits, recent_k, recent_bits = _costs(steps)
+    rice_k, rice_bits, recent_k, recent_bits = _costs(values)
     if recent_bits < rice_bits:
         out.append(_BYTE[RECENT_CODE | recent_k])
-        _bit_stream(out, steps, recent_k, True)
+        _bit_stream(out, values, recent_k, True)
     else:
         out.append(_BYTE[rice_k])
-        _bit_stream(out, steps, rice_k, False)
+        _bit_stream(out, values, rice_k, False)
 
 
-def _costs(steps: list[int]) -> tuple[int, int, int, int]:
+def _step(value: int, before: int) -> int:
+    """A step up (> 0), or a value that does not go up as -1 - zigzag(value). The passes over
+    the values work this out as they go: a list of steps cost more than the rest (each step
+    above 256 an int object made and read back)."""
+    return value - before if value > before else -1 - _zigzag(value)
+
+
+def _costs(values: list[int]) -> tuple[int, int, int, int]:
     """The Rice parameter and bits of each code: plain Rice code, then the recent-steps code
     (whose Rice code spells out only the steps that are not repeats). Big jumps are left out of
     the mean step: they are escaped anyway."""
     total = n = literal_total = literal_n = 0
     r0 = r1 = r2 = 0  # the last three different steps, most recent first (0: none yet)
-    for step in steps:
+    before = values[0]
+    for i in range(1, len(values)):
+        v = values[i]
+        step = _step(v, before)
+        before = v
         if step <= 0:
             continue
         small = step < 1 << 20
@@ -231,7 +236,11 @@ def _costs(steps: list[int]) -> tuple[int, int, int, int]:
     k0, m0 = max(k - 1, 0), max(m - 1, 0)
     rice0 = rice1 = recent0 = recent1 = 0
     r0 = r1 = r2 = 0
-    for step in steps:
+    before = values[0]
+    for i in range(1, len(values)):
+        v = values[i]
+        step = _step(v, before)
+        before = v
         rice0 += _rice_size(step, k0)
         rice1 += _rice_size(step, k)
         if step > 0 and (step == r0 or step == r1 or step == r2):
@@ -278,7 +287,7 @@ def _rice_size(step: int, k: int) -> int:
     return size
 
 
-def _bit_stream(out: list[bytes], steps: list[int], k: int, recent: bool) -> None:
+def _bit_stream(out: list[bytes], values: list[int], k: int, recent: bool) -> None:
     """The steps in Rice code, or against the recent steps, most significant bit first, the last
     byte padded with 0 bits. Each step is one write of at most 33 bits (``acc`` stays a machine
     word), an escape is one more per varint byte."""
@@ -286,7 +295,11 @@ def _bit_stream(out: list[bytes], steps: list[int], k: int, recent: bool) -> Non
     n = 0
     r0 = r1 = r2 = 0
     low_mask = (1 << k) - 1
-    for step in steps:
+    before = values[0]
+    for i in range(1, len(values)):
+        v = values[i]
+        step = _step(v, before)
+        before = v
         code = 0
         width = 0
         if recent:
