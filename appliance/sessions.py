@@ -105,7 +105,7 @@ class Session:
         "syn_time", "ack_time", "syn_set", "tcp_queue", "closing",
         "protocols", "_fields", "segments", "outer", "icmp", "positions", "parsers", "tags", "fid",
         "consumed", "pending", "older", "newer", "age_older", "age_newer",
-        "tcp", "have_tcp", "stop_tcp", "src_low",
+        "have_tcp", "stop_tcp", "src_low",
     )
 
     def __init__(self, key: Any, queue: int, frame: Frame) -> None:
@@ -134,7 +134,7 @@ class Session:
         self.ttls: tuple[bytes, bytes] = NO_BYTES  # each side's distinct TTLs as bytes, at most 10
         self.vlans: list[int] | None = None
         self.payload8: tuple[bytes, bytes] = NO_BYTES
-        # Arkime's TCP flag counters (tcpflags.*), for TCP sessions (``tcp``): native fields,
+        # Arkime's TCP flag counters (tcpflags.*), kept for TCP sessions: native fields,
         # 72 bytes inside the object, where a list of nine took 128 bytes more beside it.
         self.n_syn = self.n_synack = self.n_ack = self.n_psh = self.n_fin = self.n_rst = self.n_urg = 0
         self.n_srczero = self.n_dstzero = 0
@@ -162,7 +162,6 @@ class Session:
         self.age_newer: Session | None = None
         # The bools last and together: the compiled class lays its fields out in the order they
         # are first set, and one byte each between 8-byte fields would pad each to 8.
-        self.tcp = False
         self.have_tcp = False
         self.stop_tcp = False
         # Whether the source's address + port sorts first in the key: the fast path's direction
@@ -172,7 +171,7 @@ class Session:
     @property
     def flags(self) -> list[int] | None:
         """The TCP flag counters in ``FLAG_NAMES`` order; None for a session that is not TCP."""
-        if not self.tcp:
+        if self.proto != 6:
             return None
         return [self.n_syn, self.n_synack, self.n_ack, self.n_psh, self.n_fin, self.n_rst, self.n_urg,
                 self.n_srczero, self.n_dstzero]
@@ -449,8 +448,6 @@ class SessionTable:
             want = session.next_seq(d)
             if n and (want == 0 or seq != want):
                 return False
-            if not session.tcp:  # a TCP session always has its counters
-                return False
             if flags & 0x1F == 0x10:
                 session.n_ack += 1
                 if not session.ack_time:
@@ -525,7 +522,6 @@ class SessionTable:
         session = Session(key, queue, frame)
         proto = frame.proto
         if proto == 6:
-            session.tcp = True
             flags = frame.flags
             if flags & (TH_SYN | TH_ACK) == TH_SYN | TH_ACK or (not flags & TH_SYN and frame.sport < frame.dport):
                 # The SYN was missed: the answer's receiver (or the higher port) is the caller.
@@ -669,7 +665,6 @@ class SessionTable:
 
     def _tcp(self, session: Session, frame: Frame, d: int) -> None:  # noqa: C901, PLR0912
         flags, seq = frame.flags, frame.seq
-        session.tcp = True  # set in _new already; a TCP session always has its counters
         if frame.win == 0 and not flags & TH_RST:
             if d:
                 session.n_dstzero += 1
@@ -856,7 +851,7 @@ class SessionTable:
         pending = session.pending
         if pending is not None and self.app is not None:
             session.pending = None
-            if pending[0] == 1 and session.tcp and session.n_psh == 1:
+            if pending[0] == 1 and session.proto == 6 and session.n_psh == 1:
                 self.app.data(session, pending[2], pending[1])
         if self.app is not None and session.parsers:
             self.app.finish(session)

@@ -219,17 +219,10 @@ def _costs(values: list[int]) -> tuple[int, int, int, int]:
         if small:
             total += step
             n += 1
-        if step == r0:
-            continue
-        if step == r1:
-            r0, r1 = step, r0
-        elif step == r2:
-            r0, r1, r2 = step, r0, r1
-        else:
-            r0, r1, r2 = step, r0, r1
-            if small:
-                literal_total += step
-                literal_n += 1
+        where, r0, r1, r2 = _recent(step, r0, r1, r2)
+        if where == 3 and small:
+            literal_total += step
+            literal_n += 1
     # floor(log2(mean)) or one less (a geometric spread's best is log2(mean * ln 2)).
     k = _log2(total // n if n else 0)
     m = _log2(literal_total // literal_n if literal_n else 0)
@@ -243,26 +236,30 @@ def _costs(values: list[int]) -> tuple[int, int, int, int]:
         before = v
         rice0 += _rice_size(step, k0)
         rice1 += _rice_size(step, k)
-        if step > 0 and (step == r0 or step == r1 or step == r2):
-            if step == r0:
-                recent0 += 1
-                recent1 += 1
-            elif step == r1:
-                recent0 += 2
-                recent1 += 2
-                r0, r1 = step, r0
-            else:
-                recent0 += 3
-                recent1 += 3
-                r0, r1, r2 = step, r0, r1
-            continue
-        recent0 += 3 + _rice_size(step, m0)
-        recent1 += 3 + _rice_size(step, m)
+        where = 3
         if step > 0:
-            r0, r1, r2 = step, r0, r1
+            where, r0, r1, r2 = _recent(step, r0, r1, r2)
+        if where < 3:
+            recent0 += where + 1
+            recent1 += where + 1
+        else:
+            recent0 += 3 + _rice_size(step, m0)
+            recent1 += 3 + _rice_size(step, m)
     rice_k, rice_bits = (k0, rice0) if rice0 < rice1 else (k, rice1)
     recent_k, recent_bits = (m0, recent0) if recent0 < recent1 else (m, recent1)
     return rice_k, rice_bits, recent_k, recent_bits
+
+
+def _recent(step: int, r0: int, r1: int, r2: int) -> tuple[int, int, int, int]:
+    """Where a step up is among the last three different steps, most recent first (0-2; 3: not
+    there, so the code spells it out), and those three after it. 0 stands for none yet."""
+    if step == r0:
+        return 0, r0, r1, r2
+    if step == r1:
+        return 1, step, r0, r2
+    if step == r2:
+        return 2, step, r0, r1
+    return 3, step, r0, r1
 
 
 def _log2(n: int) -> int:
@@ -303,18 +300,11 @@ def _bit_stream(out: list[bytes], values: list[int], k: int, recent: bool) -> No
         code = 0
         width = 0
         if recent:
-            if step > 0 and step == r0:
-                code, width = 0, 1
-            elif step > 0 and step == r1:
-                code, width = 2, 2
-                r0, r1 = step, r0
-            elif step > 0 and step == r2:
-                code, width = 6, 3
-                r0, r1, r2 = step, r0, r1
-            else:
-                code, width = 7, 3
-                if step > 0:
-                    r0, r1, r2 = step, r0, r1
+            where = 3
+            if step > 0:
+                where, r0, r1, r2 = _recent(step, r0, r1, r2)
+            # where 1 bits, then a 0 for a repeat: 0, 10, 110; 111 and the Rice code otherwise.
+            code, width = ((1 << (where + 1)) - 2, where + 1) if where < 3 else (7, 3)
         if width and code != 7:
             acc = (acc << width) | code
             n += width
@@ -550,16 +540,21 @@ def _items(body: bytes, pos: int) -> list[tuple[int, Any]]:
     return out
 
 
-def _read_packed(body: bytes, pos: int) -> tuple[list[int], int]:
+def _read_first(body: bytes, pos: int) -> tuple[int, list[int], int]:
+    """The count and the first value (zigzag) that both layouts of steps begin with."""
     count, pos = _read_varint(body, pos)
     values: list[int] = []
-    if not count:
+    if count:
+        n, pos = _read_varint(body, pos)
+        values.append(_unzigzag(n))
+    return count, values, pos
+
+
+def _read_packed(body: bytes, pos: int) -> tuple[list[int], int]:
+    count, values, pos = _read_first(body, pos)
+    if count <= 1:
         return values, pos
-    n, pos = _read_varint(body, pos)
-    before = _unzigzag(n)
-    values.append(before)
-    if count == 1:
-        return values, pos
+    before = values[0]
     header = body[pos]
     k = header & 0x1F
     if header & ~(RECENT_CODE | 0x1F) or k > MAX_K:
@@ -578,10 +573,7 @@ def _read_packed(body: bytes, pos: int) -> tuple[list[int], int]:
                 step = r0 if ones == 0 else r1 if ones == 1 else r2
                 if not step:
                     raise ValueError("session blob repeats a step it has not had")
-                if ones == 1:
-                    r0, r1 = step, r0
-                elif ones == 2:
-                    r0, r1, r2 = step, r0, r1
+                _, r0, r1, r2 = _recent(step, r0, r1, r2)
                 before += step
                 values.append(before)
                 continue
@@ -589,7 +581,7 @@ def _read_packed(body: bytes, pos: int) -> tuple[list[int], int]:
         if step > 0:
             before += step
             if recent:
-                r0, r1, r2 = step, r0, r1
+                _, r0, r1, r2 = _recent(step, r0, r1, r2)
         else:  # the value itself: it did not go up
             before = _unzigzag(-1 - step)
         values.append(before)
@@ -637,13 +629,10 @@ def _read_bits(body: bytes, bit: int, width: int) -> tuple[int, int]:
 
 
 def _read_steps(body: bytes, pos: int) -> tuple[list[int], int]:
-    count, pos = _read_varint(body, pos)
-    values: list[int] = []
+    count, values, pos = _read_first(body, pos)
     if not count:
         return values, pos
-    n, pos = _read_varint(body, pos)
-    before = _unzigzag(n)
-    values.append(before)
+    before = values[0]
     for _ in range(count - 1):
         n, pos = _read_varint(body, pos)
         if n:
