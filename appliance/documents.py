@@ -102,6 +102,16 @@ def packet_positions(positions: Sequence[int]) -> tuple[list[int], list[int]]:
     return files, out
 
 
+def file_numbers(packet_pos: Sequence[int]) -> list[int]:
+    """The ``fileId`` that goes with a ``packetPos``: the files its ``-file`` markers name, in
+    order of first mention (as ``packet_positions`` lists them)."""
+    files: list[int] = []
+    for pos in packet_pos:
+        if type(pos) is int and pos < 0 and -pos not in files:
+            files.append(-pos)
+    return files
+
+
 def _addresses(s: Session, doc: dict[str, Any]) -> None:
     doc["source.ip"] = ip_text(s.addr1)
     doc["destination.ip"] = ip_text(s.addr2)

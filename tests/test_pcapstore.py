@@ -23,7 +23,7 @@ import pytest
 from appliance.capture.importer import Importer, Progress
 from appliance.capture.sink import PacketSink
 from appliance.capture.watch import ImportWatcher
-from appliance.documents import flat_document
+from appliance.documents import file_numbers, flat_document
 from appliance.fields import nest
 from appliance.pcapstore import FILE_SHIFT
 from appliance.pcapstore.freespace import FreeSpaceGuard
@@ -379,6 +379,7 @@ def test_retrieval_is_byte_identical(tmp_path: Path) -> None:
     assert everything[24:] == raw[24:]  # every record, header and data, byte for byte, in time order
     for session, positions, doc in store.sessions:
         assert positions_from_document(doc["fileId"], doc["packetPos"]) == positions
+        assert file_numbers(doc["packetPos"]) == doc["fileId"]  # what the store derives fileId from
         one = b"".join(reader.session_pcap(positions))
         got = records_of(g.write(tmp_path / "one.pcap", one))
         assert len(got) == sum(session.packets) and all(rec[3] in raw for rec in got)

@@ -199,6 +199,36 @@ def test_derivable_fields_are_not_stored_twice(tmp_path: Path, corpus: dict[str,
     assert not kept, [store.fields.by_id[f].path for f in kept]
 
 
+def test_file_ids_come_from_the_packet_positions(tmp_path: Path, corpus: dict[str, list[dict[str, Any]]]) -> None:
+    """fileId is the files that packetPos's -file markers name: the blob keeps a document's own
+    list only where it says otherwise, and searches see the same list either way."""
+    from appliance.query import Searcher
+    from appliance.store.sessions import COLUMN_ORDER, decode_doc
+
+    store = SessionStore(open_database(str(tmp_path / "s.db")))
+    select = f"SELECT {', '.join(COLUMN_ORDER)} FROM sessions WHERE id = ?"
+    base = {k: v for k, v in next(d for ds in corpus.values() for d in ds if d.get("packetPos")).items()
+            if k != "fileId"}
+    docs = [{**base, "fileId": [4, 5], "packetPos": [-4, 24, 1500, -5, 24, -4, 3000]},  # as capture makes them
+            {**base, "fileId": [5], "packetPos": [-4, 24, -5, 24]},  # a list that says otherwise
+            {**base, "packetPos": [-4, 24]},  # no fileId at all
+            {**base, "fileId": [], "packetPos": [24, 90]}]  # offsets in a parsed capture
+    ids = [store.add(doc) for doc in docs]
+    store.flush()
+    file_id = store.fields.by_path["fileId"]
+    for sid, doc in zip(ids, docs, strict=True):
+        assert store.get_flat(sid) == doc
+        row = store.conn.execute(select, (sid,)).fetchall()[0]
+        assert store.decode_rows([row], wanted={"fileId"})[0].get("fileId") == doc.get("fileId")
+    kept = [any(abs(fid) == file_id for fid, _ in decode_doc(blob))
+            for (blob,) in store.conn.execute("SELECT doc FROM sessions ORDER BY id")]
+    assert kept == [False, True, True, False]
+    searcher = Searcher(store)
+    assert set(searcher.ids("fileId == 4")) == {ids[0]}
+    assert set(searcher.ids("fileId == 5")) == {ids[0], ids[1]}
+    assert set(searcher.ids("fileId == EXISTS!")) == {ids[0], ids[1], ids[3]}
+
+
 def test_stores_keyed_by_16_byte_addresses_are_migrated(tmp_path: Path,
                                                           corpus: dict[str, list[dict[str, Any]]]) -> None:
     """Before migration 009 an address was a 16-byte key (IPv4 as ::ffff:a.b.c.d), in the

@@ -103,7 +103,8 @@ class Compiler:
             bounds, extra = where.bounds()
             return ("(s.id IN (SELECT p.session_id FROM postings p WHERE p.term_id IN "
                     f"(SELECT t.id FROM terms t WHERE t.field_id = ?){bounds}))", [where.fid, *extra])
-        return "(fk_doc(s.doc, ?) IS NOT NULL)", [where.fid]
+        values, params = where.values()
+        return f"({values} IS NOT NULL)", params
 
     def any_of(self, targets: list[registry.Field], op: str, token: Token) -> Sql:
         parts = []
@@ -208,7 +209,7 @@ class Compiler:
         if spec is _ID_FIELD:
             return Where("id", "s.id", "s.id", 0)
         if spec is _FILE_FIELD:  # the names of the files listed in the session's fileId
-            return Where("file", "", "f.name", self.fields.by_path["fileId"])
+            return Where("file", "", "f.name", *self._derived_list("fileId"))
         storage = self.fields.storage[spec.path]
         fid = self.fields.by_path[spec.path]
         if storage.kind == "column":
@@ -220,8 +221,15 @@ class Compiler:
             return Where("node", "s.node", "t.value", fid)
         if storage.kind == "postings":
             return Where("postings", "", "t.value", fid, self.window)
+        if storage.kind == "derived_list":
+            return Where("doc", "", "j.value", *self._derived_list(spec.path))
         value = "fk_ipkey(j.value)" if spec.type == "ip" else "j.value"
         return Where("doc", "", value, fid)
+
+    def _derived_list(self, path: str) -> tuple[int, None, int]:
+        """(field id, no window, id of the field it is derived from) of a derived list."""
+        by_path = self.fields.by_path
+        return by_path[path], None, by_path[layout.DERIVED_LISTS[path]]
 
 
 @dataclass(frozen=True)
@@ -233,6 +241,13 @@ class Where:
     value: str
     fid: int
     window: tuple[int, int] | None = None
+    from_fid: int = 0  # a derived list (layout.DERIVED_LISTS): the field it is derived from
+
+    def values(self) -> Sql:
+        """The JSON list of a blob field's values, for json_each (NULL if it has none)."""
+        if self.from_fid:
+            return "fk_files(s.doc, ?, ?)", [self.fid, self.from_fid]
+        return "fk_doc(s.doc, ?)", [self.fid]
 
     def bounds(self) -> Sql:
         if self.window is None:
@@ -255,16 +270,17 @@ class Where:
             return f"(s.node IN (SELECT t.id FROM terms t WHERE t.field_id = ? AND ({cond})))", \
                 [self.fid, *params]
         if self.kind == "doc":
-            return (f"(EXISTS (SELECT 1 FROM json_each(fk_doc(s.doc, ?)) j WHERE {cond}))",
-                    [self.fid, *params])
+            values, extra = self.values()
+            return f"(EXISTS (SELECT 1 FROM json_each({values}) j WHERE {cond}))", [*extra, *params]
         if self.kind == "file":
             # A session with packets in a file ended after the file's first packet: that bound is
             # a rowid range (ids are time-ordered), so older sessions are not even decoded. The
             # slack covers capture clocks that step back (FILE_SLACK_MS).
             first = f"(SELECT min(f.first_us) FROM pcap_files f WHERE {cond})"
+            values, extra = self.values()
             return (f"(s.id >= (({first} / 1000 - {FILE_SLACK_MS + layout.EPOCH_MS}) << {layout.SEQ_BITS}) AND EXISTS "
-                    "(SELECT 1 FROM json_each(fk_doc(s.doc, ?)) j JOIN pcap_files f ON f.num = j.value "
-                    f"WHERE {cond}))", [*params, self.fid, *params])
+                    f"(SELECT 1 FROM json_each({values}) j JOIN pcap_files f ON f.num = j.value "
+                    f"WHERE {cond}))", [*params, *extra, *params])
         return f"({cond})", params
 
 

@@ -17,11 +17,12 @@ from typing import Any
 
 import apsw
 
+from appliance.documents import file_numbers
 from appliance.query.compile import Compiler
 from appliance.query.parser import Bool, Compare, QueryError, parse
 from appliance.store import blob as blob_format
 from appliance.store import layout
-from appliance.store.sessions import _COLUMN_ORDER, SessionStore, decode_doc, display_value
+from appliance.store.sessions import _COLUMN_ORDER, ABSENT, SessionStore, decode_doc, display_value
 
 DEFAULT_TIME_LIMIT = 10.0  # seconds
 MINUTE_MS = 60_000
@@ -82,18 +83,37 @@ def _regexp(pattern: str, value: Any) -> bool:
 _doc_cache: dict[str, Any] = {"blob": None, "items": {}}
 
 
+def _items(blob: bytes) -> dict[int, Any]:
+    """A blob's items by field id; the last blob's are kept, as one row's functions share it."""
+    if blob is not _doc_cache["blob"]:
+        _doc_cache["blob"], _doc_cache["items"] = blob, dict(decode_doc(blob))
+    items: dict[int, Any] = _doc_cache["items"]
+    return items
+
+
 def _fk_doc(blob: bytes | None, fid: int) -> str | None:
     """The values of one blob field as a JSON array (for json_each), or NULL."""
     if not blob:
         return None
-    if blob is not _doc_cache["blob"]:
-        _doc_cache["blob"], _doc_cache["items"] = blob, dict(decode_doc(blob))
-    value = _doc_cache["items"].get(fid)
+    value = _items(blob).get(fid)
     if value is None:
         return None
     if isinstance(value, blob_format.Tree):  # an object field: searched only with EXISTS!
         return "[]"
     return json.dumps(value if isinstance(value, list) else [value])
+
+
+def _fk_files(blob: bytes | None, fid: int, from_fid: int) -> str | None:
+    """fileId as a JSON array: the list the blob kept, else the files packetPos names (NULL if
+    the session has neither)."""
+    if not blob:
+        return None
+    items = _items(blob)
+    value = items.get(fid)
+    if value is None:
+        positions = items.get(from_fid)
+        value = file_numbers(positions) if isinstance(positions, list) else None
+    return None if value is None or value == ABSENT else json.dumps(value)
 
 
 def _fk_ipkey(text: Any) -> bytes | None:
@@ -107,6 +127,7 @@ def register_functions(conn: apsw.Connection) -> None:
     """REGEXP and the blob helpers the compiled SQL uses."""
     conn.create_scalar_function("regexp", _regexp, 2, deterministic=True)
     conn.create_scalar_function("fk_doc", _fk_doc, 2, deterministic=True)
+    conn.create_scalar_function("fk_files", _fk_files, 3, deterministic=True)
     conn.create_scalar_function("fk_ipkey", _fk_ipkey, 1, deterministic=True)
 
 

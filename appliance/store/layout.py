@@ -75,9 +75,14 @@ NODE: Final = "node"  # stored as a term id in sessions.node (one node name, man
 # Kept in the blob only: per-packet lists, and values unique to a session that would cost more
 # as terms than they are worth searching quickly (still searchable, by decoding the blob).
 DOC_ONLY: Final = frozenset({
-    "fileId", "packetPos", "packetLen", "srcTTL", "dstTTL", "srcDscp", "dstDscp",
+    "packetPos", "packetLen", "srcTTL", "dstTTL", "srcDscp", "dstDscp",
     "srcPayload8", "dstPayload8", "tls.srcSessionId", "tls.dstSessionId", "http.requestBody",
 })
+
+# Lists derived from another blob field, searched through a blob function (fk_files, query/search.py):
+# fileId is the files that packetPos's -file markers name, in order (documents.packet_positions).
+# The blob keeps a document's own list only where it says otherwise (~6 bytes a session saved).
+DERIVED_LISTS: Final[dict[str, str]] = {"fileId": "packetPos"}
 
 # Blob lists stored as differences between neighbours (blob.py): offsets that grow within a file.
 DELTA_ENCODED: Final = frozenset({"packetPos"})
@@ -87,7 +92,7 @@ TEXT_TYPES: Final = ("termfield", "lotermfield", "uptermfield", "textfield")
 
 @dataclass(frozen=True)
 class Storage:
-    """How a field is stored: kind is column, derived, cid, node, postings, doc or object."""
+    """How a field is stored: kind is column, derived, derived_list, cid, node, postings, doc or object."""
 
     kind: str
     column: str = ""
@@ -103,6 +108,8 @@ def storage_of(field: Field, objects: tuple[str, ...]) -> Storage:
         return Storage("derived", DERIVED[path])
     if path == "packetRange":  # {gte: firstPacket, lte: lastPacket}, rebuilt on read
         return Storage("derived")
+    if path in DERIVED_LISTS:
+        return Storage("derived_list")
     if path == COMMUNITY_ID:
         return Storage("cid", "s.cid")
     if path == NODE:

@@ -25,6 +25,7 @@ import apsw
 
 from appliance import fields as registry
 from appliance.community_id import community_id
+from appliance.documents import file_numbers
 from appliance.insights import aggregates
 from appliance.memo import remembered
 from appliance.store import blob as blob_format
@@ -54,7 +55,7 @@ _TERM_CACHE_MAX: Final = 500_000  # distinct (field, value) pairs kept in memory
 _IP_KEYS: Final[dict[str, bytes]] = {}
 _IP_KEYS_MAX: Final = 10_000
 _NO_TERMS: Final[dict[Any, int]] = {}  # the cache of a field with none yet (never written)
-_ABSENT: Final = "\0absent"  # blob marker: a derivable field that the document did not have
+ABSENT: Final = "\0absent"  # blob marker: a derivable field that the document did not have
 
 
 class FieldMap:
@@ -523,7 +524,7 @@ class SessionStore:
         out: list[Any] = []
         derived = _derive(columns, last_ms, doc)
         for path, computed in derived.items():
-            given = doc.get(path, _ABSENT)
+            given = doc.get(path, ABSENT)
             if given != computed:
                 out += [self.fields.by_path[path], given]
         return out
@@ -555,6 +556,8 @@ class SessionStore:
         by_id = self.fields.by_id
         blobs = [decode_doc(row[-1]) for row in rows]
         if wanted is not None:
+            # a derived list needs the field it comes from
+            wanted = wanted | {layout.DERIVED_LISTS[p] for p in wanted if p in layout.DERIVED_LISTS}
             blobs = [[(fid, v) for fid, v in items if by_id[abs(fid)].path in wanted] for items in blobs]
         ids = {row[_NODE] for row in rows if row[_NODE] is not None}
         for items in blobs:
@@ -594,7 +597,7 @@ class SessionStore:
             extra[by_id[abs(fid)].path] = value
         doc.update(_derive(columns, layout.last_packet(columns["id"]), {**doc, **extra}, with_cid))
         doc.update(extra)
-        return {path: value for path, value in doc.items() if value != _ABSENT}
+        return {path: value for path, value in doc.items() if value != ABSENT}
 
     def _untree(self, value: Any, terms: dict[int, Any], field: registry.Field | None) -> Any:
         """A ``blob.Tree``'s value back to the objects that were stored: key names for field ids,
@@ -662,7 +665,7 @@ _TOTALS: Final = (("network.packets", "src_packets", "dst_packets"), ("network.b
 
 
 def _derive(columns: dict[str, Any], last_ms: int, doc: dict[str, Any], with_cid: bool = True) -> dict[str, Any]:
-    """The fields that the columns determine: times, totals, the community id."""
+    """The fields that the columns (and packetPos) determine: times, totals, fileId, the community id."""
     out: dict[str, Any] = {"lastPacket": last_ms, "firstPacket": last_ms - (columns["length"] or 0),
                            "length": columns["length"] or 0}
     out["packetRange"] = {"gte": out["firstPacket"], "lte": last_ms}
@@ -670,7 +673,9 @@ def _derive(columns: dict[str, Any], last_ms: int, doc: dict[str, Any], with_cid
         if columns.get(a) is not None and columns.get(b) is not None:
             out[path] = columns[a] + columns[b]
         else:
-            out[path] = _ABSENT
+            out[path] = ABSENT
+    positions = doc.get("packetPos", ABSENT)
+    out["fileId"] = file_numbers(positions) if isinstance(positions, list) else ABSENT
     if with_cid:  # a SHA-1 per session: only when asked for
         out[layout.COMMUNITY_ID] = _community(columns, doc)
     return out
@@ -679,7 +684,7 @@ def _derive(columns: dict[str, Any], last_ms: int, doc: dict[str, Any], with_cid
 def _community(columns: dict[str, Any], doc: dict[str, Any]) -> Any:
     src, dst, proto = columns.get("src_ip"), columns.get("dst_ip"), columns.get("proto")
     if src is None or dst is None or proto is None or columns.get("cid") is None:
-        return _ABSENT
+        return ABSENT
     if proto in (1, 58):
         types, codes = doc.get("icmp.type") or [0], doc.get("icmp.code") or [0]
         ports = (types[0], codes[0])
