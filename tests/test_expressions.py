@@ -382,3 +382,31 @@ def test_minute_maxima_skip_minutes_and_change_nothing(corpus_store: Any) -> Non
             assert newest == sorted((i for i, d in by_id.items() if pred(d)), reverse=True)[:5], expression
     assert skipped >= 4  # the high bounds did skip
     assert searcher.skipping("bytes > 0 || packets > 1", TimeRange()) is None  # an OR bounds nothing
+
+
+def test_community_ids_are_found_through_their_prefix_index(corpus_store: Any, tmp_path: Any) -> None:
+    """communityId == X finds exactly the sessions with that id; the index holds 4 bytes of it,
+    so two ids sharing those 4 bytes are told apart by the column."""
+    import base64
+
+    from appliance.store.db import open_database
+    from appliance.store.sessions import SessionStore
+
+    store, by_id = corpus_store
+    searcher = Searcher(store)
+    ids = sorted({d["network.community_id"] for d in by_id.values() if "network.community_id" in d})
+    assert len(ids) > 100
+    for cid in ids[::10]:
+        assert set(searcher.ids(f"communityId == \"{cid}\"")) == \
+            {i for i, d in by_id.items() if d.get("network.community_id") == cid}, cid
+    where, params = searcher.where(f"communityId == \"{ids[0]}\"", TimeRange())
+    plan = store.conn.execute(f"EXPLAIN QUERY PLAN SELECT s.id FROM sessions s WHERE {where}", params).fetchall()
+    assert any("sessions_cid" in row[-1] for row in plan), plan
+
+    twins = SessionStore(open_database(str(tmp_path / "twins.db")))
+    base = next(d for d in by_id.values() if "network.community_id" in d)
+    texts = ["1:" + base64.b64encode(b"\x01\x02\x03\x04" + bytes([n]) * 16).decode() for n in (5, 6)]
+    made = [twins.add({**base, "network.community_id": t}) for t in texts]
+    twins.flush()
+    for sid, text in zip(made, texts, strict=True):
+        assert Searcher(twins).ids(f"communityId == \"{text}\"") == [sid]

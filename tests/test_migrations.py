@@ -46,3 +46,28 @@ def test_broken_migration_is_refused_and_leaves_the_old_version(tmp_path: Path,
     assert db.schema_version(conn) == last
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert "ok" not in names  # the failed migration's first statement was rolled back too
+
+
+def test_sessions_stored_before_the_community_id_prefix_index_are_found(tmp_path: Path) -> None:
+    """sql/010 rebuilds the community id index on the key's first 4 bytes: sessions stored under
+    version 9 are found by their community id afterwards, through the index."""
+    from conftest import corpus_documents
+
+    from appliance.query import Searcher
+    from appliance.store.sessions import SessionStore
+
+    docs = [d for ds in corpus_documents().values() for d in ds if "network.community_id" in d][:50]
+    if not docs:
+        pytest.skip("the shared corpus is absent")
+    path = str(tmp_path / "v9.db")
+    conn = db.open_database(path, migrate=False)
+    db.apply_migrations(conn, upto=9)
+    store = SessionStore(conn)
+    ids = [store.add(d) for d in docs]
+    store.flush()
+    conn.close()
+    searcher = Searcher(SessionStore(db.open_database(path)))
+    for sid, doc in zip(ids, docs, strict=True):
+        cid = doc["network.community_id"]
+        assert sid in searcher.ids(f'communityId == "{cid}"')
+        assert all(docs[ids.index(i)]["network.community_id"] == cid for i in searcher.ids(f'communityId == "{cid}"'))

@@ -326,7 +326,8 @@ def _cid_condition(op: str, text: str, token: Token) -> Sql:
     key = cid_key(text)
     if op != "==" or key is None:
         raise QueryError("communityId takes exact ids (1:...) with == or !=", token.pos)
-    return "(s.cid = ?)", [key]
+    # The index holds the key's first 4 bytes (sql/010): the same expression, then the whole key.
+    return "(s.cid >> 32 = ? AND s.cid = ?)", [key >> 32, key]
 
 
 def _glob_sql(value: str, text: str) -> Sql:
