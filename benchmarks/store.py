@@ -60,10 +60,11 @@ def generated(n: int, now_ms: int, seed: int = 1) -> Any:
                  for _ in range(20000)] + ["10.20.30.40", "172.16.5.9"]
     for i in range(n):
         last = int(start + i * step + rnd.random() * step)
-        yield _doc(rnd, last, externals)
+        yield _doc(rnd, last, externals, (last - start) // 3_600_000 + 1)
 
 
-def _doc(rnd: random.Random, last: int, externals: list[str]) -> dict[str, Any]:
+def _doc(rnd: random.Random, last: int, externals: list[str], file: int) -> dict[str, Any]:
+    """One session; ``file`` is the number of the PCAP file holding it (one file an hour)."""
     kind = rnd.random()
     src = f"192.168.1.{rnd.randint(2, 60)}"
     dst = rnd.choice(externals)
@@ -106,7 +107,7 @@ def _doc(rnd: random.Random, last: int, externals: list[str]) -> dict[str, Any]:
         "source.ip": src, "destination.ip": dst, "source.port": sport, "destination.port": dport,
         "source.mac": [f"02:00:00:00:01:{int(src.rsplit('.', 1)[1]):02x}"], "destination.mac": ["02:00:00:00:00:01"],
         "srcTTL": [64], "dstTTL": [rnd.choice((54, 57, 118))],
-        "fileId": [last // 3_600_000 % 100000], "packetPos": _positions(rnd, sum(pk)),
+        "fileId": [file], "packetPos": _positions(rnd, sum(pk), file),
     }
     from appliance.community_id import community_id
     from appliance.store.layout import ip_key, packed
@@ -119,9 +120,10 @@ def _doc(rnd: random.Random, last: int, externals: list[str]) -> dict[str, Any]:
     return doc
 
 
-def _positions(rnd: random.Random, packets: int) -> list[int]:
+def _positions(rnd: random.Random, packets: int, file: int) -> list[int]:
+    """Arkime's packetPos: the file's marker, then offsets that grow within it."""
     pos = rnd.randint(24, 1 << 30)
-    out = [-(pos // (1 << 28)), pos]
+    out = [-file, pos]
     for _ in range(min(packets, 50) - 1):
         pos += rnd.randint(60, 1600)
         out.append(pos)
