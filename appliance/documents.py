@@ -102,9 +102,10 @@ def packet_positions(positions: Sequence[int]) -> tuple[list[int], list[int]]:
     return files, out
 
 
-def file_numbers(packet_pos: Sequence[int]) -> list[int]:
+def file_numbers(packet_pos: Sequence[Any]) -> list[int]:
     """The ``fileId`` that goes with a ``packetPos``: the files its ``-file`` markers name, in
-    order of first mention (as ``packet_positions`` lists them)."""
+    order of first mention (as ``packet_positions`` lists them). A stored document may hold
+    anything, so items that are not integers are passed over (typed ``Any`` for the compiled build)."""
     files: list[int] = []
     for pos in packet_pos:
         if type(pos) is int and pos < 0 and -pos not in files:
