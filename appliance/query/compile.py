@@ -209,7 +209,7 @@ class Compiler:
         if spec is _ID_FIELD:
             return Where("id", "s.id", "s.id", 0)
         if spec is _FILE_FIELD:  # the names of the files listed in the session's fileId
-            return Where("file", "", "f.name", *self._derived_list("fileId"))
+            return Where("file", "", "f.name", self.fields.by_path["fileId"], from_fid=self._source("fileId"))
         storage = self.fields.storage[spec.path]
         fid = self.fields.by_path[spec.path]
         if storage.kind == "column":
@@ -222,14 +222,13 @@ class Compiler:
         if storage.kind == "postings":
             return Where("postings", "", "t.value", fid, self.window)
         if storage.kind == "derived_list":
-            return Where("doc", "", "j.value", *self._derived_list(spec.path))
+            return Where("doc", "", "j.value", fid, from_fid=self._source(spec.path))
         value = "fk_ipkey(j.value)" if spec.type == "ip" else "j.value"
         return Where("doc", "", value, fid)
 
-    def _derived_list(self, path: str) -> tuple[int, None, int]:
-        """(field id, no window, id of the field it is derived from) of a derived list."""
-        by_path = self.fields.by_path
-        return by_path[path], None, by_path[layout.DERIVED_LISTS[path]]
+    def _source(self, path: str) -> int:
+        """The id of the field that a derived list (layout.DERIVED_LISTS) is worked out from."""
+        return self.fields.by_path[layout.DERIVED_LISTS[path]]
 
 
 @dataclass(frozen=True)
