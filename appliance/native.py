@@ -52,6 +52,7 @@ COMPILED_MODULES = (
     "appliance.capture.sink",
     "appliance.store.layout",
     "appliance.store.blob",
+    "appliance.store.postings",
     "appliance.store.sessions",
     "appliance.insights.aggregates",
 )

@@ -5,10 +5,11 @@ short transaction (``CHUNK`` rows or terms), and the busy timeout of ``open_data
 the writer's commits.
 
 Sessions. Session ids are time-ordered by lastPacket (``store.layout``), so "older than N days"
-is ``id < cutoff``: an index range, no scan. Their postings cannot be found by session (the
-postings key is ``(term_id, session_id)``), but for one term they are the first entries of its
-key range; so we walk the terms and, per term, count and delete ``session_id < cutoff``: an
-index range per term, instead of a scan of every posting. The count is subtracted from
+is ``id < cutoff``: an index range, no scan. Their postings cannot be found by session (a
+term's postings are blocks keyed by ``(term_id, last_id)``, ``store/postings.py``), but for one
+term they are its first blocks; so we walk the terms and, per term, count and delete the blocks
+below the cutoff and trim the one that straddles it: an index range per term, instead of a scan
+of every posting. The count is subtracted from
 ``terms.sessions``. Sessions go first: if we are stopped half-way, what is left is postings of
 deleted sessions (which match nothing) and the next run finishes the job.
 
@@ -35,7 +36,7 @@ from typing import Any
 import apsw
 
 from appliance.insights import aggregates
-from appliance.store import layout
+from appliance.store import layout, postings
 
 log = logging.getLogger(__name__)
 
@@ -172,13 +173,10 @@ def _term_batches(conn: apsw.Connection) -> Any:
         last = ids[-1]
 
 
-_OLD_POSTINGS = "SELECT count(*) FROM postings WHERE term_id = ? AND session_id < ?"
-
-
 def count_old_postings(conn: apsw.Connection, cutoff: int) -> int:
     total = 0
     for ids in _term_batches(conn):
-        total += sum(conn.execute(_OLD_POSTINGS, (t, cutoff)).fetchall()[0][0] for t in ids)
+        total += sum(postings.count_before(conn, t, cutoff) for t in ids)
     return total
 
 
@@ -187,9 +185,7 @@ def delete_postings(conn: apsw.Connection, cutoff: int) -> int:
     total = 0
     for ids in _term_batches(conn):
         with _write_transaction(conn):
-            counts = [(n, t) for t in ids if (n := conn.execute(_OLD_POSTINGS, (t, cutoff)).fetchall()[0][0])]
-            conn.executemany("DELETE FROM postings WHERE term_id = ? AND session_id < ?",
-                             [(t, cutoff) for _, t in counts])
+            counts = [(n, t) for t in ids if (n := postings.drop_before(conn, t, cutoff))]
             # max(): a count must never go below zero, even after a crash between two passes
             conn.executemany("UPDATE terms SET sessions = max(sessions - ?, 0) WHERE id = ?", counts)
         total += sum(n for n, _ in counts)
@@ -205,7 +201,7 @@ def prune_terms(conn: apsw.Connection) -> int:
         with _write_transaction(conn):
             rows = [r for r in conn.execute(
                 f"SELECT t.id, t.value FROM terms t WHERE t.id IN ({','.join('?' * len(ids))}) AND t.sessions <= 0 "
-                "AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.term_id = t.id)", ids) if r[0] not in node_ids]
+                "AND NOT EXISTS (SELECT 1 FROM posting_blocks p WHERE p.term_id = t.id)", ids) if r[0] not in node_ids]
             # External-content FTS5: a row is removed by giving it the value it was indexed with.
             # Deleting a value that was never indexed (an ip or number term) does no harm.
             conn.executemany("INSERT INTO terms_fts (terms_fts, rowid, value) VALUES ('delete', ?, ?)",

@@ -60,3 +60,20 @@ def corpus_sessions(name: str) -> list[Any]:
     out: list[Any] = []
     parse_capture(str(path), Settings(), out.append)
     return out
+
+
+def back_to_version(conn: Any, version: int) -> None:
+    """Make a newest store (with its sessions) look as a build at ``version`` left it, for
+    migration tests: the parts of later migrations that change stored data are undone."""
+    with conn:
+        if version < 11:  # postings one row per (term, session), not in blocks
+            conn.execute("CREATE TABLE old_postings (term_id INTEGER NOT NULL, session_id INTEGER NOT NULL, "
+                         "PRIMARY KEY (term_id, session_id)) WITHOUT ROWID")
+            conn.execute("INSERT INTO old_postings SELECT term_id, session_id FROM postings")
+            conn.execute("DROP VIEW postings")
+            conn.execute("DROP TABLE posting_blocks")
+            conn.execute("ALTER TABLE old_postings RENAME TO postings")
+        if version < 10:  # the community id index on the whole key
+            conn.execute("DROP INDEX sessions_cid")
+            conn.execute("CREATE INDEX sessions_cid ON sessions (cid)")
+        conn.execute(f"PRAGMA user_version = {int(version)}")

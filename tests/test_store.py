@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import corpus_documents
+from conftest import back_to_version, corpus_documents
 
 from appliance.store.db import open_database
 from appliance.store.sessions import SessionStore
@@ -246,11 +246,11 @@ def test_stores_keyed_by_16_byte_addresses_are_migrated(tmp_path: Path,
     old = ("CASE WHEN substr({0}, 1, 1) = x'04' THEN CAST(x'00000000000000000000ffff' || substr({0}, 2) AS BLOB) "
            "ELSE CAST(substr({0}, 2) AS BLOB) END")
     conn = store.conn
-    with conn:  # back to the form a build before 009 wrote, at the version before it
+    back_to_version(conn, 8)
+    with conn:  # back to the form a build before 009 wrote
         conn.execute(f"UPDATE sessions SET src_ip = {old.format('src_ip')}, dst_ip = {old.format('dst_ip')}")
         conn.execute(f"UPDATE terms SET value = {old.format('value')} WHERE typeof(value) = 'blob' "
                      "AND field_id IN (SELECT id FROM fields WHERE type = 'ip')")
-        conn.execute("PRAGMA user_version = 8")
     assert {r[0] for r in conn.execute("SELECT DISTINCT length(src_ip) FROM sessions")} <= {16, None}
     conn.close()
 

@@ -55,6 +55,11 @@ def open_database(path: str, readonly: bool = False, migrate: bool = True) -> ap
     except apsw.Error as err:
         raise StoreError(f"{path}: {err}") from err
     conn.setbusytimeout(BUSY_TIMEOUT_MS)
+    # The functions that read posting blocks, before any migration or query uses them. Imported
+    # here: postings writes through insert_rows below.
+    from appliance.store import postings
+
+    postings.register(conn)
     if not readonly:
         # Must come before WAL and the first table; a no-op on an existing database. Lets
         # `fukurou expire` give the pages of expired sessions back to the disk (incremental_vacuum).
