@@ -410,3 +410,40 @@ def test_community_ids_are_found_through_their_prefix_index(corpus_store: Any, t
     twins.flush()
     for sid, text in zip(made, texts, strict=True):
         assert Searcher(twins).ids(f"communityId == \"{text}\"") == [sid]
+
+
+def test_common_values_tested_per_session_find_what_listing_finds(corpus_store: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value held by many sessions is tested per candidate session (the one posting block that
+    covers it) instead of listed: both forms find the same sessions, for every expression of the
+    table, over all time and over part of it, and the top values among matches are the same."""
+    from appliance.query import compile as compile_module
+
+    store, by_id = corpus_store
+    middle = sorted(d["lastPacket"] for d in by_id.values())[len(by_id) // 2]
+    ranges = (TimeRange(), TimeRange(None, middle), TimeRange(middle, None))
+
+    def answers() -> list[Any]:
+        searcher = Searcher(store)
+        found: list[Any] = [sorted(searcher.ids(expression, times)) for expression, _ in TABLE for times in ranges]
+        for field in ("protocols", "host.dns", "tls.ja3"):
+            found += [searcher.spiview(field, "protocols == tls || protocols == dns", times) for times in ranges]
+        return found
+
+    listed = answers()
+    monkeypatch.setattr(compile_module, "COMMON_TERM_SESSIONS", 0)
+    assert answers() == listed
+    assert any(listed)
+
+
+def test_top_values_in_a_time_range_count_the_blocks_ids_within_it(corpus_store: Any) -> None:
+    """Without an expression, a time range's top values count each posting block's ids within
+    the range (fk_count), which must agree with the documents."""
+    store, by_id = corpus_store
+    searcher = Searcher(store)
+    times = sorted(d["lastPacket"] for d in by_id.values())
+    for lo, hi in ((times[0], times[-1]), (times[len(times) // 3], times[2 * len(times) // 3]), (times[5], times[5])):
+        top = dict(searcher.spiview("protocols", None, TimeRange(lo, hi), size=1000))
+        docs = [d for d in by_id.values() if lo <= d["lastPacket"] <= hi]
+        expected = {p: sum(p in d["protocol"] for d in docs) for d in docs for p in d["protocol"]}
+        assert top == expected
