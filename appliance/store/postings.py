@@ -41,7 +41,7 @@ HIGHEST: Final = (1 << 63) - 1
 
 def pack(ids: list[int]) -> tuple[int, bytes]:
     """(last_id, ids blob) of a block of distinct session ids given in increasing order."""
-    out = bytearray()
+    out: list[int] = []  # a list, not a bytearray: compiled, its append is a C call
     newer = ids[-1]
     for i in range(len(ids) - 2, -1, -1):
         _put_gap(out, newer, ids[i])
@@ -49,7 +49,7 @@ def pack(ids: list[int]) -> tuple[int, bytes]:
     return ids[-1], bytes(out)
 
 
-def _put_gap(out: bytearray, newer: int, older: int) -> None:
+def _put_gap(out: list[int], newer: int, older: int) -> None:
     seq = older & SEQ_MASK
     value = ((newer >> SEQ_BITS) - (older >> SEQ_BITS)) << 1 | (1 if seq else 0)
     while value >= 0x80:
@@ -133,7 +133,7 @@ _INSERT: Final = "INSERT INTO posting_blocks (term_id, last_id, ids) VALUES "
 
 
 def add(conn: apsw.Connection, pairs: list[tuple[int, int]]) -> None:
-    """Add (term id, session id) pairs, sorted, inside the caller's transaction."""
+    """Add (term id, session id) pairs, grouped by term, inside the caller's transaction."""
     deletes: list[tuple[int, int]] = []
     inserts: list[tuple[int, int, bytes]] = []
     for term, group in groupby(pairs, itemgetter(0)):

@@ -314,7 +314,8 @@ class SessionStore:
         c.executemany("UPDATE terms SET sessions = sessions + ? WHERE id = ?",
                       sorted(((n, t) for t, n in counts.items() if t not in new_ids), key=itemgetter(1)))
         insert_rows(c, _INSERT_SESSIONS, self._rows)
-        self._postings.sort()  # by term, then session: postings.add groups them by term
+        # By term (stable, so by arrival within one): postings.add orders each term's sessions.
+        self._postings.sort(key=itemgetter(0))
         postings.add(c, self._postings)
         insert_rows(c, _ADD_MINUTE[0], [(m, *v) for m, v in self._minutes.items()], _ADD_MINUTE[1])
         hours: dict[int, list[int]] = {}
