@@ -354,17 +354,19 @@ class Searcher:
             return [(display_value(field, v), n) for v, n in rows if n > 0]
         lo, hi = layout.closed_id_range(times.start_ms, times.stop_ms)
         # The field's blocks that reach into the time range (store/postings.py).
-        blocks = "FROM posting_blocks b WHERE b.term_id IN (SELECT id FROM terms WHERE field_id = ?) AND b.last_id >= ?"
+        blocks = (f"FROM terms t JOIN posting_blocks b ON b.term_id = t.id AND {postings.reaching('b', 't.id')} "
+                  "WHERE t.field_id = ?")
+        block_params = [*postings.reaching_params(lo, hi), fid]
         if expression:
-            rows = self._top_terms_among(blocks, fid, expression, times, size)
+            rows = self._top_terms_among(blocks, block_params, expression, times, size)
         else:
             rows = self.conn.execute(f"SELECT b.term_id, sum(fk_count(b.ids, b.last_id, ?, ?)) AS n {blocks} "
                                      "GROUP BY b.term_id HAVING n > 0 ORDER BY n DESC LIMIT ?",
-                                     (lo, hi, fid, lo, size)).fetchall()
+                                     (lo, hi, *block_params, size)).fetchall()
         values = self.store.term_values([t for t, _ in rows])
         return [(display_value(field, v), n) for v, (_, n) in zip(values, rows, strict=True)]
 
-    def _top_terms_among(self, blocks: str, fid: int, expression: str, times: TimeRange,
+    def _top_terms_among(self, blocks: str, block_params: list[int], expression: str, times: TimeRange,
                          size: int) -> list[tuple[int, int]]:
         """(term id, sessions) of the most common terms among the sessions that match: the matches
         as a set, then each block's ids tested against it in one call (not one SQL row per id)."""
@@ -373,7 +375,7 @@ class Searcher:
         wanted = {r[0] for r in self.conn.execute(f"SELECT s.id FROM {source}", params)}
         counts: Counter[int] = Counter()
         if wanted:
-            for term, last, ids in self.conn.execute(f"SELECT b.term_id, b.last_id, b.ids {blocks}", (fid, lo)):
+            for term, last, ids in self.conn.execute(f"SELECT b.term_id, b.last_id, b.ids {blocks}", block_params):
                 counts[term] += postings.count_among(ids, last, lo, hi, wanted)
         return [(t, n) for t, n in sorted(counts.items(), key=lambda c: (-c[1], c[0]))[:size] if n > 0]
 

@@ -86,28 +86,21 @@ def unpack(last: int, blob: bytes, lo: int = LOWEST, hi: int = HIGHEST) -> list[
     return out
 
 
-class _Decoded:
-    """The last block ``holds`` decoded: a scan tests sessions in id order, so one block answers
-    for the few hundred sessions in a row that its range covers (measured: 4 -> ~1.5 µs a test)."""
-
-    def __init__(self) -> None:
-        self.last = 0
-        self.blob = b""
-        self.ids: set[int] = set()
-
-
-_DECODED: Final = _Decoded()
+# The last block ``holds`` decoded, as one (last, blob, ids) tuple so that threads sharing it
+# always see a matching set: a scan tests sessions in id order, so one block answers for the few
+# hundred sessions in a row that its range covers (measured: 4 -> ~1.5 µs a test).
+_decoded: list[tuple[int, bytes, set[int]]] = [(0, b"", set())]
 
 
 def holds(blob: bytes, last: int, sid: int) -> bool:
     """Whether the block holds ``sid``."""
     if sid == last:
         return True
-    seen = _DECODED
-    if last != seen.last or blob != seen.blob:
-        seen.ids = set(unpack(last, blob))
-        seen.last, seen.blob = last, blob
-    return sid in seen.ids
+    seen = _decoded[0]
+    if last != seen[0] or blob != seen[1]:
+        seen = (last, blob, set(unpack(last, blob)))
+        _decoded[0] = seen
+    return sid in seen[2]
 
 
 def count(blob: bytes, last: int, lo: int, hi: int) -> int:
@@ -122,6 +115,19 @@ def count_among(blob: bytes, last: int, lo: int, hi: int, wanted: set[int]) -> i
         if sid in wanted:
             n += 1
     return n
+
+
+def reaching(block: str, term: str) -> str:
+    """SQL: the blocks (alias ``block``) of term ``term`` (an outer query's term id) that can hold
+    ids within a range, given as the parameters of ``reaching_params``: those ending at or after
+    its start, up to the first that ends at or after its end (the next hold only newer ids).
+    Both bounds depend on the term alone, so SQLite reads them as one index range per term."""
+    return (f"{block}.last_id >= ? AND {block}.last_id <= coalesce((SELECT min(c.last_id) FROM posting_blocks c "
+            f"WHERE c.term_id = {term} AND c.last_id >= ?), ?)")
+
+
+def reaching_params(lo: int, hi: int) -> list[int]:
+    return [lo, hi, HIGHEST]
 
 
 # --- writing --------------------------------------------------------------------------------------
