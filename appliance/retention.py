@@ -9,9 +9,9 @@ is ``id < cutoff``: an index range, no scan. Their postings cannot be found by s
 term's postings are blocks keyed by ``(term_id, last_id)``, ``store/postings.py``), but for one
 term they are its first blocks; so we walk the terms and, per term, count and delete the blocks
 below the cutoff and trim the one that straddles it: an index range per term, instead of a scan
-of every posting. The count is subtracted from
-``terms.sessions``. Sessions go first: if we are stopped half-way, what is left is postings of
-deleted sessions (which match nothing) and the next run finishes the job.
+of every posting. The count is subtracted from ``terms.sessions``. Sessions go first: if we
+are stopped half-way, what is left is postings of deleted sessions (which match nothing) and the
+next run finishes the job.
 
 Terms left with no session are deleted (with their FTS rows) only when no other process can have
 their ids cached: the SessionStore writer keeps a (field, value) -> id cache, and would otherwise

@@ -447,3 +447,21 @@ def test_top_values_in_a_time_range_count_the_blocks_ids_within_it(corpus_store:
         docs = [d for d in by_id.values() if lo <= d["lastPacket"] <= hi]
         expected = {p: sum(p in d["protocol"] for d in docs) for d in docs for p in d["protocol"]}
         assert top == expected
+
+
+def test_top_values_among_many_matches_are_counted_in_slices_alike(corpus_store: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Top values among an expression's matches are counted MATCH_SET_MAX matches at a time (a
+    bounded set in memory): any slicing of the matches counts the same."""
+    from appliance.query import search as search_module
+
+    store, by_id = corpus_store
+    middle = sorted(d["lastPacket"] for d in by_id.values())[len(by_id) // 2]
+    asks = [(field, expression, times) for field in ("protocols", "host.dns", "tls.ja3", "mac.src")
+            for expression in ("ip.protocol == tcp", "protocols == dns || port.dst == 443")
+            for times in (TimeRange(), TimeRange(None, middle))]
+    in_memory = [Searcher(store).spiview(f, e, t, size=20) for f, e, t in asks]
+    for slice_size in (1, 7):
+        monkeypatch.setattr(search_module, "MATCH_SET_MAX", slice_size)
+        assert [Searcher(store).spiview(f, e, t, size=20) for f, e, t in asks] == in_memory
+    assert all(in_memory[:4])

@@ -40,13 +40,18 @@ class Compiler:
     # Session id bounds of the query (its time range): postings lookups read only that slice of
     # each term's (term, session) run instead of every session that ever had the value.
     window: tuple[int, int] | None = None
+    # How many ANDs the node being compiled is under: only there can another condition leave so
+    # few candidate sessions that testing each beats listing a common value's sessions.
+    anded: int = 0
 
     def compile(self, text: str) -> Sql:
         return self.node(parse(text))
 
     def node(self, node: Node) -> Sql:
         if isinstance(node, Bool):
+            self.anded += node.op == "and"
             parts = [self.node(item) for item in node.items]
+            self.anded -= node.op == "and"
             joiner = " AND " if node.op == "and" else " OR "
             return "(" + joiner.join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
         if isinstance(node, Not):
@@ -134,7 +139,7 @@ class Compiler:
                 return None
             raise
         cond, params = f" {joiner} ".join(c[0] for c in conds), [x for c in conds for x in c[1]]
-        if where.kind == "postings" and self._common(where.fid, conds):
+        if where.kind == "postings" and self.anded and self._common(where.fid, conds):
             return where.probe(cond, params)
         return where.wrap(cond, params)
 

@@ -31,6 +31,7 @@ PROGRESS_STEPS = 1_000_000
 HOUR_MS = 3_600_000
 ALL_OF_TIME_S = 3600 << 30  # a bucket wider than any time range: one total
 SLICE_SESSIONS = 20_000  # the newest slice tried first by newest_rows
+MATCH_SET_MAX = 200_000  # matches held at once as a Python set for top values (~10 MB)
 SKIP_SHARE = 0.2  # read minutes by their maxima when at most this share of them can match
 
 
@@ -122,6 +123,14 @@ def _fk_ipkey(text: Any) -> bytes | None:
         return layout.ip_key(text) if isinstance(text, str) else None
     except ValueError:
         return None
+
+
+def _field_blocks(fid: int, lo: int, hi: int) -> tuple[str, list[Any]]:
+    """``FROM ... WHERE ...`` of a field's posting blocks (``b``, of term ``t``) that reach into
+    [lo, hi] (store/postings.py), and its parameters."""
+    sql = (f"FROM terms t JOIN posting_blocks b ON b.term_id = t.id AND {postings.reaching('b', 't.id')} "
+           "WHERE t.field_id = ?")
+    return sql, [*postings.reaching_params(lo, hi), fid]
 
 
 def register_functions(conn: apsw.Connection) -> None:
@@ -353,31 +362,40 @@ class Searcher:
                                      "ORDER BY sessions DESC LIMIT ?", (fid, size)).fetchall()
             return [(display_value(field, v), n) for v, n in rows if n > 0]
         lo, hi = layout.closed_id_range(times.start_ms, times.stop_ms)
-        # The field's blocks that reach into the time range (store/postings.py).
-        blocks = (f"FROM terms t JOIN posting_blocks b ON b.term_id = t.id AND {postings.reaching('b', 't.id')} "
-                  "WHERE t.field_id = ?")
-        block_params = [*postings.reaching_params(lo, hi), fid]
         if expression:
-            rows = self._top_terms_among(blocks, block_params, expression, times, size)
+            rows = self._top_terms_among(fid, expression, times, size)
         else:
+            blocks, params = _field_blocks(fid, lo, hi)
             rows = self.conn.execute(f"SELECT b.term_id, sum(fk_count(b.ids, b.last_id, ?, ?)) AS n {blocks} "
                                      "GROUP BY b.term_id HAVING n > 0 ORDER BY n DESC LIMIT ?",
-                                     (lo, hi, *block_params, size)).fetchall()
+                                     (lo, hi, *params, size)).fetchall()
         values = self.store.term_values([t for t, _ in rows])
         return [(display_value(field, v), n) for v, (_, n) in zip(values, rows, strict=True)]
 
-    def _top_terms_among(self, blocks: str, block_params: list[int], expression: str, times: TimeRange,
-                         size: int) -> list[tuple[int, int]]:
-        """(term id, sessions) of the most common terms among the sessions that match: the matches
-        as a set, then each block's ids tested against it in one call (not one SQL row per id)."""
+    def _top_terms_among(self, fid: int, expression: str, times: TimeRange, size: int) -> list[tuple[int, int]]:
+        """(term id, sessions) of the most common terms among the sessions that match. The matches
+        are read in id order, MATCH_SET_MAX at a time into a set (a Python int in a set costs ~50
+        bytes: an appliance's memory is small); the field's blocks that reach into those ids' range
+        are then tested against the set, a block in one call (not an SQL row per id)."""
         lo, hi = layout.closed_id_range(times.start_ms, times.stop_ms)
         source, params = self.source(expression, times)
-        wanted = {r[0] for r in self.conn.execute(f"SELECT s.id FROM {source}", params)}
         counts: Counter[int] = Counter()
+        wanted: set[int] = set()
+        start = lo
+        # A cursor of its own: the block reads run on the connection while this one is open.
+        for (sid,) in self.conn.cursor().execute(f"SELECT s.id FROM {source} ORDER BY s.id", params):
+            wanted.add(sid)
+            if len(wanted) >= MATCH_SET_MAX:
+                self._count_in_blocks(fid, start, sid, wanted, counts)
+                start, wanted = sid + 1, set()
         if wanted:
-            for term, last, ids in self.conn.execute(f"SELECT b.term_id, b.last_id, b.ids {blocks}", block_params):
-                counts[term] += postings.count_among(ids, last, lo, hi, wanted)
+            self._count_in_blocks(fid, start, hi, wanted, counts)
         return [(t, n) for t, n in sorted(counts.items(), key=lambda c: (-c[1], c[0]))[:size] if n > 0]
+
+    def _count_in_blocks(self, fid: int, lo: int, hi: int, wanted: set[int], counts: Counter[int]) -> None:
+        blocks, params = _field_blocks(fid, lo, hi)
+        for term, last, ids in self.conn.execute(f"SELECT b.term_id, b.last_id, b.ids {blocks}", params):
+            counts[term] += postings.count_among(ids, last, lo, hi, wanted)
 
     @contextmanager
     def deadline(self) -> Iterator[None]:
