@@ -214,7 +214,7 @@ class Compiler:
                 raise QueryError(f"{spec.expr} takes text or wildcards, not a regular expression", token.pos)
             pattern = text[1:-1].replace("\\/", "/")
             try:
-                re.compile(pattern)
+                V.regex(pattern)
             except re.error as err:
                 raise QueryError(f"bad regular expression: {err}", token.pos) from None
             return f"({value} REGEXP ?)", [pattern]

@@ -7,13 +7,11 @@ would scan for minutes is stopped and reported instead of holding the database.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import apsw
@@ -21,6 +19,7 @@ import apsw
 from appliance.documents import file_numbers
 from appliance.query.compile import Compiler
 from appliance.query.parser import Bool, Compare, QueryError, parse
+from appliance.query.values import regex
 from appliance.store import blob as blob_format
 from appliance.store import layout, postings
 from appliance.store.sessions import _COLUMN_ORDER, ABSENT, SessionStore, decode_doc, display_value
@@ -70,16 +69,11 @@ class TimeRange:
         return (" AND ".join(parts) or "1"), params
 
 
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 def _regexp(pattern: str, value: Any) -> bool:
     """SQLite's ``value REGEXP pattern``: whole-value match, like Lucene's regexp query."""
     if not isinstance(value, str):
         return False
-    return _regex(pattern).fullmatch(value) is not None
+    return regex(pattern).fullmatch(value) is not None
 
 
 _doc_cache: dict[str, Any] = {"blob": None, "items": {}}

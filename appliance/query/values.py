@@ -6,7 +6,9 @@ import calendar
 import ipaddress
 import re
 import time
+import warnings
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from appliance.query.parser import QueryError, Token
 from appliance.store.layout import V4, V6, V6_LOW, key_of_packed
@@ -17,6 +19,15 @@ PROTOCOL_NAMES = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 5
 IpRange = tuple[bytes, bytes]
 V4_ALL: IpRange = (V4 + b"\0" * 4, V4 + b"\xff" * 4)
 ALL: IpRange = (V6_LOW + b"\0" * 16, V6 + b"\xff" * 16)
+
+
+@lru_cache(maxsize=256)
+def regex(pattern: str) -> re.Pattern[str]:
+    """A user's /regex/, compiled once. Python's notices about syntax that may mean something
+    else in a later version ("possible nested set") are not the user's error: kept out of the logs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return re.compile(pattern)
 
 
 def list_items(token: Token) -> list[tuple[str, bool]]:
