@@ -272,9 +272,9 @@ class Where:
         """A postings condition as the list of its sessions: the ids of the matching terms'
         blocks (store/postings.py) within the query's time range (its session id window)."""
         lo, hi = self.window or (postings.LOWEST, postings.HIGHEST)
-        return ("(s.id IN (SELECT x.value FROM terms t JOIN posting_blocks b ON b.term_id = t.id "
-                f"AND {postings.reaching('b', 't.id')} JOIN fk_postings(b.ids, b.last_id, ?, ?) x "
-                f"WHERE t.field_id = ? AND ({cond})))", [*postings.reaching_params(lo, hi), lo, hi, self.fid, *params])
+        blocks, block_params = postings.term_blocks(lo, hi)
+        return (f"(s.id IN (SELECT x.value FROM {blocks} JOIN fk_postings(b.ids, b.last_id, ?, ?) x "
+                f"WHERE t.field_id = ? AND ({cond})))", [*block_params, lo, hi, self.fid, *params])
 
     def probe(self, cond: str, params: list[Any]) -> Sql:
         """A postings condition as a test of the current session (never a list of sessions): per

@@ -122,9 +122,8 @@ def _fk_ipkey(text: Any) -> bytes | None:
 def _field_blocks(fid: int, lo: int, hi: int) -> tuple[str, list[Any]]:
     """``FROM ... WHERE ...`` of a field's posting blocks (``b``, of term ``t``) that reach into
     [lo, hi] (store/postings.py), and its parameters."""
-    sql = (f"FROM terms t JOIN posting_blocks b ON b.term_id = t.id AND {postings.reaching('b', 't.id')} "
-           "WHERE t.field_id = ?")
-    return sql, [*postings.reaching_params(lo, hi), fid]
+    blocks, params = postings.term_blocks(lo, hi)
+    return f"FROM {blocks} WHERE t.field_id = ?", [*params, fid]
 
 
 def register_functions(conn: apsw.Connection) -> None:

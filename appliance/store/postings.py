@@ -1,6 +1,7 @@
 """Postings in blocks: each term's session ids, packed a few hundred bytes to a row.
 
-A row of ``posting_blocks`` holds up to ``BLOCK_IDS`` session ids of one term: the newest is the
+A row of ``posting_blocks`` holds session ids of one term (``BLOCK_IDS`` when written at once,
+more as a batch at a time is added to the newest block, up to ``TAIL_BYTES``): the newest is the
 key (``last_id``), the others are in ``ids``, newest first, each as its distance from the one
 before. A row per (term, session) pair cost ~15 bytes (two integers, a record header, a cell
 pointer); a gap costs 2-3. The blocks of a term cover disjoint, increasing ranges of ids, so
@@ -117,17 +118,14 @@ def count_among(blob: bytes, last: int, lo: int, hi: int, wanted: set[int]) -> i
     return n
 
 
-def reaching(block: str, term: str) -> str:
-    """SQL: the blocks (alias ``block``) of term ``term`` (an outer query's term id) that can hold
-    ids within a range, given as the parameters of ``reaching_params``: those ending at or after
-    its start, up to the first that ends at or after its end (the next hold only newer ids).
-    Both bounds depend on the term alone, so SQLite reads them as one index range per term."""
-    return (f"{block}.last_id >= ? AND {block}.last_id <= coalesce((SELECT min(c.last_id) FROM posting_blocks c "
-            f"WHERE c.term_id = {term} AND c.last_id >= ?), ?)")
-
-
-def reaching_params(lo: int, hi: int) -> list[int]:
-    return [lo, hi, HIGHEST]
+def term_blocks(lo: int, hi: int) -> tuple[str, list[int]]:
+    """SQL joining terms ``t`` to their blocks ``b`` that can hold ids within [lo, hi], and its
+    parameters: the blocks ending at or after ``lo``, up to the first that ends at or after ``hi``
+    (the next hold only newer ids). Both bounds depend on the term alone, so SQLite reads them as
+    one index range per term."""
+    return ("terms t JOIN posting_blocks b ON b.term_id = t.id AND b.last_id >= ? AND b.last_id <= "
+            "coalesce((SELECT min(c.last_id) FROM posting_blocks c WHERE c.term_id = t.id AND c.last_id >= ?), ?)",
+            [lo, hi, HIGHEST])
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -199,30 +197,35 @@ _BEFORE: Final = "SELECT last_id, ids FROM posting_blocks WHERE term_id = ? AND 
 
 def count_before(conn: apsw.Connection, term: int, cutoff: int) -> int:
     """How many of a term's postings are of sessions below ``cutoff``."""
+    return _before(conn, term, cutoff)[0]
+
+
+def drop_before(conn: apsw.Connection, term: int, cutoff: int) -> int:
+    """Delete a term's postings of sessions below ``cutoff``; returns how many went."""
+    gone, straddling, kept = _before(conn, term, cutoff)
+    if gone:
+        conn.execute("DELETE FROM posting_blocks WHERE term_id = ? AND last_id < ?", (term, cutoff))
+    if straddling is not None:  # the block that straddles the cutoff keeps its newer ids
+        conn.execute("UPDATE posting_blocks SET ids = ? WHERE term_id = ? AND last_id = ?",
+                     (pack(kept[::-1])[1], term, straddling))
+    return gone
+
+
+def _before(conn: apsw.Connection, term: int, cutoff: int) -> tuple[int, int | None, list[int]]:
+    """(postings below ``cutoff``, the key of the block that straddles it if it holds some of
+    them, that block's ids from the cutoff on, newest first)."""
     total = 0
     rows: list[Any] = conn.execute(_BEFORE, (term, cutoff)).fetchall()
     for last, blob in rows:
         total += count(bytes(blob), int(last), LOWEST, HIGHEST)
     row: list[Any] = conn.execute(_COVERING, (term, cutoff)).fetchall()
-    if row:
-        total += count(bytes(row[0][1]), int(row[0][0]), LOWEST, cutoff - 1)
-    return total
-
-
-def drop_before(conn: apsw.Connection, term: int, cutoff: int) -> int:
-    """Delete a term's postings of sessions below ``cutoff``; returns how many went."""
-    gone = count_before(conn, term, cutoff)
-    if not gone:
-        return 0
-    conn.execute("DELETE FROM posting_blocks WHERE term_id = ? AND last_id < ?", (term, cutoff))
-    row: list[Any] = conn.execute(_COVERING, (term, cutoff)).fetchall()
-    if row:  # the block that straddles the cutoff keeps its newer ids
-        last, blob = int(row[0][0]), bytes(row[0][1])
-        if count(blob, last, LOWEST, cutoff - 1):
-            kept = unpack(last, blob, cutoff)
-            conn.execute("UPDATE posting_blocks SET ids = ? WHERE term_id = ? AND last_id = ?",
-                         (pack(kept[::-1])[1], term, last))
-    return gone
+    if not row:
+        return total, None, []
+    last, every = int(row[0][0]), unpack(int(row[0][0]), bytes(row[0][1]))
+    kept = [sid for sid in every if sid >= cutoff]
+    if len(kept) == len(every):
+        return total, None, kept
+    return total + len(every) - len(kept), last, kept
 
 
 # --- SQL functions --------------------------------------------------------------------------------
@@ -232,17 +235,9 @@ def register(conn: apsw.Connection) -> None:
     db: Any = conn  # apsw's stubs type callbacks more narrowly than its runtime takes them
     db.create_module("fk_postings", _PostingsTable(), eponymous=True, eponymous_only=True,
                        use_bestindex_object=True, read_only=True)
-    db.create_scalar_function("fk_has", _fk_has, 3, deterministic=True)
-    db.create_scalar_function("fk_count", _fk_count, 4, deterministic=True)
+    db.create_scalar_function("fk_has", holds, 3, deterministic=True)
+    db.create_scalar_function("fk_count", count, 4, deterministic=True)
     db.create_aggregate_function("fk_pack", _Pack)
-
-
-def _fk_has(blob: bytes, last: int, sid: int) -> bool:
-    return holds(blob, last, sid)
-
-
-def _fk_count(blob: bytes, last: int, lo: int, hi: int) -> int:
-    return count(blob, last, lo, hi)
 
 
 class _Pack:

@@ -2,9 +2,10 @@
 
 ``SessionStore.add`` takes ``documents.flat_document(session)`` and splits it by ``layout``:
 scalar core fields into typed columns, searchable list and protocol fields into ``terms`` and
-their postings (``postings.py``), and whatever is left into ``sessions.doc`` (``blob.py``). Values that a
-column can derive (lastPacket from the id, network.bytes from the two sides, the community id
-from the 5-tuple) are checked on the way in, so ``get`` gives back exactly what was added.
+their postings (``postings.py``), and whatever is left into ``sessions.doc`` (``blob.py``).
+Values that a column can derive (lastPacket from the id, network.bytes from the two sides, the
+community id from the 5-tuple) are checked on the way in, so ``get`` gives back exactly what was
+added.
 
 Rows are written in batches: a batch is committed after ``batch_size`` sessions or when the
 oldest pending session is ``max_delay`` seconds old, so a saved session is searchable within
