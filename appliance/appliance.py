@@ -499,7 +499,8 @@ class Appliance:
         return {"pid": os.getpid(), "started": self.started, "updated": time.time(),
                 "packets": sink.packets, "bytes": sink.bytes, "sessions": sink.sessions,
                 "packets_per_s": (sink.packets - packets) / span, "sessions_per_s": (sink.sessions - sessions) / span,
-                "open_sessions": sink.table.count, "dropped": sum(i.dropped for i in self.ifaces.values()),
+                "open_sessions": sink.table.count, "compressed_sessions": sink.table.compressed_count,
+                "dropped": sum(i.dropped for i in self.ifaces.values()),
                 "queue_waits": self.queue_waits, "store_errors": self.store_errors,
                 "pcap_files": self.writer.files_written, "rss_bytes": rss_bytes(),
                 "interfaces": [asdict(i) for i in self.ifaces.values()]}

@@ -25,6 +25,7 @@ COMPILED_MODULES = (
     "appliance.readers",
     "appliance.decode",
     "appliance.sessions",
+    "appliance.compressed_sessions",
     "appliance.pipeline",
     "appliance.community_id",
     "appliance.memo",

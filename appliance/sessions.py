@@ -10,6 +10,7 @@ the oldest idle session is saved first.
 
 from __future__ import annotations
 
+import heapq
 from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -72,6 +73,14 @@ NO_BYTES: Final[tuple[bytes, bytes]] = (b"", b"")
 BYTE: Final = [bytes((i,)) for i in range(256)]
 # Distinct values kept for sharing; checked as sessions start (a session adds only a few).
 MAX_SHARED: Final = 16384
+# Compressing idle sessions (compressSessionsAbove, compressed_sessions): a session idle this
+# long (packet time) may be compressed; the table looks for such sessions this often while it is
+# over the limit (more often than it sweeps: at 5,000 new sessions a second, each second a session
+# waits as an object is ~7 MiB); one look compresses, one sweep wakes, at most so many.
+COMPRESS_IDLE_US: Final = 500_000
+COMPRESS_EVERY_US: Final = 250_000
+COMPRESS_PER_SWEEP: Final = 20_000
+WAKE_PER_SWEEP: Final = 500
 
 # Protocol lists are tuples shared by every session with the same list (a handful of distinct
 # ones: ("tcp", "tls"), ("udp", "dns"), ...): a list of its own cost each session 88 bytes.
@@ -330,6 +339,37 @@ class Chain:
         if newer is None:
             self.tail = older
 
+    def insert(self, session: Session) -> None:
+        """Add a session that is not in the chain at its place in time (its last packet, or the
+        start of its segment), searched from the oldest end: a session that comes back from
+        compression is older than most."""
+        node = self.head
+        if self.age:
+            start = session.seg_first
+            while node is not None and node.seg_first <= start:
+                node = node.age_newer
+        else:
+            last = session.last
+            while node is not None and node.last <= last:
+                node = node.newer
+        if node is None:
+            self.append(session)
+            return
+        if self.age:
+            older = node.age_older
+            session.age_older, session.age_newer = older, node
+            node.age_older = session
+            if older is not None:
+                older.age_newer = session
+        else:
+            older = node.older
+            session.older, session.newer = older, node
+            node.older = session
+            if older is not None:
+                older.newer = session
+        if older is None:
+            self.head = session
+
     def holds(self, session: Session) -> bool:
         return (session.age_older if self.age else session.older) is not None or self.head is session
 
@@ -373,6 +413,17 @@ class SessionTable:
         # Equal immutable values of different sessions (MAC pairs, TTLs, first payload bytes)
         # are one object: on a LAN most sessions have the same MACs, TTLs and "GET / HT".
         self.shared: dict[Any, Any] = {}
+        # Idle sessions past the first compressSessionsAbove open ones, kept compressed: per
+        # timeout class, key -> bytes (compressed_sessions). ``wake`` is a heap of the seconds at
+        # which some are due (idle or save timeout), ``wake_at`` each second's [queue, key, ...];
+        # an entry whose session came back, or was compressed again since, is skipped.
+        self.compress_above = s.compressSessionsAbove
+        self.compressed: list[dict[Any, bytes]] = [{} for _ in range(6)]
+        self.compressed_count = 0
+        self.wake: list[int] = []
+        self.wake_at: dict[int, list[Any]] = {}
+        self.compressor: Any = None  # made at the first compression
+        self.next_compress = 0
 
     # --- the packet path --------------------------------------------------------------------
 
@@ -381,6 +432,8 @@ class SessionTable:
         key, queue = self._key(frame)
         sessions = self.tables[queue]
         session = sessions.get(key)
+        if session is None and self.compressed_count:
+            session = self._expand(queue, key)
         ts = frame.ts
         if session is not None and (
             (session.closing and ts - session.closing > self.closing_timeout) or _reuses_ports(session, frame)
@@ -403,6 +456,9 @@ class SessionTable:
                 self.sweep(ts)
         if session.src_packets + session.dst_packets >= self.max_packets:
             self._mid_save(session)
+        # New sessions come this way (not add_ipv4's), so this is where the table grows.
+        if ts >= self.next_compress and self.count - self.compressed_count > self.compress_above:
+            self.compress_idle(ts)
 
     def add_ipv4(self, ts: int, caplen: int, data: bytes, offset: int) -> bool:  # noqa: C901, PLR0911, PLR0912
         """The fast path: an Ethernet/IPv4 TCP or UDP packet of a session already known.
@@ -799,6 +855,8 @@ class SessionTable:
         """
         self.next_sweep = (now // 1_000_000 + 1) * 1_000_000
         now_s = now // 1_000_000
+        if self.wake and self.wake[0] <= now_s:
+            self._wake(now_s)
         for queue, chain in enumerate(self.idle):
             limit = now_s - self.timeouts[queue] // 1_000_000
             for _ in range(10):
@@ -824,9 +882,122 @@ class SessionTable:
                 del closing[session]
                 if self.tables[Q_TCP].get(session.key) is session:
                     self._save(self._remove(session))
+        if self.count - self.compressed_count > self.compress_above:
+            self.compress_idle(now)
+
+    # --- compressed idle sessions --------------------------------------------------------------
+
+    def compress_idle(self, now: int, idle_us: int = COMPRESS_IDLE_US) -> int:
+        """Compress the longest idle sessions, idle at least ``idle_us`` at packet time ``now``,
+        until at most compressSessionsAbove are left as objects (or the sweep's share is done);
+        returns how many were. The sweep calls it; tests call it after every packet."""
+        if self.compressor is None:
+            from appliance.compressed_sessions import SessionCompressor  # only tables that grow big need it
+
+            self.compressor = SessionCompressor()
+        self.next_compress = now + COMPRESS_EVERY_US
+        budget = min(self.count - self.compressed_count - self.compress_above, COMPRESS_PER_SWEEP)
+        steps = 2 * budget + 100  # sessions that cannot be compressed are passed over, not retried at length
+        before = now - idle_us
+        done = 0
+        for chain in self.idle:
+            session = chain.head
+            while session is not None and done < budget and steps > 0 and session.last <= before:
+                newer = session.newer
+                steps -= 1
+                if not session.closing and self._compress(session, now // 1_000_000):
+                    done += 1
+                session = newer
+        return done
+
+    def _compress(self, session: Session, now_s: int) -> bool:
+        queue = session.queue
+        due = session.last // 1_000_000 + self.timeouts[queue] // 1_000_000 + 1
+        if queue == Q_TCP:
+            due = min(due, session.seg_first // 1_000_000 + self.save_timeout // 1_000_000 + 1)
+        if due <= now_s + 1:
+            return False  # its timeout is (nearly) due: the sweep is about to save it
+        blob: bytes | None = self.compressor.compress(session, due)
+        if blob is None:
+            return False
+        key = session.key
+        del self.tables[queue][key]
+        self.idle[queue].remove(session)
+        if queue == Q_TCP:
+            self.tcp_age.remove(session)
+        self.compressed[queue][key] = blob
+        self.compressed_count += 1
+        entries = self.wake_at.get(due)
+        if entries is None:
+            entries = self.wake_at[due] = []
+            heapq.heappush(self.wake, due)
+        entries.append(queue)
+        entries.append(key)
+        return True
+
+    def _expand(self, queue: int, key: Any) -> Session | None:
+        """The compressed session of this key, back in the table as the newest (a packet came
+        for it); None if there is none."""
+        blob = self.compressed[queue].pop(key, None)
+        if blob is None:
+            return None
+        session = self._restore(blob, key, queue)
+        self.tables[queue][key] = session
+        self.idle[queue].append(session)
+        if queue == Q_TCP:
+            self.tcp_age.insert(session)
+        return session
+
+    def _restore(self, blob: bytes, key: Any, queue: int) -> Session:
+        """A compressed session as an object again, sharing what open sessions share."""
+        self.compressed_count -= 1
+        session: Session = self.compressor.expand(blob, key, queue)
+        shared = self.shared
+        session.addr1 = shared.setdefault(session.addr1, session.addr1)
+        session.addr2 = shared.setdefault(session.addr2, session.addr2)
+        session.protocols = _shared_protocols(session.protocols)
+        session.macs = NO_MACS if session.macs == NO_MACS else shared.setdefault(session.macs, session.macs)
+        session.ttls = NO_BYTES if session.ttls == NO_BYTES else shared.setdefault(session.ttls, session.ttls)
+        session.payload8 = NO_BYTES if session.payload8 == NO_BYTES else shared.setdefault(session.payload8,
+                                                                                             session.payload8)
+        return session
+
+    def _due(self, now_s: int, budget: int) -> list[Session]:
+        """Up to ``budget`` compressed sessions due by ``now_s``, earliest first, taken out of
+        compression (in no table or chain yet)."""
+        found: list[Session] = []
+        wake, wake_at, compressed = self.wake, self.wake_at, self.compressed
+        while wake and wake[0] <= now_s and len(found) < budget:
+            second = wake[0]
+            entries = wake_at[second]
+            while entries and len(found) < budget:
+                key = entries.pop()
+                queue: int = entries.pop()
+                blob = compressed[queue].get(key)
+                if blob is not None and self.compressor.due(blob) == second:  # else a stale entry
+                    del compressed[queue][key]
+                    found.append(self._restore(blob, key, queue))
+            if not entries:
+                heapq.heappop(wake)
+                del wake_at[second]
+        return found
+
+    def _wake(self, now_s: int) -> None:
+        """Put the compressed sessions whose timeout is due back in their place in the chains,
+        where this sweep finds them."""
+        for session in self._due(now_s, WAKE_PER_SWEEP):
+            self.tables[session.queue][session.key] = session
+            self.idle[session.queue].insert(session)
+            if session.queue == Q_TCP:
+                self.tcp_age.insert(session)
 
     def _evict(self) -> None:
-        """The table is full: save the session that has been idle the longest."""
+        """The table is full: save the session that has been idle the longest (of the compressed
+        ones, which have all been idle longer than the rest, the one whose timeout comes first)."""
+        if self.compressed_count:
+            for session in self._due(1 << 62, 1):
+                self._save(session)
+                return
         oldest: Session | None = None
         for chain in self.idle:
             head = chain.head
@@ -877,6 +1048,13 @@ class SessionTable:
 
     def flush(self) -> None:
         """Save every session still open (end of a file, or shutdown)."""
+        for queue, blobs in enumerate(self.compressed):
+            items = list(blobs.items())  # oldest compressed first
+            blobs.clear()
+            for key, blob in items:
+                self._save(self._restore(blob, key, queue))
+        self.wake.clear()
+        self.wake_at.clear()
         for chain in self.idle:
             head = chain.head
             while head is not None:

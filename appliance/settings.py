@@ -147,9 +147,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("espTimeout", "int", 600, "s",
             "Seconds an IPsec ESP flow may stay idle before it is saved.", _SESSIONS, minimum=1, maximum=86400),
     Setting("maxStreams", "int", 50000, "sessions",
-            "Most sessions tracked at once (when full, the longest idle one is saved early); each open "
-            "session costs about 0.9 KB of RAM, 1.8 KB with parsed HTTP, so 50000 is about 45-90 MB "
-            "(Arkime: 1500000).", _SESSIONS, minimum=1, maximum=10_000_000),
+            "Most sessions tracked at once (when full, the longest idle one is saved early). An open "
+            "session costs about 0.9 KB of RAM, 1.5 KB with parsed HTTP, and ~0.2 KB once compressed "
+            "(compressSessionsAbove), so 50000 open is about 15-20 MB (Arkime: 1500000).",
+            _SESSIONS, minimum=1, maximum=10_000_000),
+    Setting("compressSessionsAbove", "int", 2000, "sessions",
+            "Open sessions beyond this many that have been idle half a second or more are kept compressed "
+            "(about 50-300 bytes each instead of 1-2 KB) and expanded at their next packet or timeout; "
+            "a busy table then needs a fraction of the RAM, for ~60 µs of CPU per compressed session. "
+            "0 compresses every idle session; 10000000 never compresses.",
+            _SESSIONS, minimum=0, maximum=10_000_000),
     Setting("maxPackets", "int", 10000, "packets",
             "After this many packets a session is saved and continued as a new linked segment, as in Arkime.",
             _SESSIONS, minimum=1, maximum=65535),

@@ -175,7 +175,8 @@ def format_status(status: Status, now: float | None = None) -> str:
     if status.running and rec:
         lines += [f"packets/s:      {rec.get('packets_per_s', 0):,.0f}",
                   f"drops:          {rec.get('dropped', 0):,} (kernel), {rec.get('queue_waits', 0):,} queue stalls",
-                  f"sessions/s:     {rec.get('sessions_per_s', 0):,.1f} ({rec.get('open_sessions', 0):,} open)",
+                  f"sessions/s:     {rec.get('sessions_per_s', 0):,.1f} ({rec.get('open_sessions', 0):,} open, "
+                  f"{rec.get('compressed_sessions', 0):,} of them compressed)",
                   f"memory:         {rec.get('rss_bytes', 0) / 2**20:,.0f} MiB"]
         for iface in rec.get("interfaces", []):
             lines.append(f"interface:      {iface['name']} {iface['state']}, {iface['packets']:,} packets, "

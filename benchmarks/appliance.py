@@ -10,7 +10,9 @@ sends on the other. Reported:
 * RSS idle: VmRSS a few seconds after start, nothing captured yet.
 * RSS with N concurrent sessions: N TCP connections (SYN, SYN-ACK, ACK, one request), none
   closed, every timeout at its maximum so all stay open; VmRSS and VmHWM once the status record
-  counts them open, and how long SIGTERM then takes (every open session is saved on the way out).
+  counts them open (past ``compressSessionsAbove``, the idle ones are compressed: the default
+  setting, as a user has it), and how long SIGTERM then takes (every open session is saved on
+  the way out).
 * CPU seconds per GB captured: utime+stime of the process (from /proc) over a replay of a
   ``make_bench_pcap --profile home`` capture at tcpreplay --mbps 100, divided by the bytes stored.
 """
@@ -142,8 +144,8 @@ def bench_sessions(ns: str, sessions: int) -> None:
         time.sleep(STATUS_WAIT)
         rss, hwm = proc_memory(proc.pid)
         rec = record(status)
-        print(f"RSS with {rec['open_sessions']:,} open sessions: {rss} MiB (peak {hwm} MiB); "
-              f"kernel drops {rec['dropped']}, queue stalls {rec['queue_waits']}")
+        print(f"RSS with {rec['open_sessions']:,} open sessions ({rec.get('compressed_sessions', 0):,} compressed): "
+              f"{rss} MiB (peak {hwm} MiB); kernel drops {rec['dropped']}, queue stalls {rec['queue_waits']}")
         took = stop(proc)
         print(f"SIGTERM with {rec['open_sessions']:,} open sessions: exited {proc.returncode} in {took:.1f} s")
         for line in Path(folder, "run.log").read_text().splitlines():  # what the stop did, as logged

@@ -348,7 +348,8 @@ class Query:
     __slots__ = ("opcode", "host", "root", "qclass", "qtype", "hosts", "ns_hosts", "mx_hosts",
                  "puny", "ips", "ns_ips", "mx_ips", "status", "flags", "answers")
 
-    def __init__(self, opcode: int, host: str, root: bool, qclass: int, qtype: int) -> None:
+    # Defaults: compressed_sessions rebuilds a query held by an idle session from no arguments.
+    def __init__(self, opcode: int = 0, host: str = "", root: bool = False, qclass: int = 0, qtype: int = 0) -> None:
         self.opcode = OPCODES[opcode]
         self.host = host
         self.root = root

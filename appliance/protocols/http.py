@@ -482,6 +482,9 @@ class HTTPParser(Parser):
             self._add("http.md5", side.md5.hexdigest())
             if side.sha256 is not None:
                 self._add("http.sha256", side.sha256.hexdigest())
+        # Read: an idle keep-alive side holds no hash state (a few hundred bytes, and it is what
+        # keeps a session from being compressed, see compressed_sessions).
+        side.md5 = side.sha256 = None
         side.in_body = False
         side.state = START if side.keep_alive or side.upgrade else DEAD
 

@@ -795,7 +795,8 @@ class SocksConfirm(Parser):
 
     name = "signature"
 
-    def __init__(self, client: int, version: int, no_auth: bool = True) -> None:
+    # Defaults: compressed_sessions rebuilds the parser of an idle session from no arguments.
+    def __init__(self, client: int = 0, version: int = 0, no_auth: bool = True) -> None:
         self.client = client
         self.version = version
         server = 1 - client
