@@ -7,7 +7,8 @@ sessions are idle (a handshake and a request, then nothing for minutes). The ses
 bytes it returns (about 60-250 bytes) instead of the objects, and asks for the session back when
 a packet comes for it or a timeout is due.
 
-The form: the session's fields but its key, its timeout class and its table links, as a tuple;
+The form: the session's fields but its key, its timeout class and its table links, as a list
+(``Session.state``);
 the parsers' objects (instances of compiled classes, whose ``__new__`` runs ``__init__``) are
 rebuilt by their no-argument constructor and given their fields back, through pickle's
 dispatch table. pickle writes the tuple; raw deflate with a preset dictionary (the pickled
@@ -30,7 +31,6 @@ import pickle
 import pkgutil
 import struct
 import zlib
-from array import array
 from typing import Any
 
 from appliance import protocols
@@ -45,10 +45,6 @@ HEADER = struct.Struct("<q")  # the packet-time second at which the table looks 
 _WBITS = -12
 _MEM_LEVEL = 4
 _LEVEL = 1
-
-# The table owns these: the key and timeout class are given back at expansion, the links are
-# the table's chains (and would pull every other open session into the pickle).
-_TABLE_FIELDS = frozenset(("key", "queue", "older", "newer", "age_older", "age_newer"))
 
 
 class _Unset:
@@ -163,12 +159,9 @@ class SessionCompressor:
     """Turns idle sessions into bytes and back (one per session table)."""
 
     def __init__(self) -> None:
-        self._session_fields = tuple(name for name in field_names(Session) if name not in _TABLE_FIELDS)
-        self._read_session = _reader(self._session_fields)
-        self._positions_at = self._session_fields.index("positions")
         self._dispatch, fresh = _dispatch_table()
         self._template = Frame(0, 0, 0, 0)
-        self._fresh = self._pickle(tuple(fresh)) + self._pickle(self._state(Session(b"", 0, self._template)))
+        self._fresh = self._pickle(tuple(fresh)) + self._pickle(Session(b"", 0, self._template).state())
         self._learnt: list[bytes] = []
         self._compress: Any = None  # made once the first sessions are learnt
         self._expand: Any = None
@@ -191,18 +184,12 @@ class SessionCompressor:
         self._expand = zlib.decompressobj(_WBITS, zdict)
         self._learnt = []
 
-    def _state(self, session: Session) -> list[Any]:
-        """The session's fields; its packet positions as bytes (pickle writes an array slowly)."""
-        values = list(self._read_session(session))
-        values[self._positions_at] = session.positions.tobytes()
-        return values
-
     def compress(self, session: Session, due: int) -> bytes | None:
         """The session as bytes; None if it holds what cannot be rebuilt, and for the first few
         sessions, which go into the preset dictionary (they stay as they are, and are offered
         again later)."""
         try:
-            raw = self._pickle(self._state(session))
+            raw = self._pickle(session.state())
         except (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError):
             self.refused += 1
             return None
@@ -221,9 +208,6 @@ class SessionCompressor:
         """The session again, with its key and timeout class (not in any chain yet)."""
         inflate = self._expand.copy()
         values = pickle.loads(inflate.decompress(memoryview(blob)[HEADER.size :]) + inflate.flush())
-        values[self._positions_at] = array("Q", values[self._positions_at])
         session = Session(key, queue, self._template)
-        for name, value in zip(self._session_fields, values, strict=True):
-            if value is not UNSET:
-                setattr(session, name, value)
+        session.restore(values)
         return session

@@ -151,11 +151,12 @@ SETTINGS: tuple[Setting, ...] = (
             "session costs about 0.9 KB of RAM, 1.5 KB with parsed HTTP, and ~0.2 KB once compressed "
             "(compressSessionsAbove), so 50000 open is about 15-20 MB (Arkime: 1500000).",
             _SESSIONS, minimum=1, maximum=10_000_000),
-    Setting("compressSessionsAbove", "int", 2000, "sessions",
-            "Open sessions beyond this many that have been idle half a second or more are kept compressed "
-            "(about 50-300 bytes each instead of 1-2 KB) and expanded at their next packet or timeout; "
-            "a busy table then needs a fraction of the RAM, for ~60 µs of CPU per compressed session. "
-            "0 compresses every idle session; 10000000 never compresses.",
+    Setting("compressSessionsAbove", "int", 5000, "sessions",
+            "Open sessions beyond this many that have been idle half a second (and a quarter of their "
+            "age) or more are kept compressed, about 60-300 bytes each instead of 1-2 KB, and expanded at "
+            "their next packet or timeout: a scan or a flood of connections then needs a fraction of the "
+            "RAM, for ~35 µs of CPU per compressed session. 0 compresses every idle session; 10000000 "
+            "never compresses.",
             _SESSIONS, minimum=0, maximum=10_000_000),
     Setting("maxPackets", "int", 10000, "packets",
             "After this many packets a session is saved and continued as a new linked segment, as in Arkime.",

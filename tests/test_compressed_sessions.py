@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from pcapgen import TcpFlow
 
-from appliance.compressed_sessions import SessionCompressor
+from appliance.compressed_sessions import SessionCompressor, field_names
 from appliance.decode import Decoder
 from appliance.documents import flat_document
 from appliance.pipeline import make_app_layer, parse_capture
 from appliance.readers import open_capture
-from appliance.sessions import Q_TCP, Session, SessionTable
+from appliance.sessions import Q_TCP, STATE_FIELDS, Session, SessionTable
 from appliance.settings import Settings
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "pcaps" / "arkime"
@@ -51,7 +51,7 @@ def _compressing_everything(path: Path) -> tuple[list[str], int]:
                 frame = decoder.decode(ts, caplen, wirelen, data, offset, linktype)
                 if frame is not None:
                     table.add(frame)
-            compressions += table.compress_idle(table.clock, 0)
+            compressions += table.compress_idle(table.clock, 0, by_age=False)
     table.flush()
     return docs, compressions
 
@@ -65,6 +65,21 @@ def test_every_corpus_capture_gives_the_same_sessions_when_every_session_is_comp
         compressions += made
         assert sorted(docs) == sorted(expected), path.name
     assert compressions > 5_000  # the corpus went through compression, not a few sessions
+
+
+def test_the_state_of_a_session_is_every_field_but_the_tables_in_the_named_order() -> None:
+    table_fields = {"key", "queue", "older", "newer", "age_older", "age_newer"}
+    assert list(STATE_FIELDS) == [name for name in field_names(Session) if name not in table_fields]
+    s = Scenario(3)
+    s.answer(1)
+    session = s.table.tables[Q_TCP][_key(s, 1)]
+    state = session.state()
+    copy = Session(b"k", Q_TCP, s.decoder.decode(0, 0, 0, s.flows[2].data(0, b"", advance=False), 0, LINK_ETHERNET))
+    copy.restore(state)
+    for i, name in enumerate(STATE_FIELDS):
+        value = getattr(session, name)
+        assert state[i] == (value.tobytes() if name == "positions" else value), name
+        assert getattr(copy, name) == value, name
 
 
 # --- the table's use of it -------------------------------------------------------------------------
@@ -153,6 +168,19 @@ def test_compressed_sessions_time_out_and_are_segmented_at_the_same_second() -> 
     seconds = {second for second, _ in saved}
     assert len(seconds) > 2  # saved over several sweeps, by their timeouts, not all at the flush
     assert len(saved) == 120  # each session's first segment at tcpSaveTimeout, its last at tcpTimeout
+
+
+def test_a_long_conversation_must_be_quiet_for_a_quarter_of_its_age_before_it_is_compressed() -> None:
+    s = Scenario(60, compressSessionsAbove=0)
+    s.wait(2)
+    for _ in range(40):  # flow 0 goes on for 40 s more: 40 s old
+        s.packet(s.flows[0].data(0, b"x"))
+        s.wait(1)
+    assert _key(s, 0) in s.table.tables[Q_TCP]  # quiet 1 s: not yet
+    s.wait(8)
+    assert _key(s, 0) in s.table.tables[Q_TCP]  # quiet 9 s, less than a quarter of 41 s
+    s.wait(3)
+    assert _key(s, 0) in s.table.compressed[Q_TCP]  # quiet 12 s
 
 
 def test_a_full_table_saves_a_compressed_session_first() -> None:

@@ -14,10 +14,6 @@ import hmac
 from hashlib import sha256
 from typing import Any, Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from appliance import fields
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
 from appliance.protocols import tls as _tls
@@ -55,6 +51,11 @@ class InitialKeys:
     __slots__ = ("version", "key", "iv", "hp")
 
     def __init__(self, version: int, dcid: bytes) -> None:
+        # Imported at the first QUIC Initial: cryptography's bindings are ~6 MiB of a process
+        # that may never see QUIC (a router's RSS is counted in MiB).
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         salt, prefix, _ = VERSIONS[version]
         secret = _expand_label(hmac.new(salt, dcid, sha256).digest(), "client in", 32)
         self.version = version
@@ -117,6 +118,8 @@ def decrypt_initial(data: bytes, pos: int, pn_at: int, end: int, keys: InitialKe
     nonce = bytearray(keys.iv)
     for i, byte in enumerate(pn.rjust(12, b"\x00")):
         nonce[i] ^= byte
+    from cryptography.exceptions import InvalidTag
+
     try:
         return keys.key.decrypt(bytes(nonce), data[pn_at + pn_len:end], header)
     except (InvalidTag, ValueError):
