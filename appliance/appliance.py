@@ -107,6 +107,7 @@ class Appliance:
         self.settings = settings
         self.stop_store_seconds = stop_store_seconds
         self.stop_requested: float | None = None  # monotonic time of the first stop()
+        self.saving_open: float | None = None  # monotonic time at which the stop began saving open sessions
         self.spooled = 0
         self.config_path = config_path
         self.viewer = viewer
@@ -331,6 +332,7 @@ class Appliance:
         # nothing cyclic: the cycle collector would only walk the queued documents again and
         # again (a tenth of a stop with 100,000 open sessions, in perf).
         gc.disable()
+        self.saving_open = time.monotonic()
         try:
             sink.flush()
         finally:
@@ -432,7 +434,9 @@ class Appliance:
             conn.close()
 
     def _past_stop_budget(self) -> bool:
-        started = self.stop_requested
+        # Counted from the start of the saving, not from the signal: draining the packet queue
+        # first must not leave a small table no time to be stored.
+        started = self.saving_open
         return started is not None and time.monotonic() - started > self.stop_store_seconds
 
     def _add(self, store: Any, doc: dict[str, Any]) -> None:
