@@ -4,7 +4,7 @@ An open TCP session with a parsed HTTP request is about 1.5 KB of Python objects
 60-odd fields, its parser's state, the dicts and tuples they hold. In a big table most open
 sessions are idle (a handshake and a request, then nothing for minutes). The session table
 (``SessionTable``, ``compressSessionsAbove``) hands such sessions to this module, keeps the
-bytes it returns (about 60-250 bytes) instead of the objects, and asks for the session back when
+bytes it returns (about 60-400 bytes) instead of the objects, and asks for the session back when
 a packet comes for it or a timeout is due.
 
 The form: the session's fields but its key, its timeout class and its table links, as a list

@@ -153,7 +153,7 @@ SETTINGS: tuple[Setting, ...] = (
             _SESSIONS, minimum=1, maximum=10_000_000),
     Setting("compressSessionsAbove", "int", 5000, "sessions",
             "Open sessions beyond this many that have been idle half a second (and a quarter of their "
-            "age) or more are kept compressed, about 60-300 bytes each instead of 1-2 KB, and expanded at "
+            "age) or more are kept compressed, about 60-400 bytes each instead of 1-2 KB, and expanded at "
             "their next packet or timeout: a scan or a flood of connections then needs a fraction of the "
             "RAM, for ~35 µs of CPU per compressed session. 0 compresses every idle session; 10000000 "
             "never compresses.",
