@@ -160,8 +160,8 @@ def test_compressed_sessions_time_out_and_are_segmented_at_the_same_second() -> 
     def run(s: Scenario) -> None:
         s.wait(3)
         for i in range(0, 60, 2):
-            s.answer(i)  # these have something new at their tcpSaveTimeout: a segment is saved
-        s.wait(45)  # tcpSaveTimeout 20: segments; tcpTimeout 30: every session idle past it is saved
+            s.answer(i)  # woken by a packet, then compressed again
+        s.wait(45)  # tcpSaveTimeout 20: a segment of each (all had packets); tcpTimeout 30: the rest
 
     compressed, saved = _both(run, tcpTimeout=30, tcpSaveTimeout=20)
     assert compressed.table.count == 0
