@@ -85,9 +85,8 @@ def _reducer(cls: type) -> Any:
     (a class written by name costs an import lookup in every blob)."""
     names = _NAMES[cls] = field_names(cls)
     read = _reader(names)
-    if cls not in _CLASSES:
-        _CLASSES.append(cls)
-    index = _CLASSES.index(cls)
+    index = len(_CLASSES)
+    _CLASSES.append(cls)
 
     def reduce(obj: Any) -> tuple[Any, ...]:
         return _rebuild, (index, read(obj))
@@ -127,12 +126,19 @@ def _state_classes() -> list[type]:
     return list(found)
 
 
+_DISPATCH: list[Any] = []  # (table, fresh objects), made once per process
+
+
 def _dispatch_table() -> tuple[dict[type, Any], list[Any]]:
-    """How pickle writes the parsers' objects, and a fresh object of each class it rebuilds.
+    """How pickle writes the parsers' objects, and a fresh object of each class it rebuilds;
+    the same for every table, so made once.
 
     Compiled classes need their fields written out and a constructor called at load; one whose
     constructor takes arguments is refused. Interpreted classes pickle as they are. A session
     is never written whole."""
+    if _DISPATCH:
+        made: tuple[dict[type, Any], list[Any]] = _DISPATCH[0]
+        return made
     table: dict[type, Any] = dict(copyreg.dispatch_table)
     fresh = []
     for cls in _state_classes():
@@ -145,6 +151,7 @@ def _dispatch_table() -> tuple[dict[type, Any], list[Any]]:
         else:
             table[cls] = _reducer(cls)
     table[Session] = _refuse
+    _DISPATCH.append((table, fresh))
     return table, fresh
 
 

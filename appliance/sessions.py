@@ -1035,11 +1035,20 @@ class SessionTable:
         if blob is None:
             return None
         session = self._restore(blob, key, queue)
-        self.tables[queue][key] = session
-        self.idle[queue].append(session)
+        self._reopen(session, True)
+        return session
+
+    def _reopen(self, session: Session, newest: bool) -> None:
+        """Put a restored session back in its table and chains: as the newest of its idle chain
+        (a packet came for it), or at its place in time (its timeout is due)."""
+        queue = session.queue
+        self.tables[queue][session.key] = session
+        if newest:
+            self.idle[queue].append(session)
+        else:
+            self.idle[queue].insert(session)
         if queue == Q_TCP:
             self.tcp_age.insert(session)
-        return session
 
     def _restore(self, blob: bytes, key: Any, queue: int) -> Session:
         """A compressed session as an object again, sharing what open sessions share."""
@@ -1049,11 +1058,14 @@ class SessionTable:
         session.addr1 = shared.setdefault(session.addr1, session.addr1)
         session.addr2 = shared.setdefault(session.addr2, session.addr2)
         session.protocols = _shared_protocols(session.protocols)
+        # The empty pairs are the constants (``macs is NO_MACS`` marks a session's first frame).
         session.macs = NO_MACS if session.macs == NO_MACS else shared.setdefault(session.macs, session.macs)
-        session.ttls = NO_BYTES if session.ttls == NO_BYTES else shared.setdefault(session.ttls, session.ttls)
-        session.payload8 = NO_BYTES if session.payload8 == NO_BYTES else shared.setdefault(session.payload8,
-                                                                                             session.payload8)
+        session.ttls = self._shared_pair(session.ttls)
+        session.payload8 = self._shared_pair(session.payload8)
         return session
+
+    def _shared_pair(self, pair: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+        return NO_BYTES if pair == NO_BYTES else self.shared.setdefault(pair, pair)
 
     def _due(self, now_s: int, budget: int) -> list[Session]:
         """Up to ``budget`` compressed sessions due by ``now_s``, earliest first, taken out of
@@ -1079,10 +1091,7 @@ class SessionTable:
         """Put the compressed sessions whose timeout is due back in their place in the chains,
         where this sweep finds them."""
         for session in self._due(now_s, WAKE_PER_SWEEP):
-            self.tables[session.queue][session.key] = session
-            self.idle[session.queue].insert(session)
-            if session.queue == Q_TCP:
-                self.tcp_age.insert(session)
+            self._reopen(session, False)
 
     def _evict(self) -> None:
         """The table is full: save the session that has been idle the longest (of the compressed
