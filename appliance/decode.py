@@ -550,6 +550,7 @@ class Decoder:
                 extra = 8 if len(l4) > i + 11 and l4[i + 11] & 1 else 0
                 return self._ethernet(frame, l4, i + 12 + extra, depth + 1)
             if ptype == ETH_PPP:
+                frame.tag("ppp")  # Arkime names PPP carried in GRE (not PPPoE's)
                 return self._ppp(frame, l4, i, depth + 1)
             if ptype == ETH_MPLS:
                 return self._mpls(frame, l4, i, depth + 1)

@@ -166,6 +166,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Store every HTTP request header name and value (Arkime default false); " + _HOME_LIGHT, _PARSERS),
     Setting("parseHTTPHeaderResponseAll", "bool", True, "",
             "Store every HTTP response header name and value (Arkime default false); " + _HOME_LIGHT, _PARSERS),
+    Setting("parseHTTPHeaderValueMaxLen", "int", 1024, "bytes",
+            "Longest HTTP header value kept in http.requestHeaderValue/responseHeaderValue (longer ones "
+            "are cut), as in Arkime.", _PARSERS, minimum=1, maximum=65536),
     Setting("ja3Strings", "bool", True, "",
             "Store the full JA3/JA3S strings next to their hashes (Arkime default false); " + _HOME_LIGHT,
             _PARSERS),

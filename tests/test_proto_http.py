@@ -168,6 +168,35 @@ def test_websocket_upgrade_is_not_counted_and_stops_parsing() -> None:
     assert f["http.statuscode"] == [101]
 
 
+def test_websocket_switch_names_the_protocol() -> None:
+    """A 101 answer that upgrades to WebSocket adds "websocket", as Arkime does; other upgrades
+    (h2c) and a WebSocket request left unanswered do not."""
+    up = b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    switched = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\r\n"
+    session = web_session()
+    run(up, switched, session)
+    assert "websocket" in session.protocols
+    h2c = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
+    for client, server in ((up, b""), (up.replace(b"websocket", b"h2c"), h2c)):
+        session = web_session()
+        run(client, server, session)
+        assert "websocket" not in session.protocols
+
+
+@pytest.mark.parametrize("limit", [None, 10])
+def test_generic_header_values_are_cut_at_parseHTTPHeaderValueMaxLen(limit: int | None) -> None:  # noqa: N802
+    session = web_session()
+    parser = http.HTTPParser()
+    if limit is not None:
+        parser.configure(Settings().replace(parseHTTPHeaderValueMaxLen=limit))
+    request = b"GET / HTTP/1.1\r\nHost: h\r\nX-Long: " + b"A" * 3000 + b"\r\nUser-Agent: " + b"u" * 1500 + b"\r\n\r\n"
+    parser.data(session, request, 0)
+    parser.finish(session)
+    kept = limit or http.HEADER_VALUE_MAX
+    assert session.fields["http.requestHeaderValue"] == ["a" * kept]
+    assert session.fields["http.useragent"] == ["u" * 1500]  # a header with its own field is whole
+
+
 def test_basic_and_digest_users_and_cookies() -> None:
     token = base64.b64encode(b"alice:secret")
     f = run(b"GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Basic " + token + b"\r\n"
@@ -313,6 +342,13 @@ def test_real_capture_matches_arkime(name: str) -> None:
             continue
         assert sorted(map(str, got[0][path] if isinstance(value, list) else [got[0][path]])) == sorted(
             map(str, value if isinstance(value, list) else [value])), key
+
+
+@needs_pcaps
+def test_websocket_capture_is_named_as_arkime_names_it() -> None:
+    sessions: list[Session] = []
+    pipeline.parse_capture(str(PCAPS / "websocket.pcap"), Settings(), sessions.append)
+    assert [list(s.protocols) for s in sessions if s.port2 == 12345] == [["tcp", "http", "websocket"]]
 
 
 @needs_pcaps

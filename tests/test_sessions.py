@@ -475,6 +475,17 @@ def test_gre(tmp_path: Path) -> None:
     assert doc["srcOuterIp"] == ["192.0.2.1"] and doc["dstOuterIp"] == ["192.0.2.2"]
 
 
+def test_gre_ppp_is_named(tmp_path: Path) -> None:
+    """PPP carried in GRE (PPTP's data channel) adds "ppp" beside "gre", as Arkime does."""
+    ppp = b"\xff\x03\x00\x21" + _inner_udp()  # HDLC address/control, protocol IPv4
+    packets = [g.ethernet(g.ipv4(g.gre(ppp, ptype=0x880B), "192.0.2.1", "192.0.2.2"))] * 2
+    doc = one(parse(tmp_path, at(packets))[0])
+    _check_inner(doc)
+    assert {"gre", "ppp"} <= set(doc["protocol"])
+    doc = one(parse(tmp_path, at([g.ethernet(g.pppoe(_inner_udp()), ethertype=g.ETH_PPPOE)] * 2))[0])
+    assert "ppp" not in doc["protocol"]  # PPPoE is named "pppoe" only
+
+
 def test_gre_ethernet_with_key(tmp_path: Path) -> None:
     inner = g.ethernet(_inner_udp(), bytes.fromhex("0200000000aa"), bytes.fromhex("0200000000bb"))
     packets = [g.ethernet(g.ipv4(g.gre(inner, ptype=g.ETH_TEB, key=5), "192.0.2.1", "192.0.2.2"))] * 2

@@ -56,6 +56,7 @@ _REQUEST_BUILTIN: Final = {"host": "http.host", "user-agent": "http.useragent", 
 
 MAX_HEADER: Final = 64 * 1024  # bytes of one header section kept while waiting for its end
 MAX_URL: Final = 4096  # Arkime truncates http.uri here and tags the session
+HEADER_VALUE_MAX: Final = 1024  # parseHTTPHeaderValueMaxLen's default: generic header values are cut here
 MAX_REQ_BODY: Final = 2048  # first request body piece kept in http.requestBody when this short
 _HEADER_NAME_MAX: Final = 39  # Arkime keeps header names in a 40-byte buffer
 # Byte classes searched with one C call instead of a Python loop over the bytes.
@@ -143,7 +144,7 @@ class HTTPParser(Parser):
     """Per-session HTTP state: two sides plus the values gathered for the document."""
 
     __slots__ = ("side0", "side1", "url", "url_which", "out", "first_method", "first_count", "methods",
-                 "written", "sha256")
+                 "written", "sha256", "value_max")
     name = "http"
 
     def __init__(self) -> None:
@@ -163,9 +164,11 @@ class HTTPParser(Parser):
         self.methods: list[Any] | None = None
         self.written: dict[str, list[Any]] | None = None
         self.sha256 = True  # supportSha256: bodies get a SHA-256 beside their MD5
+        self.value_max = HEADER_VALUE_MAX  # parseHTTPHeaderValueMaxLen
 
     def configure(self, settings: Any) -> None:
         self.sha256 = bool(settings.supportSha256)
+        self.value_max = int(settings.parseHTTPHeaderValueMaxLen)
 
     # --- input ---------------------------------------------------------------------------
 
@@ -393,6 +396,8 @@ class HTTPParser(Parser):
                 connection += b"," + value.lower()
             elif lower == "upgrade":
                 upgrade = True
+                if side.status == 101 and b"websocket" in value.lower():
+                    session.add_protocol("websocket")  # the server switched to WebSocket
             else:
                 _length(side, lower, value)
         _framing(side, connection, upgrade)
@@ -439,7 +444,7 @@ class HTTPParser(Parser):
         names: list[str] = out.setdefault(fields_, [])
         texts: list[str] = out.setdefault(values, [])
         names.append(lower)
-        texts.append(_lower(value))
+        texts.append(_lower(value[:self.value_max]))
 
     def _builtin(self, path: str, value: bytes) -> None:
         if path == "http.xffIp":
@@ -637,6 +642,23 @@ class HTTPParser(Parser):
             field = "http.key" if query[pos] == 0x26 else "http.value"
         if field == "http.value" and len(query) > start:
             self._add(field, _unescape(query[start:]))
+
+    # --- fields from HTTP/2 frames (appliance.protocols.http2) ----------------------------
+
+    def add_field(self, path: str, value: Any) -> None:
+        """One more distinct value of an ``http.*`` field."""
+        self._add(path, value)
+
+    def add_header(self, name: bytes, value: bytes, which: int) -> None:
+        """A header decoded from an HTTP/2 header block, read as an HTTP/1 header of side
+        ``which`` is (Arkime hands both to the same function); a cookie's keys and values too."""
+        self._header(_header_name(name), value, which)
+        if name == b"cookie":
+            self._cookies(value)
+
+    def add_url_path(self, url: bytes) -> None:
+        """``http.path`` and the query's keys and values of a request target (``:path``)."""
+        self._path_and_query(url)
 
     # --- output --------------------------------------------------------------------------
 
