@@ -36,7 +36,10 @@ class SessionWriter:
             cells = [_cell(c, flat.get(c)) for c in TABLE_COLUMNS] + [_info(flat)]
             self.out.write(self._row(cells).rstrip() + "\n")
         else:
-            text = json.dumps(nest(flat), separators=(",", ":"))
+            doc = nest(flat)
+            if self.fmt == "arkime":
+                _as_arkime_writes(doc)
+            text = json.dumps(doc, separators=(",", ":"))
             if self.fmt == "arkime":
                 text = ("," if self.count else "") + '{"body":' + text + "}"
             self.out.write(text + "\n")
@@ -52,6 +55,18 @@ class SessionWriter:
         widths = (23, 14, 39, 8, 39, 8, 8, 10, 10, 0)
         return " ".join(c.rjust(w) if i in (3, 5, 6, 7, 8) else c.ljust(w)
                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+
+# Arkime writes a TTL list with more than one value as strings (["63", "64"]) and a single TTL as a
+# number ([64]); the sessions3 export copies that, so its documents read like Arkime's own.
+_TTL_FIELDS = ("srcTTL", "dstTTL")
+
+
+def _as_arkime_writes(doc: dict[str, Any]) -> None:
+    for name in _TTL_FIELDS:
+        values = doc.get(name)
+        if isinstance(values, list) and len(values) > 1:
+            doc[name] = sorted(str(v) for v in values)
 
 
 def _info(flat: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -342,6 +343,30 @@ def test_cli_formats(cli_files: dict[str, str]) -> None:
     res = run_cli("--no-parsers", cli_files["good"])  # default table
     assert res.returncode == 0, res.stderr
     assert len(res.stdout.splitlines()) == 3  # heading and two sessions
+
+
+def test_arkime_export_writes_ttl_lists_as_arkime_does() -> None:
+    """sessions3 documents: several TTLs as strings (["62", "63"]), one as a number ([61]), as in
+    Arkime's documents; the JSON lines keep numbers throughout."""
+    path = CORPUS / "mongo.pcap"
+    if not path.exists():
+        pytest.skip("../shared/pcaps/arkime is absent")
+    from appliance.output import SessionWriter
+    from appliance.pipeline import parse_capture
+    from appliance.settings import Settings
+
+    outputs = {}
+    for fmt in ("arkime", "jsonl"):
+        out = io.StringIO()
+        writer = SessionWriter(fmt, out)
+        parse_capture(str(path), Settings(), writer.write)
+        writer.close()
+        text = out.getvalue()
+        outputs[fmt] = ([d["body"] for d in json.loads(text)["sessions3"]] if fmt == "arkime"
+                        else [json.loads(line) for line in text.splitlines()])
+    ttls = [d["srcTTL"] for d in outputs["arkime"]]
+    assert ["62", "63"] in ttls and [61] in ttls
+    assert all(isinstance(v, int) for d in outputs["jsonl"] for v in d["srcTTL"] + d.get("dstTTL", []))
 
 
 def test_cli_truncated_warns_and_exits_0(cli_files: dict[str, str]) -> None:
