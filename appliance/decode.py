@@ -70,7 +70,7 @@ class Frame:
     __slots__ = (
         "ts", "caplen", "wirelen", "offset", "src_mac", "dst_mac", "ethertype", "vlans", "dot1ad",
         "ipver", "src", "dst", "ttl", "proto", "sport", "dport", "l4", "l4len", "flags", "seq",
-        "ack", "win", "payload", "outer", "tags", "corrupt", "dscp",
+        "ack", "win", "payload", "outer", "tags", "corrupt", "dscp", "trailer",
     )
 
     def __init__(self, ts: int, caplen: int, wirelen: int, offset: int) -> None:
@@ -97,6 +97,9 @@ class Frame:
         self.tags: list[str] | None = None  # protocols met on the way (gre, mpls, ...)
         self.corrupt: str | None = None
         self.dscp = 0
+        # Captured bytes after the IP packet (Ethernet padding of a short frame): Arkime counts
+        # them in an ICMP session's data bytes, which it takes as "to the end of the packet".
+        self.trailer = 0
 
     def tag(self, name: str) -> None:
         if self.tags is None:
@@ -444,6 +447,7 @@ class Decoder:
         proto = frame.proto
         frame.l4 = l4 = data[i:end]
         frame.l4len = wire_len
+        frame.trailer = len(data) - end
         n = len(l4)
         if proto == IPPROTO_TCP:
             if n < 20:

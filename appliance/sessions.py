@@ -797,7 +797,7 @@ class SessionTable:
 
     def _icmp(self, session: Session, frame: Frame, d: int) -> None:
         l4 = frame.l4
-        session.add_data(d, len(l4))
+        session.add_data(d, len(l4) + frame.trailer)  # to the end of the packet, as Arkime counts
         if len(l4) >= 2 and session.icmp is not None:
             types, codes = session.icmp
             if l4[0] not in types:

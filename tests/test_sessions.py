@@ -234,6 +234,18 @@ def test_icmp_echo_is_one_session(tmp_path: Path) -> None:
     assert doc["protocol"] == ["icmp"]
 
 
+def test_icmp_data_bytes_run_to_the_end_of_the_packet(tmp_path: Path) -> None:
+    """Arkime counts an ICMP packet's data to the end of the captured packet, so the padding of a
+    short Ethernet frame counts; a UDP datagram's data stops where the IP packet ends."""
+    solicit = g.ethernet(g.ipv4(g.icmp(10, 0, payload=b""), "10.0.0.1", "224.0.0.2"))  # 42 bytes
+    datagram = g.ethernet(g.ipv4(g.udp(5000, 6000, b"x"), "10.0.0.1", "10.0.0.9"))  # 43 bytes
+    docs = parse(tmp_path, at([solicit + bytes(60 - len(solicit)), datagram + bytes(60 - len(datagram))]))[0]
+    icmp = next(d for d in docs if d["ipProtocol"] == 1)
+    udp = next(d for d in docs if d["ipProtocol"] == 17)
+    assert icmp["client.bytes"] == icmp["totDataBytes"] == 8 + 18
+    assert udp["client.bytes"] == 1
+
+
 def test_ipv6_session(tmp_path: Path) -> None:
     _, packets = http_flow(client="2001:db8::1", server="2001:db8::2", ipver=6)
     doc = one(parse(tmp_path, at(packets))[0])
