@@ -122,6 +122,17 @@ def test_padding_priority_and_continuation() -> None:
     assert sorted(doc["http.md5"]) == sorted(hashlib.md5(b).hexdigest() for b in (body, b"ok"))
 
 
+def test_an_empty_body_ended_by_an_empty_data_frame_is_hashed() -> None:
+    """A POST whose body is one empty DATA frame with END_STREAM: the MD5 of nothing, as Arkime
+    writes it; a response ended by its HEADERS frame has no body and no digest."""
+    enc_c, enc_s = hpack.Encoder(), hpack.Encoder()
+    client = http2.PREFACE + request(enc_c, 1, "/empty", end=False) + frame(DATA, END_STREAM, 1, b"")
+    server = frame(HEADERS, END_HEADERS | END_STREAM, 1, enc_s.encode([(":status", "204")]))
+    _, fields = fed([(client, 0), (server, 1)])
+    assert fields["http.md5"] == [hashlib.md5(b"").hexdigest()]
+    assert fields["http.statuscode"] == [204]
+
+
 def test_push_promise_headers_are_the_servers() -> None:
     enc_c, enc_s = hpack.Encoder(), hpack.Encoder()
     promise = enc_s.encode([(":method", "GET"), (":path", "/style.css"), (":authority", "h2.example"),

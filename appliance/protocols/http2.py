@@ -260,8 +260,10 @@ class Http2Parser(Parser):
 
     def _body_done(self, stream: int, d: int) -> None:
         state = self.streams.get(stream)
-        if state is None or state.md5[d] is None:
+        if state is None:
             return
+        if state.md5[d] is None:
+            self._hash(state, d, b"")  # an empty DATA frame ends an empty body: Arkime hashes that too
         self.fields.add_field("http.md5", state.md5[d].hexdigest())
         if state.sha256[d] is not None:
             self.fields.add_field("http.sha256", state.sha256[d].hexdigest())
