@@ -202,6 +202,27 @@ def test_handshake_through_the_session_table() -> None:
     assert doc["cert"][0]["subjectCN"] == ["test.example"] and "cert:self-signed" in doc["tags"]
 
 
+def test_tls_through_an_http_connect_tunnel() -> None:
+    """A proxy's CONNECT, its 200, then TLS inside: both the HTTP and the TLS fields, as Arkime
+    reads an HTTPS session through a proxy; a refused CONNECT that is retried on the same
+    connection (407, then 200) still finds the TLS that follows."""
+    server = record(handshake(2, server_hello(tls13=False)) + handshake(11, cert_message(make_cert()))
+                    + handshake(14, b""), b"\x03\x03")
+    hello = record(handshake(1, client_hello()))
+    connect = b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+    ok = b"HTTP/1.1 200 Connection established\r\n\r\n"
+    doc = flat_document(converse([(0, connect), (1, ok), (0, hello), (1, server)], port2=3128))
+    assert doc["protocol"] == ["http", "tcp", "tls"]
+    assert doc["http.method"] == ["CONNECT"] and doc["http.uri"] == ["example.com:443"]
+    assert doc["tls.version"] == ["TLSv1.2"] and doc["cert"][0]["subjectCN"] == ["test.example"]
+    refused = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+    chunks = [(0, connect), (1, refused), (0, connect.replace(b"\r\n\r\n", b"\r\nProxy-Authorization: x\r\n\r\n")),
+              (1, ok), (0, hello), (1, server)]
+    doc = flat_document(converse(chunks, port2=3128))
+    assert "tls" in doc["protocol"] and doc["http.statuscode"] == [407, 200]
+    assert doc["tls.ja3"] == [hello_mod.md5_hex("771,4865-49199,0-10-11-13-16-43,29-23,0")]
+
+
 def test_dtls_through_the_session_table() -> None:
     doc = flat_document(converse([(0, dtls_hello())], proto=17, port2=4433))
     assert "dtls" in doc["protocol"] and doc["tls.ja4"][0].startswith("d00d")

@@ -115,6 +115,13 @@ def detach(session: Any, parser: Parser) -> None:
         session.parsers = tuple(p for p in parsers if p is not parser) or None
 
 
+def redetect(session: Any, direction: int) -> None:
+    """Let the protocol detectors look at what side ``direction`` sends next (a TLS hello after
+    STARTTLS, or through an HTTP CONNECT tunnel): the session table's first-data marker of that
+    side goes back to zero."""
+    session.consumed &= ~(1 << direction)
+
+
 def attach_once(session: Any, parser: Parser) -> None:
     """Attach ``parser`` unless the session has one of its type already."""
     parsers = session.parsers

@@ -18,7 +18,7 @@ import socket
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
-from appliance.protocols import TCP, Parser, Protocol, add_user, ntlm, register
+from appliance.protocols import TCP, Parser, Protocol, add_user, ntlm, redetect, register
 
 if TYPE_CHECKING:
     from appliance.sessions import Session
@@ -311,12 +311,6 @@ def _received_host(values: Values, raw: bytes, pos: int) -> int:
     return pos
 
 
-def _redetect(session: Any, direction: int) -> None:
-    """Let the protocol detectors look at what this side sends next (a TLS hello after STARTTLS):
-    the session table's first-data marker goes back to zero."""
-    session.consumed &= ~(1 << direction)
-
-
 def _ntlm_blob(session: Any, line: bytes) -> bool:
     """A base64 NTLMSSP message inside a mail protocol's AUTH exchange names the session ntlm and
     fills its ntlm fields."""
@@ -464,7 +458,7 @@ class SMTPParser(Parser):
         elif state == TLS_OK:
             # The server's answer to STARTTLS; detection may look again at what follows it.
             side.state = TLS_WAIT
-            _redetect(session, direction)
+            redetect(session, direction)
 
     def _command(self, session: Session, direction: int, side: SMTPSide, line: bytes) -> None:
         other = self.sides[1 - direction]
@@ -511,7 +505,7 @@ class SMTPParser(Parser):
         self._tag("smtp:starttls")
         self.sides[direction].state = TLS_WAIT
         self.sides[1 - direction].state = TLS_OK
-        _redetect(session, direction)
+        redetect(session, direction)
 
     def _auth_user(self, session: Session, encoded: bytes, plain: bool) -> None:
         """The user of an AUTH LOGIN (base64 of the name) or AUTH PLAIN (base64 of

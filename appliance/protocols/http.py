@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
 from appliance.memo import itself, remembered
-from appliance.protocols import TCP, UDP, Parser, Protocol, ntlm, register
+from appliance.protocols import TCP, UDP, Parser, Protocol, ntlm, redetect, register
 
 if TYPE_CHECKING:
     from appliance.sessions import Session
@@ -401,6 +401,7 @@ class HTTPParser(Parser):
             else:
                 _length(side, lower, value)
         _framing(side, connection, upgrade)
+        self._tunnel(session, side, which)
         # Shared str objects: the values wait in ``out`` while the session is open (52 bytes
         # each as a str of their own).
         version: str = remembered(_VERSION_NAMES, side.version, _ascii, 64)
@@ -459,6 +460,17 @@ class HTTPParser(Parser):
             self._add(path, _lower(value))
         else:
             self._add(path, _text(value))
+
+    def _tunnel(self, session: Session, side: _Side, which: int) -> None:
+        """A CONNECT request, and a 2xx answer to one, open a tunnel: what each side sends next is
+        classified afresh (usually a TLS hello), as Arkime does, while this parser goes on as it
+        would (the answer's body runs to the end of the connection and is hashed)."""
+        if side.status:
+            other = self.side1 if which == 0 else self.side0
+            if 200 <= side.status < 300 and other is not None and other.method == b"CONNECT":
+                redetect(session, which)
+        elif side.method == b"CONNECT":
+            redetect(session, which)
 
     def _after_headers(self, side: _Side) -> None:
         if side.state == FAILED:
