@@ -97,17 +97,15 @@ class Http2Parser(Parser):
     name = "http2"
 
     def __init__(self) -> None:
-        self.client = -1  # the side that sent the preface
         self.sides = (_Side(), _Side())
         self.streams: dict[int, _Stream] = {}
         # The http.* values go through an HTTP parser of our own: the HTTP/1 parser of this
-        # session read the preface as a request line, and its values are merged with these.
+        # session read the preface as a request line, and its values are merged with these. Its
+        # ``url_which`` is the side that sent the preface, and its ``sha256`` supportSha256.
         self.fields = HTTPParser()
-        self.sha256 = True
         self.failed = [False, False]
 
     def configure(self, settings: Any) -> None:
-        self.sha256 = bool(settings.supportSha256)
         self.fields.configure(settings)
 
     def data(self, session: Session, data: bytes, direction: int) -> None:
@@ -117,12 +115,8 @@ class Http2Parser(Parser):
         if not side.started:
             side.started = True
             if data.startswith(PREFACE):
-                self.client = direction
-                self.fields.url_which = direction
+                self.fields.url_which = direction  # the client; detection attached us at its preface
                 data = data[len(PREFACE):]
-            elif self.client < 0:
-                self.client = 1 - direction
-                self.fields.url_which = 1 - direction
         pos = 0
         if side.left:
             pos = self._data_bytes(session, side, data, 0, direction)
@@ -252,7 +246,7 @@ class Http2Parser(Parser):
     def _hash(self, state: _Stream, d: int, body: bytes | bytearray) -> None:
         if state.md5[d] is None:
             state.md5[d] = hashlib.md5(body, usedforsecurity=False)
-            state.sha256[d] = hashlib.sha256(body) if self.sha256 else None
+            state.sha256[d] = hashlib.sha256(body) if self.fields.sha256 else None
             return
         state.md5[d].update(body)
         if state.sha256[d] is not None:
