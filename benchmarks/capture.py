@@ -6,8 +6,10 @@
     python3 benchmarks/capture.py --no-parsers --quick
 
 Import: ``fukurou import FILE`` as a child process into a fresh store (pcapDir and database in a
-temporary folder); wall time and peak RSS are the child's (``os.wait4``); packets and bytes from the
-import summary. Beside it, ``tcpdump -r FILE -w OUT`` as the floor for reading and writing the file.
+temporary folder); wall time and peak RSS are the child's (``os.wait4``: the largest of the import
+process and the process that stores its sessions), and the peak of both together (sampled every
+20 ms); packets and bytes from the import summary. ``--one-process`` adds a run with the sessions
+stored in the import process, for comparison. Beside it, ``tcpdump -r FILE -w OUT`` as the floor for reading and writing the file.
 Captures come from ../shared/bench/make_bench_pcap.py (made when missing; /tmp/bench-sessions.pcap
 is used when present).
 
@@ -26,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,16 +44,41 @@ def make_capture(path: str, profile: str, size: str, duration: str = "4h") -> st
     return path
 
 
-def timed(cmd: list[str], **kwargs: object) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS in MiB, stdout) of a child process."""
+def _tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and its descendants (``fukurou import`` stores in a child)."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            total = next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            kids = [int(k) for k in fh.read().split()]
+    except (OSError, ValueError):
+        return total
+    return total + sum(_tree_rss_kib(k) for k in kids)
+
+
+def timed(cmd: list[str], **kwargs: object) -> tuple[float, int, int, str]:
+    """(wall seconds, peak RSS of the largest process in MiB, peak RSS of all its processes
+    together in MiB, sampled every 20 ms, stdout) of a child process."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **kwargs)  # type: ignore[call-overload]
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], _tree_rss_kib(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     out = proc.stdout.read() if proc.stdout else ""
+    done.set()
+    sampler.join()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"{cmd[:4]} failed with {proc.returncode}")
-    return time.monotonic() - start, usage.ru_maxrss // 1024, out
+    return time.monotonic() - start, usage.ru_maxrss // 1024, peak[0] // 1024, out
 
 
 def write_config(folder: str, **values: object) -> str:
@@ -60,17 +88,24 @@ def write_config(folder: str, **values: object) -> str:
     return path
 
 
-def bench_import(capture: str, parsers: bool) -> None:
+def bench_import(capture: str, parsers: bool, one_process: bool = False) -> None:
     size = os.path.getsize(capture)
+    modes = [[], ["--one-process"]] if one_process else [[]]
     with tempfile.TemporaryDirectory(prefix="fukurou-bench-") as tmp:
-        config = write_config(tmp)
-        cmd = [sys.executable, "-m", "appliance", "--config", config, "import", capture]
-        wall, rss, out = timed(cmd + ([] if parsers else ["--no-parsers"]), cwd=ROOT)
-        packets = int(re.search(r"([\d,]+) packets", out).group(1).replace(",", ""))  # type: ignore[union-attr]
-        print(f"  fukurou import{'' if parsers else ' --no-parsers'}: {wall:7.1f} s {packets / wall:10,.0f} packets/s "
-              f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB")
+        for mode in modes:
+            config = write_config(tmp)
+            for name in os.listdir(tmp):  # a fresh store for each run
+                if name != "config.ini":
+                    path = os.path.join(tmp, name)
+                    shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+            cmd = [sys.executable, "-m", "appliance", "--config", config, "import", capture, *mode]
+            wall, rss, together, out = timed(cmd + ([] if parsers else ["--no-parsers"]), cwd=ROOT)
+            packets = int(re.search(r"([\d,]+) packets", out).group(1).replace(",", ""))  # type: ignore[union-attr]
+            label = "fukurou import" + ("" if parsers else " --no-parsers") + (" " + " ".join(mode) if mode else "")
+            print(f"  {label}: {wall:7.1f} s {packets / wall:10,.0f} packets/s "
+                  f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB (largest process), {together} MiB (all)")
         if shutil.which("tcpdump"):
-            wall, rss, _ = timed(["tcpdump", "-r", capture, "-w", os.path.join(tmp, "copy.pcap")])
+            wall, rss, _, _ = timed(["tcpdump", "-r", capture, "-w", os.path.join(tmp, "copy.pcap")])
             print(f"  tcpdump -r -w:  {wall:7.1f} s {packets / wall:10,.0f} packets/s "
                   f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB")
 
@@ -118,6 +153,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small captures (tens of MB)")
     parser.add_argument("--no-parsers", action="store_true", help="L2-L4 sessions only")
     parser.add_argument("--no-live", action="store_true")
+    parser.add_argument("--one-process", action="store_true",
+                        help="also import with --one-process (sessions stored in the import process)")
     args = parser.parse_args()
     parsers = not args.no_parsers
     if args.quick:
@@ -131,7 +168,7 @@ def main() -> int:
         live = make_capture("/tmp/bench-live.pcap", "home", "100M", "1h")
     for capture in captures:
         print(f"{capture} ({os.path.getsize(capture) / 1e6:,.0f} MB)")
-        bench_import(capture, parsers)
+        bench_import(capture, parsers, args.one_process)
     if not args.no_live:
         print(f"live capture of {live} ({os.path.getsize(live) / 1e6:,.0f} MB) over veth")
         bench_live(live, ["100", "300", "1000", "top"], parsers)

@@ -91,11 +91,14 @@ class SessionOutput:
     """Sends saved sessions to the SessionStore (when present), a JSON-lines file, or a callback."""
 
     def __init__(self, conn: apsw.Connection | None, node: str, jsonl: TextIO | None = None,
-                 callback: Callable[[Session], None] | None = None, use_store: bool = True) -> None:
+                 callback: Callable[[Session], None] | None = None, use_store: bool = True,
+                 store: Any | None = None) -> None:
         self.node = node
         self.jsonl = jsonl
         self.callback = callback
-        self.store = _session_store(conn) if use_store and conn is not None else None
+        # ``store``: another writer with the SessionStore's add/tick/flush (a StoreProcess).
+        self.store = store if store is not None else (
+            _session_store(conn) if use_store and conn is not None else None)
         self.count = 0
         self.store_errors = 0
 
@@ -130,7 +133,14 @@ class SessionOutput:
 
     def flush(self) -> None:
         if self.store is not None:
-            self.store.flush()
+            try:
+                self.store.flush()
+            finally:
+                # A store in another process counts its refusals there and reports them here.
+                refused = getattr(self.store, "refused", 0)
+                if refused:
+                    self.store_errors += refused
+                    self.store.refused = 0
         if self.jsonl is not None:
             self.jsonl.flush()
 

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--no-parsers", action="store_true", help="sessions from L2-L4 only, no protocol parsers")
     p.add_argument("--jsonl", metavar="FILE", help="also write each saved session to FILE as a JSON line")
     p.add_argument("--strict", action="store_true", help="exit 1 when a capture is damaged or truncated")
+    p.add_argument("--one-process", action="store_true",
+                   help="store sessions in this process (by default a second process stores them when "
+                        "there is a second core)")
     p.set_defaults(func=run)
 
 
@@ -42,10 +45,13 @@ class _Job:
         from appliance.pcapstore.freespace import FreeSpaceGuard
         from appliance.pcapstore.writer import PcapWriter
         from appliance.store.db import open_database
+        from appliance.store.writer_process import StoreProcess, can_overlap
 
         self.conn = open_database(settings.dbPath)
         self.jsonl: TextIO | None = open(args.jsonl, "a") if args.jsonl else None  # noqa: SIM115
-        self.output = SessionOutput(self.conn, settings.nodeName, self.jsonl)
+        # Building sessions and storing them take about the same time: on two cores they overlap.
+        self.store = None if args.one_process or not can_overlap() else StoreProcess(self.conn, settings.dbPath)
+        self.output = SessionOutput(self.conn, settings.nodeName, self.jsonl, store=self.store)
         self.writer = PcapWriter(self.conn, settings)
         self.guard = FreeSpaceGuard(self.conn, settings, lambda: self.writer.current_num)
         self.writer.on_rotate, self.writer.on_full = self.guard.on_rotate, self.guard.on_full
@@ -54,11 +60,15 @@ class _Job:
         self.importer = Importer(self.conn, self.sink, self.guard, self.output.flush, self.output.tick)
 
     def close(self) -> None:
-        self.writer.close()
-        self.output.flush()
-        if self.jsonl is not None:
-            self.jsonl.close()
-        self.conn.close()
+        try:
+            self.writer.close()
+            self.output.flush()
+        finally:
+            if self.store is not None:
+                self.store.close()
+            if self.jsonl is not None:
+                self.jsonl.close()
+            self.conn.close()
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
@@ -107,15 +117,18 @@ def _run_job(args: argparse.Namespace, settings: Any) -> int:
     except (StoreError, OSError) as err:
         print(f"fukurou import: {err}", file=sys.stderr)
         return EXIT_USAGE
+    status = EXIT_USAGE
     try:
-        if args.watch is not None:
-            return _watch(job, args, settings)
-        return _import_files(job, args)
-    except WriterError as err:
+        status = _watch(job, args, settings) if args.watch is not None else _import_files(job, args)
+    except (WriterError, StoreError) as err:
         print(f"fukurou import: {err}", file=sys.stderr)
-        return EXIT_USAGE
     finally:
-        job.close()
+        try:
+            job.close()
+        except StoreError as err:  # the last sessions could not be committed: not a success
+            print(f"fukurou import: {err}", file=sys.stderr)
+            status = EXIT_USAGE
+    return status
 
 
 def _import_files(job: _Job, args: argparse.Namespace) -> int:

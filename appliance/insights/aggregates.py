@@ -20,7 +20,7 @@ from appliance.store.db import insert_rows
 DAY_MS: Final = 86_400_000
 _PORTED: Final = (6, 17, 132)
 _NO_SOURCE: Final = ("0.0.0.0", "::")  # DHCP clients before they have an address
-_LOCAL_CACHE_MAX: Final = 100_000
+_LOCAL_CACHE_MAX: Final = 20_000  # addresses: a home network has hundreds; random ones rarely repeat
 
 
 class Batch:

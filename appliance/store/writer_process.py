@@ -1,0 +1,278 @@
+"""Storing sessions in a second process, so that a bulk import uses two cores.
+
+``fukurou import`` spends about half its time building sessions (decoding, the session table,
+the parsers) and half storing them (splitting documents into columns, terms and blobs, then
+SQLite). In one process the two halves take turns on one core; here the import process builds
+the sessions and a child process (``python -m appliance.store.writer_process DB``) stores them,
+so on a machine with two cores they overlap.
+
+The child is the store's only session writer while it runs: it has its own connection and its
+own :class:`SessionStore`, which reads the next term and session ids from the database at each
+batch, as it does in one process. The import process still writes its own tables (pcap files,
+``imported_files``) through its connection; WAL and the busy timeout let the two take turns.
+
+Messages on the child's stdin: a kind byte and a 4-byte length, then the body.
+    ``D`` + marshal(list of flat documents): store them;
+    ``T``: commit the batch if it is old enough (the store's ``tick``);
+    ``F``: commit everything now, then answer on stdout with marshal((refused, error));
+    ``Q``: end (after an ``F``).
+The child dies with the import process (``PR_SET_PDEATHSIG``), and input that ends without a
+``Q`` is not committed: a killed import leaves what a killed one-process import leaves, its last
+batch uncommitted, and the next import of the file stores what is missing.
+A thread in the child reads chunks into a bounded queue, so the pipe keeps draining while a
+commit runs (SQLite runs without the GIL); when the queue and the pipe are full the import
+waits, so memory stays bounded when storing is the slower half.
+
+Small work stays in process: documents are kept until a chunk is full, and a flush that comes
+first (a small capture) stores them with an in-process store, so a small import does not pay
+for starting the child (~0.25 s). Once the child has started, everything goes to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import logging
+import marshal
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from typing import IO, Any
+
+import apsw
+
+from appliance.store.db import StoreError, open_database
+
+log = logging.getLogger(__name__)
+
+CHUNK_DOCS = 256
+PIPE_BYTES = 1 << 20
+# Chunks the child holds while it commits (a commit runs without the GIL, so a thread keeps
+# reading): ~7 MB at most of session-heavy documents.
+QUEUED_MESSAGES = 32  # documents per message: one marshal call and one pipe write for many sessions
+_HEADER = 5
+
+
+def can_overlap() -> bool:
+    """Whether a second process would have a core of its own."""
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except (AttributeError, OSError):
+        return (os.cpu_count() or 1) >= 2
+
+
+class StoreProcess:
+    """A SessionStore in a child process, with the SessionStore methods the import uses:
+    ``add``, ``tick``, ``flush``, ``close``. Refusals counted by the child are collected at each
+    flush in ``refused``."""
+
+    def __init__(self, conn: apsw.Connection, db_path: str) -> None:
+        self.conn = conn
+        self.db_path = db_path
+        self.refused = 0
+        self._pending: list[dict[str, Any]] = []
+        self._child: subprocess.Popen[bytes] | None = None
+        self._local: Any = None  # the in-process store, for work that ends before a chunk fills
+        self._uncommitted = False
+        self._logged = False
+
+    def add(self, doc: dict[str, Any]) -> None:
+        self._pending.append(doc)
+        if len(self._pending) >= CHUNK_DOCS:
+            self._send_pending()
+
+    def tick(self) -> None:
+        """Hand over what is waiting, and let the child commit a batch that has waited a second."""
+        if self._child is None:
+            return
+        if self._pending:
+            self._send_pending()
+        if self._uncommitted:
+            self._send(b"T", b"")
+
+    def flush(self) -> None:
+        """Every document given so far is committed when this returns (or StoreError is raised)."""
+        if self._child is None:
+            self._flush_locally()
+            return
+        if self._pending:
+            self._send_pending()
+        self._send(b"F", b"")
+        refused, error = self._answer()
+        self._uncommitted = False
+        self.refused += refused
+        if error:
+            raise StoreError(f"the store process could not commit: {error}")
+
+    def close(self) -> None:
+        """Flush, then end the child (closing its stdin ends it)."""
+        try:
+            self.flush()
+        finally:
+            child, self._child = self._child, None
+            if child is not None:
+                assert child.stdin is not None and child.stdout is not None
+                with contextlib.suppress(BrokenPipeError, ValueError):
+                    child.stdin.write(b"Q" + bytes(4))
+                    child.stdin.close()
+                child.stdout.close()
+                if child.wait(timeout=60):
+                    log.warning("the store process ended with exit code %s", child.returncode)
+
+    def _flush_locally(self) -> None:
+        if not self._pending:
+            return
+        if self._local is None:
+            from appliance.store.sessions import SessionStore
+
+            self._local = SessionStore(self.conn)
+        docs, self._pending = self._pending, []
+        for doc in docs:
+            try:
+                self._local.add(doc)
+            except Exception:
+                self._count_refusal()
+        self._local.flush()
+
+    def _count_refusal(self) -> None:
+        self.refused += 1
+        if not self._logged:
+            self._logged = True
+            log.exception("the session store refused a session (further refusals are only counted)")
+
+    def _send_pending(self) -> None:
+        if self._child is None:
+            if self._local is not None:
+                self._local.flush()  # the in-process store's last batch goes in before the child's first
+            self._child = _start_child(self.db_path)
+        docs, self._pending = self._pending, []
+        self._send(b"D", marshal.dumps(docs, 4))
+        self._uncommitted = True
+
+    def _send(self, kind: bytes, body: bytes) -> None:
+        assert self._child is not None and self._child.stdin is not None
+        try:
+            self._child.stdin.write(kind + len(body).to_bytes(4, "little") + body)
+            if kind != b"D":
+                self._child.stdin.flush()
+        except (BrokenPipeError, ValueError) as err:
+            raise self._ended() from err
+
+    def _answer(self) -> tuple[int, str]:
+        assert self._child is not None and self._child.stdout is not None
+        try:
+            header = self._child.stdout.read(4)
+            body = self._child.stdout.read(int.from_bytes(header, "little")) if len(header) == 4 else b""
+            refused, error = marshal.loads(body)
+        except (BrokenPipeError, EOFError, ValueError, TypeError) as err:
+            raise self._ended() from err
+        return int(refused), str(error or "")
+
+    def _ended(self) -> StoreError:
+        """The child is gone: what it had not committed is lost, and the import must say so."""
+        child = self._child
+        code = child.wait(timeout=10) if child is not None else None
+        self._child = None
+        return StoreError(f"the store process ended (exit code {code}); sessions since its last commit "
+                          "were not stored")
+
+
+def _start_child(db_path: str) -> subprocess.Popen[bytes]:
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    # stderr is inherited: the child's log lines go where the import's go.
+    child = subprocess.Popen([sys.executable, "-m", "appliance.store.writer_process", db_path, str(os.getpid())],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=1 << 16)
+    # A bigger pipe than the default 64 KiB (up to the unprivileged limit, 1 MiB): the import
+    # keeps going while the child reads a whole chunk.
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(child.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)  # type: ignore[union-attr]
+    return child
+
+
+# --- the child --------------------------------------------------------------------------------
+
+
+def _read_exact(stream: IO[bytes], size: int) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise EOFError
+    return data
+
+
+def _read_messages(inp: IO[bytes], messages: queue.Queue[tuple[bytes, bytes] | None]) -> None:
+    """Keep the pipe drained while the store commits (SQLite runs without the GIL then), so the
+    import process does not wait on a full pipe; None at the end of the input."""
+    try:
+        while True:
+            header = _read_exact(inp, _HEADER)
+            size = int.from_bytes(header[1:], "little")
+            messages.put((header[:1], _read_exact(inp, size) if size else b""))
+    except (EOFError, OSError, ValueError):
+        messages.put(None)
+
+
+def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
+    """Store what arrives on ``inp`` until it closes; returns the exit code."""
+    from appliance.store.sessions import SessionStore
+
+    store = SessionStore(open_database(db_path, migrate=False))
+    refused, error = 0, ""
+    messages: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(QUEUED_MESSAGES)
+    threading.Thread(target=_read_messages, args=(inp, messages), name="store-input", daemon=True).start()
+    while True:
+        message = messages.get()
+        if message is None:
+            log.error("the import process went away; the sessions it sent since the last commit were not stored")
+            return 1
+        kind, body = message
+        if kind == b"D":
+            for doc in marshal.loads(body):
+                try:
+                    store.add(doc)
+                except Exception as err:  # one refused session, or a batch whose commit failed
+                    refused += 1
+                    if refused == 1:
+                        log.exception("the session store refused a session (further refusals are only counted)")
+                    if isinstance(err, apsw.Error):
+                        error = str(err)
+        elif kind == b"T":
+            store.tick()
+        elif kind == b"F":
+            try:
+                store.flush()
+            except apsw.Error as err:
+                error = str(err)
+            answer = marshal.dumps((refused, error))
+            out.write(len(answer).to_bytes(4, "little") + answer)
+            out.flush()
+            refused, error = 0, ""
+        elif kind == b"Q":
+            store.flush()
+            return 0
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when the import process ends, even by SIGKILL (Linux; elsewhere EOF ends us)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it ended before the line above took effect
+        raise SystemExit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="fukurou: %(message)s")
+    if len(args) > 1:
+        _die_with(int(args[1]))
+    return serve(args[0], sys.stdin.buffer, sys.stdout.buffer)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""Storing sessions in a second process (``appliance/store/writer_process.py``).
+
+Real child processes on real SQLite files: the child stores what one process stores, small work
+stays in process, refusals and a failed commit are reported, and a child or an import that dies
+is an error, never a hang or a late commit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pcapgen as g
+import pytest
+from conftest import corpus_documents
+
+from appliance.store.db import StoreError, open_database
+from appliance.store.sessions import SessionStore
+from appliance.store.writer_process import CHUNK_DOCS, StoreProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = 1_600_000_000_000_000
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[dict[str, Any]]:
+    found = [doc for docs in corpus_documents().values() for doc in docs]
+    if not found:
+        pytest.skip("the shared corpus is absent")
+    assert len(found) > 2 * CHUNK_DOCS
+    return found
+
+
+def stored(db_path: Path) -> dict[int, dict[str, Any]]:
+    store = SessionStore(open_database(str(db_path)))
+    ids = [r[0] for r in store.conn.execute("SELECT id FROM sessions ORDER BY id")]
+    return {sid: store.get_flat(sid) for sid in ids}  # type: ignore[misc]
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie that nobody reaped yet is not running)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_the_child_stores_what_one_process_stores(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    one = SessionStore(open_database(str(tmp_path / "one.db")))
+    for doc in docs:
+        one.add(doc)
+    one.flush()
+    writer = StoreProcess(open_database(str(tmp_path / "two.db")), str(tmp_path / "two.db"))
+    for doc in docs:
+        writer.add(doc)
+    writer.flush()
+    child = writer._child
+    assert child is not None and alive(child.pid)  # the work went to a second process
+    writer.close()
+    assert child.returncode == 0 and writer.refused == 0
+    assert stored(tmp_path / "two.db") == stored(tmp_path / "one.db")  # same ids, same documents
+
+
+def test_small_work_stays_in_process(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    writer = StoreProcess(open_database(str(tmp_path / "s.db")), str(tmp_path / "s.db"))
+    for doc in docs[:10]:
+        writer.add(doc)
+    writer.tick()
+    writer.flush()
+    assert writer._child is None
+    writer.close()
+    assert len(stored(tmp_path / "s.db")) == 10
+
+
+def test_in_process_work_then_the_child_gives_distinct_ids(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    """A small file stored in process, then a big one by the child: one store, no id reused."""
+    writer = StoreProcess(open_database(str(tmp_path / "s.db")), str(tmp_path / "s.db"))
+    for doc in docs[:5]:
+        writer.add(doc)
+    writer.flush()
+    for doc in docs:
+        writer.add(doc)
+    writer.close()
+    assert len(stored(tmp_path / "s.db")) == len(docs) + 5
+
+
+def test_refused_documents_are_counted_and_the_rest_stored(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    writer = StoreProcess(open_database(str(tmp_path / "s.db")), str(tmp_path / "s.db"))
+    good = docs[: CHUNK_DOCS + 40]
+    for i, doc in enumerate(good):
+        writer.add(doc)
+        if i == 100:
+            writer.add({"lastPacket": doc["lastPacket"], "no.such.field": 1})
+    writer.flush()
+    assert writer._child is not None and writer.refused == 1
+    writer.close()
+    assert len(stored(tmp_path / "s.db")) == len(good)
+
+
+def test_a_commit_that_fails_is_an_error_at_flush(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    path = tmp_path / "s.db"
+    conn = open_database(str(path))
+    writer = StoreProcess(conn, str(path))
+    for doc in docs[:CHUNK_DOCS]:
+        writer.add(doc)
+    writer.flush()
+    conn.execute("CREATE TRIGGER no_more BEFORE INSERT ON sessions BEGIN SELECT RAISE(ABORT, 'the disk says no'); END")
+    for doc in docs[CHUNK_DOCS: 2 * CHUNK_DOCS]:
+        writer.add(doc)
+    with pytest.raises(StoreError, match="could not commit: .*the disk says no"):
+        writer.flush()
+    conn.execute("DROP TRIGGER no_more")
+    for doc in docs[2 * CHUNK_DOCS:]:  # the child goes on after a failed batch
+        writer.add(doc)
+    writer.close()
+    assert len(stored(path)) == len(docs) - CHUNK_DOCS
+
+
+def test_a_child_that_dies_is_an_error_not_a_hang(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    path = tmp_path / "s.db"
+    writer = StoreProcess(open_database(str(path)), str(path))
+    for doc in docs[:CHUNK_DOCS]:
+        writer.add(doc)
+    writer.flush()
+    assert writer._child is not None
+    os.kill(writer._child.pid, signal.SIGKILL)
+    with pytest.raises(StoreError, match=r"store process ended \(exit code -9\)"):
+        for doc in docs[CHUNK_DOCS:]:
+            writer.add(doc)
+        writer.flush()
+    assert len(stored(path)) == CHUNK_DOCS  # what was committed stays
+
+
+def short_flows(count: int) -> list[tuple[int, bytes]]:
+    """``count`` UDP flows of 3 packets, one starting every 20 ms."""
+    records = []
+    for n in range(count):
+        frame = g.ethernet(g.ipv4(g.udp(1024 + n % 60000, 53, bytes(40)), f"10.4.{n // 250 % 250}.{n % 250 + 1}",
+                                  "10.9.9.9"))
+        records += [(T0 + n * 20_000 + k * 100_000, frame) for k in range(3)]
+    return sorted(records, key=lambda r: r[0])
+
+
+def import_into(tmp: Path, capture: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    tmp.mkdir()
+    config = tmp / "config.ini"
+    config.write_text(f"[default]\npcapDir = {tmp / 'pcap'}\ndbPath = {tmp / 'db.sqlite'}\n")
+    return subprocess.run([sys.executable, "-m", "appliance", "--config", str(config), "import", capture, *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_import_stores_the_same_sessions_with_and_without_the_child(tmp_path: Path) -> None:
+    capture = g.write_pcap(tmp_path / "flows.pcap", short_flows(3000))
+    two = import_into(tmp_path / "two", capture)
+    one = import_into(tmp_path / "one", capture, "--one-process")
+    assert two.returncode == 0 and one.returncode == 0, two.stderr + one.stderr
+    assert "3,000 sessions" in two.stdout
+    assert stored(tmp_path / "two" / "db.sqlite") == stored(tmp_path / "one" / "db.sqlite")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(p) for p in fh.read().split()]
+    except OSError:
+        return []
+
+
+def test_a_killed_import_takes_its_store_process_with_it(tmp_path: Path) -> None:
+    capture = g.write_pcap(tmp_path / "flows.pcap", short_flows(60_000))
+    (tmp_path / "s").mkdir()
+    config = tmp_path / "s" / "config.ini"
+    config.write_text(f"[default]\npcapDir = {tmp_path / 'pcap'}\ndbPath = {tmp_path / 'db.sqlite'}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(config), "import", capture],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not children(proc.pid):
+        time.sleep(0.01)
+    kids = children(proc.pid)
+    assert proc.poll() is None and kids, "the import ended before its store process started"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(k) for k in kids):
+        time.sleep(0.01)
+    assert not any(alive(k) for k in kids)
