@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
+import pcapgen as g
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -341,6 +342,15 @@ def test_installed_launcher_imports_a_capture_and_answers_status(installed: Path
     assert imported.returncode == 0, imported.stdout + imported.stderr
     assert (tmp_path / "fukurou.db").stat().st_size > 0
     assert list((tmp_path / "pcap").iterdir()), "import wrote no PCAP file into pcapDir"
+    # Thousands of sessions: stored by the import's second process, which must find the same tree.
+    many = g.write_pcap(tmp_path / "many.pcap", [
+        (1_600_000_000_000_000 + n * 10_000, g.ethernet(g.ipv4(g.udp(1024 + n, 53, bytes(20)), "10.5.0.1", "10.9.9.9")))
+        for n in range(3000)])
+    imported = run([str(launcher), *conf, "import", many], env=env, check=False)
+    assert imported.returncode == 0 and "3,000 sessions" in imported.stdout, imported.stdout + imported.stderr
+    counted = run([PYTHON, "-sE", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); import apsw; print(apsw.Connection("
+                   f"{str(tmp_path / 'fukurou.db')!r}).execute('select count(*) from sessions').fetchall()[0][0])"], env=env)
+    assert int(counted.stdout) >= 3000, counted.stdout
     found = run([str(launcher), *conf, "search", "--help"], env=env, check=False)
     assert found.returncode == 0
     help_text = run([str(launcher), "--help"], env=env).stdout

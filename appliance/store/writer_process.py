@@ -3,7 +3,7 @@
 ``fukurou import`` spends about half its time building sessions (decoding, the session table,
 the parsers) and half storing them (splitting documents into columns, terms and blobs, then
 SQLite). In one process the two halves take turns on one core; here the import process builds
-the sessions and a child process (``python -m appliance.store.writer_process DB``) stores them,
+the sessions and a child process (this module's ``main``, given the database) stores them,
 so on a machine with two cores they overlap.
 
 The child is the store's only session writer while it runs: it has its own connection and its
@@ -41,7 +41,7 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import apsw
 
@@ -181,13 +181,19 @@ class StoreProcess:
                           "were not stored")
 
 
+# The child's entry: the package's folder first on sys.path, as the parent found it (the RPM's
+# launcher puts a private site directory there and runs python -sE, which ignores PYTHONPATH).
+_CHILD_MAIN: Final = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                      "from appliance.store.writer_process import main; sys.exit(main(sys.argv[2:]))")
+
+
 def _start_child(db_path: str) -> subprocess.Popen[bytes]:
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    # The interpreter flags that decide where code comes from, as the import process has them.
+    flags = [flag for flag, on in (("-s", sys.flags.no_user_site), ("-E", sys.flags.ignore_environment)) if on]
     # stderr is inherited: the child's log lines go where the import's go.
-    child = subprocess.Popen([sys.executable, "-m", "appliance.store.writer_process", db_path, str(os.getpid())],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=1 << 16)
+    child = subprocess.Popen([sys.executable, *flags, "-c", _CHILD_MAIN, package_root, db_path, str(os.getpid())],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=1 << 16)
     # A bigger pipe than the default 64 KiB (up to the unprivileged limit, 1 MiB): the import
     # keeps going while the child reads a whole chunk.
     with contextlib.suppress(OSError, AttributeError):
