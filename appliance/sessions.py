@@ -81,6 +81,9 @@ COMPRESS_IDLE_US: Final = 500_000
 COMPRESS_EVERY_US: Final = 250_000
 COMPRESS_PER_SWEEP: Final = 20_000
 WAKE_PER_SWEEP: Final = 500
+# Arkime's limits per timeout check (it checks before every packet; see SessionTable.sweep).
+SWEEP_IDLE_MAX: Final = 10
+SWEEP_SEGMENTS_MAX: Final = 50
 
 # Protocol lists are tuples shared by every session with the same list (a handful of distinct
 # ones: ("tcp", "tls"), ("udp", "dns"), ...): a list of its own cost each session 88 bytes.
@@ -939,30 +942,42 @@ class SessionTable:
         save closed ones past the closing delay.
 
         Like Arkime, the checks compare whole seconds of packet time and idle comes first, so
-        the same capture always gives the same sessions and segments.
+        the same capture always gives the same sessions and segments. Arkime saves at most 10
+        idle sessions per queue and 50 segments per check, and checks before every packet; so
+        when a limit is reached here, the next packet checks again instead of the next second
+        (with one check a second, a link opening more than 10 flows a second piled up open
+        sessions that were long past their timeout).
         """
         self.next_sweep = (now // 1_000_000 + 1) * 1_000_000
         now_s = now // 1_000_000
         if self.wake and self.wake[0] <= now_s:
             self._wake(now_s)
+        full = False
         for queue, chain in enumerate(self.idle):
             limit = now_s - self.timeouts[queue] // 1_000_000
-            for _ in range(10):
+            saved = 0
+            while saved < SWEEP_IDLE_MAX:
                 head = chain.head
                 if head is None or head.last // 1_000_000 >= limit:
                     break
                 self._save(self._remove(head))
+                saved += 1
+            full = full or saved == SWEEP_IDLE_MAX
         age = self.tcp_age
         limit = now_s - self.save_timeout // 1_000_000
-        for _ in range(50):
+        segments = 0
+        while segments < SWEEP_SEGMENTS_MAX:
             session = age.head
             if session is None or session.seg_first // 1_000_000 >= limit:
                 break
+            segments += 1
             if session.src_packets or session.dst_packets:
                 self._mid_save(session)
             else:  # nothing new since the last segment: no empty segment, just restart the clock
                 session.seg_first = self.clock
                 age.touch(session)
+        if full or segments == SWEEP_SEGMENTS_MAX:
+            self.next_sweep = now + 1
         closing = self.closing
         if closing:
             limit = now - self.closing_timeout

@@ -662,3 +662,32 @@ def test_fast_path_agrees_on_the_corpus(parsers: bool) -> None:
         if _canonical(fast) != _canonical(slow):
             differ.append(path.name)
     assert not differ, f"fast and general path disagree on {differ}"
+
+
+def test_many_new_flows_a_second_are_saved_at_their_timeout() -> None:
+    """50 new UDP flows a second for 3 minutes: each is saved within a second of its timeout, so
+    open sessions stay near 60 s x 50, as in Arkime (which checks before every packet; a check
+    once a second at 10 per class let them pile up)."""
+    from appliance.decode import Decoder
+    from appliance.sessions import SessionTable
+
+    start = 1_600_000_000_000_000
+    late: list[int] = []
+    table: Any = None
+
+    def saved(session: Any) -> None:
+        late.append(table.clock // 1_000_000 - session.last // 1_000_000)
+
+    table = SessionTable(Settings(), saved, None)
+    decoder = Decoder()
+    most_open = 0
+    for n in range(9000):
+        frame = g.ethernet(g.ipv4(g.udp(1024 + n % 60000, 53, bytes(30)), f"10.6.{n // 250 % 250}.{n % 250 + 1}",
+                                  "10.9.9.9"))
+        ts = start + n * 20_000
+        decoded = decoder.decode(ts, len(frame), len(frame), frame, 0, 1)
+        assert decoded is not None
+        table.add(decoded)
+        most_open = max(most_open, table.count)
+    assert most_open <= 61 * 50 + 10
+    assert len(late) >= 9000 - 61 * 50 and max(late) <= 61  # udpTimeout 60 s, whole seconds

@@ -190,3 +190,58 @@ def test_a_killed_import_takes_its_store_process_with_it(tmp_path: Path) -> None
     while time.monotonic() < deadline and any(alive(k) for k in kids):
         time.sleep(0.01)
     assert not any(alive(k) for k in kids)
+
+
+def test_a_document_marshal_cannot_write_is_refused_alone(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    writer = StoreProcess(open_database(str(tmp_path / "s.db")), str(tmp_path / "s.db"))
+    odd = dict(docs[0], **{"tags": [object()]})
+    for doc in [odd, *docs[: CHUNK_DOCS + 10]]:
+        writer.add(doc)
+    writer.flush()
+    assert writer._child is not None and writer.refused == 1
+    writer.close()
+    assert len(stored(tmp_path / "s.db")) == CHUNK_DOCS + 10
+
+
+def test_ctrl_c_and_sigterm_are_left_to_the_import_process(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    writer = StoreProcess(open_database(str(tmp_path / "s.db")), str(tmp_path / "s.db"))
+    for doc in docs[:CHUNK_DOCS]:
+        writer.add(doc)
+    writer.flush()
+    assert writer._child is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        os.kill(writer._child.pid, sig)
+    time.sleep(0.2)
+    for doc in docs[CHUNK_DOCS:]:
+        writer.add(doc)
+    writer.close()  # the child kept going, and commits everything at the end
+    assert len(stored(tmp_path / "s.db")) == len(docs)
+
+
+def test_sigterm_stops_an_import_part_way_and_the_next_goes_on(tmp_path: Path) -> None:
+    """The signal reaches the import process and its store process alike (a service manager
+    signals the whole group): the sessions so far are committed and the rest follow later."""
+    records = short_flows(60_000)
+    capture = g.write_pcap(tmp_path / "flows.pcap", records)
+    (tmp_path / "s").mkdir()
+    config = tmp_path / "s" / "config.ini"
+    db = tmp_path / "db.sqlite"
+    config.write_text(f"[default]\npcapDir = {tmp_path / 'pcap'}\ndbPath = {db}\n")
+    cmd = [sys.executable, "-m", "appliance", "--config", str(config), "import", capture]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not children(proc.pid):
+        time.sleep(0.01)
+    assert proc.poll() is None and children(proc.pid), "the import ended before its store process started"
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, out + err
+    assert "stopped by SIGTERM" in err
+    conn = open_database(str(db))
+    assert conn.execute("SELECT count(*) FROM sessions").fetchall()[0][0] > 0
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    packets = conn.execute("SELECT sum(src_packets + dst_packets) FROM sessions").fetchall()[0][0]
+    assert packets == len(records)  # every packet in a session once; a session cut by the stop is two

@@ -138,7 +138,19 @@ def _import_files(job: _Job, args: argparse.Namespace) -> int:
     progress = Progress(sum(os.path.getsize(p) for p in paths if os.path.isfile(p)))
     totals = ImportTotals()
     status = EXIT_OK
+    # SIGTERM or Ctrl-C: the file in hand stops part-way with its sessions saved, and the next
+    # import of it goes on from there (docs/PCAP_STORE.md); the files after it are left alone.
+    stopped_by: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopped_by.append(signum)
+        job.importer.stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
     for path in paths:
+        if stopped_by:
+            break
         result = job.importer.import_file(path, force=args.force, progress=progress)
         totals.files.append(result)
         progress.finish()
@@ -151,6 +163,10 @@ def _import_files(job: _Job, args: argparse.Namespace) -> int:
     if job.output.store_errors:
         print(f"fukurou import: the session store refused {job.output.store_errors} sessions (see the log)",
               file=sys.stderr)
+    if stopped_by:
+        print(f"fukurou import: stopped by {signal.Signals(stopped_by[0]).name}; importing the same files again "
+              "goes on where this one stopped", file=sys.stderr)
+        return 128 + stopped_by[0]
     return status
 
 

@@ -53,7 +53,7 @@ _MAXIMA_PARTS: Final = [tuple(_COLUMN_ORDER.index(c) - 1 for c in parts) for _, 
 # Distinct (field, value) pairs kept in memory by the writer, ~150-200 bytes each: at 500,000
 # that was up to ~80 MB of the process on traffic with many distinct URIs and hosts. Emptied
 # when full; the values every session repeats are looked up again once.
-_TERM_CACHE_MAX: Final = 100_000
+_TERM_CACHE_MAX: Final = 30_000
 # Addresses seen recently -> column form: a home network's sessions name the same few hundred.
 _IP_KEYS: Final[dict[str, bytes]] = {}
 _IP_KEYS_MAX: Final = 10_000

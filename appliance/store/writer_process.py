@@ -49,11 +49,11 @@ from appliance.store.db import StoreError, open_database
 
 log = logging.getLogger(__name__)
 
-CHUNK_DOCS = 256
+CHUNK_DOCS = 256  # documents per message: one marshal call and one pipe write for many sessions
 PIPE_BYTES = 1 << 20
 # Chunks the child holds while it commits (a commit runs without the GIL, so a thread keeps
-# reading): ~7 MB at most of session-heavy documents.
-QUEUED_MESSAGES = 32  # documents per message: one marshal call and one pipe write for many sessions
+# reading): ~3.5 MB at most of session-heavy documents.
+QUEUED_MESSAGES = 16
 _HEADER = 5
 
 
@@ -150,8 +150,20 @@ class StoreProcess:
                 self._local.flush()  # the in-process store's last batch goes in before the child's first
             self._child = _start_child(self.db_path)
         docs, self._pending = self._pending, []
-        self._send(b"D", marshal.dumps(docs, 4))
+        try:
+            body = marshal.dumps(docs, 4)
+        except ValueError:  # a value marshal cannot write (no flat document holds one): refuse that one
+            body = marshal.dumps([doc for doc in docs if self._marshals(doc)], 4)
+        self._send(b"D", body)
         self._uncommitted = True
+
+    def _marshals(self, doc: dict[str, Any]) -> bool:
+        try:
+            marshal.dumps(doc, 4)
+        except ValueError:
+            self._count_refusal()
+            return False
+        return True
 
     def _send(self, kind: bytes, body: bytes) -> None:
         assert self._child is not None and self._child.stdin is not None
@@ -275,6 +287,10 @@ def _die_with(parent: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="fukurou: %(message)s")
+    # Ctrl-C reaches the whole process group, and a service manager's SIGTERM the whole cgroup:
+    # the import process decides what a stop means (it flushes, then closes our input).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     if len(args) > 1:
         _die_with(int(args[1]))
     return serve(args[0], sys.stdin.buffer, sys.stdout.buffer)
