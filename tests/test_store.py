@@ -380,3 +380,20 @@ def test_rows_go_in_as_many_row_statements(tmp_path: Path, count: int) -> None:
     for k in range(7):
         hits = sum(1 for key, _, _ in again if key == k)
         assert got[k] == (k * 2 if k < count else 0) + hits  # the first row of a new key inserts its 1
+
+
+def test_a_term_cache_emptied_mid_batch_keeps_the_batch_new_terms(tmp_path: Path,
+                                                                 corpus: dict[str, list[dict[str, Any]]]) -> None:
+    """Retention's prune empties the writer's term cache between any two sessions: a value new in
+    the batch being built, seen again after that, must get the same id (it once got a second one,
+    and the whole batch failed on the terms' UNIQUE constraint)."""
+    store = SessionStore(open_database(str(tmp_path / "s.db")), batch_size=10_000, max_delay=3600)
+    every = [doc for docs in corpus.values() for doc in docs]
+    first, second = (dict(doc, tags=["seen-twice-in-one-batch"]) for doc in every[:2])
+    a = store.add(first)
+    store.forget_terms()
+    b = store.add(second)
+    store.flush()
+    rows = store.conn.execute("SELECT count(*) FROM terms WHERE value = 'seen-twice-in-one-batch'").fetchall()
+    assert rows[0][0] == 1
+    assert store.get_flat(a)["tags"] == store.get_flat(b)["tags"] == ["seen-twice-in-one-batch"]

@@ -52,7 +52,7 @@ _NODE: Final = _COLUMN_ORDER.index("node")
 _MAXIMA_PARTS: Final = [tuple(_COLUMN_ORDER.index(c) - 1 for c in parts) for _, parts in layout.MINUTE_MAXIMA.values()]
 # Distinct (field, value) pairs kept in memory by the writer, ~150-200 bytes each: at 500,000
 # that was up to ~80 MB of the process on traffic with many distinct URIs and hosts. Emptied
-# when full; the values every session repeats are looked up again once.
+# when full (between batches); the values every session repeats are looked up again once.
 _TERM_CACHE_MAX: Final = 30_000
 # Addresses seen recently -> column form: a home network's sessions name the same few hundred.
 _IP_KEYS: Final[dict[str, bytes]] = {}
@@ -287,6 +287,7 @@ class SessionStore:
             with self.conn:
                 self._write_batch()
         except apsw.Error:
+            self._new_terms = []
             self.forget_terms()  # ids handed out in the failed batch were never written
             self._seq.clear()
             raise
@@ -300,9 +301,16 @@ class SessionStore:
         self.flush()
 
     def forget_terms(self) -> None:
-        """Drop the (field, value) -> term id cache: retention may have deleted unused terms."""
+        """Drop the (field, value) -> term id cache: retention may have deleted unused terms.
+
+        The terms new in the batch being built stay: they are not in the database yet, so a
+        value seen again before the batch is written would otherwise get a second id (and the
+        batch would fail on the terms' UNIQUE constraint, losing its sessions)."""
         self._terms.clear()
         self._terms_cached = 0
+        for term_id, field_id, value, _ in self._new_terms:
+            self._terms.setdefault(field_id, {})[value] = term_id
+            self._terms_cached += 1
 
     def _write_batch(self) -> None:
         c = self.conn
@@ -364,6 +372,10 @@ class SessionStore:
         # now. Bounded small: on session-heavy traffic it was ~20 MB of the writer at 200,000.
         if len(self._seq) > 20_000:
             self._seq.clear()
+        # The term cache too is emptied only here, between batches (so it may hold one batch's
+        # new terms beyond the limit): a batch's own new terms must stay known until written.
+        if self._terms_cached >= _TERM_CACHE_MAX:
+            self.forget_terms()
 
     def _term(self, field_id: int, field: registry.Field, value: Any) -> int:
         cache = self._terms.get(field_id)
@@ -378,8 +390,6 @@ class SessionStore:
                 self._next_term += 1
                 is_text = isinstance(value, str) and field.type in layout.TEXT_TYPES
                 self._new_terms.append((term_id, field_id, value, is_text))
-            if self._terms_cached >= _TERM_CACHE_MAX:
-                self.forget_terms()
             self._terms.setdefault(field_id, {})[value] = term_id
             self._terms_cached += 1
         return term_id
