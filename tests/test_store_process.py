@@ -130,10 +130,14 @@ def test_a_child_that_dies_is_an_error_not_a_hang(tmp_path: Path, docs: list[dic
     writer.flush()
     assert writer._child is not None
     os.kill(writer._child.pid, signal.SIGKILL)
+    for doc in docs[CHUNK_DOCS:]:
+        writer.add(doc)  # lost with the child, and no second child takes over
     with pytest.raises(StoreError, match=r"store process ended \(exit code -9\)"):
-        for doc in docs[CHUNK_DOCS:]:
-            writer.add(doc)
         writer.flush()
+    with pytest.raises(StoreError, match="store process ended"):
+        writer.flush()  # and again: nothing after the death may look stored
+    assert writer._child is None
+    writer.close()
     assert len(stored(path)) == CHUNK_DOCS  # what was committed stays
 
 
@@ -245,3 +249,32 @@ def test_sigterm_stops_an_import_part_way_and_the_next_goes_on(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     packets = conn.execute("SELECT sum(src_packets + dst_packets) FROM sessions").fetchall()[0][0]
     assert packets == len(records)  # every packet in a session once; a session cut by the stop is two
+
+
+def test_an_import_whose_store_process_dies_fails_and_the_next_stores_every_session_once(tmp_path: Path) -> None:
+    """Never a new child that would make the import look complete: the import fails, the file
+    stays to be imported again, and that import skips the sessions the first one committed."""
+    records = short_flows(60_000)
+    capture = g.write_pcap(tmp_path / "flows.pcap", records)
+    (tmp_path / "s").mkdir()
+    config = tmp_path / "s" / "config.ini"
+    db = tmp_path / "db.sqlite"
+    config.write_text(f"[default]\npcapDir = {tmp_path / 'pcap'}\ndbPath = {db}\n")
+    cmd = [sys.executable, "-m", "appliance", "--config", str(config), "import", capture]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not children(proc.pid):
+        time.sleep(0.01)
+    kids = children(proc.pid)
+    assert proc.poll() is None and kids, "the import ended before its store process started"
+    time.sleep(0.3)
+    os.kill(kids[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out + err
+    assert err.count("the store process ended") == 1, err
+    conn = open_database(str(db))
+    assert conn.execute("SELECT state FROM imported_files").fetchall() == [("started",)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    packets = conn.execute("SELECT sum(src_packets + dst_packets) FROM sessions").fetchall()[0][0]
+    assert packets == len(records)  # every session once: the second import skipped what the first stored

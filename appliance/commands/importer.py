@@ -117,16 +117,18 @@ def _run_job(args: argparse.Namespace, settings: Any) -> int:
     except (StoreError, OSError) as err:
         print(f"fukurou import: {err}", file=sys.stderr)
         return EXIT_USAGE
-    status = EXIT_USAGE
+    status, reported = EXIT_USAGE, ""
     try:
         status = _watch(job, args, settings) if args.watch is not None else _import_files(job, args)
     except (WriterError, StoreError) as err:
-        print(f"fukurou import: {err}", file=sys.stderr)
+        reported = f"fukurou import: {err}"
+        print(reported, file=sys.stderr)
     finally:
         try:
             job.close()
         except StoreError as err:  # the last sessions could not be committed: not a success
-            print(f"fukurou import: {err}", file=sys.stderr)
+            if f"fukurou import: {err}" != reported:
+                print(f"fukurou import: {err}", file=sys.stderr)
             status = EXIT_USAGE
     return status
 

@@ -79,23 +79,33 @@ class StoreProcess:
         self._local: Any = None  # the in-process store, for work that ends before a chunk fills
         self._uncommitted = False
         self._logged = False
+        # Set when the child is found gone: what it had not committed is lost, so no new child
+        # takes over (the import would look complete); every flush raises this instead.
+        self._broken: StoreError | None = None
 
     def add(self, doc: dict[str, Any]) -> None:
+        if self._broken is not None:
+            return  # lost with the child; the file's flush says so
         self._pending.append(doc)
         if len(self._pending) >= CHUNK_DOCS:
-            self._send_pending()
+            # A child found gone is not this session's refusal: flush reports it, once, for all.
+            with contextlib.suppress(StoreError):
+                self._send_pending()
 
     def tick(self) -> None:
         """Hand over what is waiting, and let the child commit a batch that has waited a second."""
-        if self._child is None:
+        if self._child is None or self._broken is not None:
             return
-        if self._pending:
-            self._send_pending()
-        if self._uncommitted:
-            self._send(b"T", b"")
+        with contextlib.suppress(StoreError):  # flush reports it
+            if self._pending:
+                self._send_pending()
+            if self._uncommitted:
+                self._send(b"T", b"")
 
     def flush(self) -> None:
         """Every document given so far is committed when this returns (or StoreError is raised)."""
+        if self._broken is not None:
+            raise self._broken
         if self._child is None:
             self._flush_locally()
             return
@@ -111,7 +121,8 @@ class StoreProcess:
     def close(self) -> None:
         """Flush, then end the child (closing its stdin ends it)."""
         try:
-            self.flush()
+            if self._broken is None:
+                self.flush()
         finally:
             child, self._child = self._child, None
             if child is not None:
@@ -188,9 +199,10 @@ class StoreProcess:
         """The child is gone: what it had not committed is lost, and the import must say so."""
         child = self._child
         code = child.wait(timeout=10) if child is not None else None
-        self._child = None
-        return StoreError(f"the store process ended (exit code {code}); sessions since its last commit "
-                          "were not stored")
+        self._child, self._pending = None, []
+        self._broken = StoreError(f"the store process ended (exit code {code}); sessions since its last commit "
+                                  "were not stored, and the file is left to import again")
+        return self._broken
 
 
 # The child's entry: the package's folder first on sys.path, as the parent found it (the RPM's
