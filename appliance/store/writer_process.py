@@ -131,8 +131,13 @@ class StoreProcess:
                     child.stdin.write(b"Q" + bytes(4))
                     child.stdin.close()
                 child.stdout.close()
-                if child.wait(timeout=60):
-                    log.warning("the store process ended with exit code %s", child.returncode)
+                try:
+                    code = child.wait(timeout=60)  # its input is committed: only exiting is left
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    code = child.wait()
+                if code:
+                    log.warning("the store process ended with exit code %s", code)
 
     def _flush_locally(self) -> None:
         if not self._pending:
@@ -159,7 +164,11 @@ class StoreProcess:
         if self._child is None:
             if self._local is not None:
                 self._local.flush()  # the in-process store's last batch goes in before the child's first
-            self._child = _start_child(self.db_path)
+            try:
+                self._child = _start_child(self.db_path)
+            except OSError as err:
+                self._broken = StoreError(f"cannot start the store process: {err}")
+                raise self._broken from err
         docs, self._pending = self._pending, []
         try:
             body = marshal.dumps(docs, 4)
