@@ -499,6 +499,7 @@ class SessionTable:
         self.closing: dict[Session, None] = {}
         self.clock = 0  # packet time of the newest packet
         self.next_sweep = 0
+        self.next_second = 0  # packet time of the next whole second (see sweep)
         self.saved = 0
         self.segments_saved = 0
         # Equal immutable values of different sessions (MAC pairs, TTLs, first payload bytes)
@@ -948,7 +949,11 @@ class SessionTable:
         (with one check a second, a link opening more than 10 flows a second piled up open
         sessions that were long past their timeout).
         """
-        self.next_sweep = (now // 1_000_000 + 1) * 1_000_000
+        # Closing sessions and compression are looked at once a second, not at each repeat.
+        new_second = now >= self.next_second
+        if new_second:
+            self.next_second = (now // 1_000_000 + 1) * 1_000_000
+        self.next_sweep = self.next_second
         now_s = now // 1_000_000
         if self.wake and self.wake[0] <= now_s:
             self._wake(now_s)
@@ -978,6 +983,8 @@ class SessionTable:
                 age.touch(session)
         if full or segments == SWEEP_SEGMENTS_MAX:
             self.next_sweep = now + 1
+        if not new_second:
+            return
         closing = self.closing
         if closing:
             limit = now - self.closing_timeout
