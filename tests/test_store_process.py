@@ -278,3 +278,31 @@ def test_an_import_whose_store_process_dies_fails_and_the_next_stores_every_sess
     assert done.returncode == 0, done.stderr
     packets = conn.execute("SELECT sum(src_packets + dst_packets) FROM sessions").fetchall()[0][0]
     assert packets == len(records)  # every session once: the second import skipped what the first stored
+
+
+def test_import_watch_stores_through_the_child_and_stops_cleanly(tmp_path: Path) -> None:
+    """``fukurou import --watch``: a long-running import; a dropped capture with thousands of
+    sessions is stored by the store process, and SIGTERM ends both with everything committed."""
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    (tmp_path / "s").mkdir()
+    config = tmp_path / "s" / "config.ini"
+    db = tmp_path / "db.sqlite"
+    config.write_text(f"[default]\npcapDir = {tmp_path / 'pcap'}\ndbPath = {db}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(config), "import", "--watch",
+                             str(folder), "--settle", "0.3"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("watching")
+    g.write_pcap(tmp_path / "flows.pcap", short_flows(3000))
+    os.rename(tmp_path / "flows.pcap", folder / "flows.pcap")  # appears whole
+    line = proc.stdout.readline()
+    assert line.startswith("done: ") and "9000 packets" in line, line
+    kids = children(proc.pid)
+    assert kids, "the watch stored its sessions without the store process"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert not any(alive(k) for k in kids)
+    conn = open_database(str(db))
+    assert conn.execute("SELECT count(*) FROM sessions").fetchall()[0][0] == 3000
