@@ -90,24 +90,20 @@ def write_config(folder: str, **values: object) -> str:
 
 def bench_import(capture: str, parsers: bool, one_process: bool = False) -> None:
     size = os.path.getsize(capture)
-    modes = [[], ["--one-process"]] if one_process else [[]]
-    with tempfile.TemporaryDirectory(prefix="fukurou-bench-") as tmp:
-        for mode in modes:
-            config = write_config(tmp)
-            for name in os.listdir(tmp):  # a fresh store for each run
-                if name != "config.ini":
-                    path = os.path.join(tmp, name)
-                    shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-            cmd = [sys.executable, "-m", "appliance", "--config", config, "import", capture, *mode]
+    packets = 0
+    for mode in [[], ["--one-process"]] if one_process else [[]]:
+        with tempfile.TemporaryDirectory(prefix="fukurou-bench-") as tmp:  # a fresh store for each run
+            cmd = [sys.executable, "-m", "appliance", "--config", write_config(tmp), "import", capture, *mode]
             wall, rss, together, out = timed(cmd + ([] if parsers else ["--no-parsers"]), cwd=ROOT)
-            packets = int(re.search(r"([\d,]+) packets", out).group(1).replace(",", ""))  # type: ignore[union-attr]
-            label = "fukurou import" + ("" if parsers else " --no-parsers") + (" " + " ".join(mode) if mode else "")
-            print(f"  {label}: {wall:7.1f} s {packets / wall:10,.0f} packets/s "
-                  f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB (largest process), {together} MiB (all)")
-        if shutil.which("tcpdump"):
+        packets = int(re.search(r"([\d,]+) packets", out).group(1).replace(",", ""))  # type: ignore[union-attr]
+        label = "fukurou import" + ("" if parsers else " --no-parsers") + (" " + " ".join(mode) if mode else "")
+        print(f"  {label}: {wall:7.1f} s {packets / wall:10,.0f} packets/s "
+              f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB (largest process), {together} MiB (all)")
+    if shutil.which("tcpdump"):
+        with tempfile.TemporaryDirectory(prefix="fukurou-bench-") as tmp:
             wall, rss, _, _ = timed(["tcpdump", "-r", capture, "-w", os.path.join(tmp, "copy.pcap")])
-            print(f"  tcpdump -r -w:  {wall:7.1f} s {packets / wall:10,.0f} packets/s "
-                  f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB")
+        print(f"  tcpdump -r -w:  {wall:7.1f} s {packets / wall:10,.0f} packets/s "
+              f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB")
 
 
 def bench_live(capture: str, rates: list[str], parsers: bool) -> None:

@@ -151,12 +151,17 @@ def short_flows(count: int) -> list[tuple[int, bytes]]:
     return sorted(records, key=lambda r: r[0])
 
 
+def import_command(folder: Path, *args: str) -> list[str]:
+    """``fukurou import ARGS`` into a store in ``folder`` (its config.ini, pcap/ and db.sqlite)."""
+    folder.mkdir(exist_ok=True)
+    config = folder / "config.ini"
+    config.write_text(f"[default]\npcapDir = {folder / 'pcap'}\ndbPath = {folder / 'db.sqlite'}\n")
+    return [sys.executable, "-m", "appliance", "--config", str(config), "import", *args]
+
+
 def import_into(tmp: Path, capture: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    tmp.mkdir()
-    config = tmp / "config.ini"
-    config.write_text(f"[default]\npcapDir = {tmp / 'pcap'}\ndbPath = {tmp / 'db.sqlite'}\n")
-    return subprocess.run([sys.executable, "-m", "appliance", "--config", str(config), "import", capture, *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(import_command(tmp, capture, *extra), cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
 
 
 def test_import_stores_the_same_sessions_with_and_without_the_child(tmp_path: Path) -> None:
@@ -176,18 +181,21 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def test_a_killed_import_takes_its_store_process_with_it(tmp_path: Path) -> None:
-    capture = g.write_pcap(tmp_path / "flows.pcap", short_flows(60_000))
-    (tmp_path / "s").mkdir()
-    config = tmp_path / "s" / "config.ini"
-    config.write_text(f"[default]\npcapDir = {tmp_path / 'pcap'}\ndbPath = {tmp_path / 'db.sqlite'}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(config), "import", capture],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def store_process_of(proc: subprocess.Popen[str]) -> list[int]:
+    """The running import's store process (waiting for it to start)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None and not children(proc.pid):
         time.sleep(0.01)
     kids = children(proc.pid)
     assert proc.poll() is None and kids, "the import ended before its store process started"
+    return kids
+
+
+def test_a_killed_import_takes_its_store_process_with_it(tmp_path: Path) -> None:
+    capture = g.write_pcap(tmp_path / "flows.pcap", short_flows(60_000))
+    proc = subprocess.Popen(import_command(tmp_path, capture), cwd=ROOT, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kids = store_process_of(proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 10
@@ -227,17 +235,11 @@ def test_sigterm_stops_an_import_part_way_and_the_next_goes_on(tmp_path: Path) -
     signals the whole group): the sessions so far are committed and the rest follow later."""
     records = short_flows(60_000)
     capture = g.write_pcap(tmp_path / "flows.pcap", records)
-    (tmp_path / "s").mkdir()
-    config = tmp_path / "s" / "config.ini"
     db = tmp_path / "db.sqlite"
-    config.write_text(f"[default]\npcapDir = {tmp_path / 'pcap'}\ndbPath = {db}\n")
-    cmd = [sys.executable, "-m", "appliance", "--config", str(config), "import", capture]
+    cmd = import_command(tmp_path, capture)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None and not children(proc.pid):
-        time.sleep(0.01)
-    assert proc.poll() is None and children(proc.pid), "the import ended before its store process started"
+    store_process_of(proc)
     time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
@@ -256,17 +258,10 @@ def test_an_import_whose_store_process_dies_fails_and_the_next_stores_every_sess
     stays to be imported again, and that import skips the sessions the first one committed."""
     records = short_flows(60_000)
     capture = g.write_pcap(tmp_path / "flows.pcap", records)
-    (tmp_path / "s").mkdir()
-    config = tmp_path / "s" / "config.ini"
     db = tmp_path / "db.sqlite"
-    config.write_text(f"[default]\npcapDir = {tmp_path / 'pcap'}\ndbPath = {db}\n")
-    cmd = [sys.executable, "-m", "appliance", "--config", str(config), "import", capture]
+    cmd = import_command(tmp_path, capture)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None and not children(proc.pid):
-        time.sleep(0.01)
-    kids = children(proc.pid)
-    assert proc.poll() is None and kids, "the import ended before its store process started"
+    kids = store_process_of(proc)
     time.sleep(0.3)
     os.kill(kids[0], signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
@@ -285,13 +280,9 @@ def test_import_watch_stores_through_the_child_and_stops_cleanly(tmp_path: Path)
     sessions is stored by the store process, and SIGTERM ends both with everything committed."""
     folder = tmp_path / "incoming"
     folder.mkdir()
-    (tmp_path / "s").mkdir()
-    config = tmp_path / "s" / "config.ini"
     db = tmp_path / "db.sqlite"
-    config.write_text(f"[default]\npcapDir = {tmp_path / 'pcap'}\ndbPath = {db}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(config), "import", "--watch",
-                             str(folder), "--settle", "0.3"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(import_command(tmp_path, "--watch", str(folder), "--settle", "0.3"), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().startswith("watching")
     g.write_pcap(tmp_path / "flows.pcap", short_flows(3000))
