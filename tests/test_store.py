@@ -397,3 +397,35 @@ def test_a_term_cache_emptied_mid_batch_keeps_the_batch_new_terms(tmp_path: Path
     rows = store.conn.execute("SELECT count(*) FROM terms WHERE value = 'seen-twice-in-one-batch'").fetchall()
     assert rows[0][0] == 1
     assert store.get_flat(a)["tags"] == store.get_flat(b)["tags"] == ["seen-twice-in-one-batch"]
+
+
+def test_random_valued_columns_are_searched_through_time_led_indexes(tmp_path: Path,
+                                                                     corpus_store: Any) -> None:
+    """sql/012: the destination address, source port and community id indexes lead with the
+    time bucket, and a search with no time bound still seeks them (skip-scan, from the fixed
+    statistics), in a new store and in one migrated from version 11."""
+    from appliance.query import Searcher, TimeRange
+
+    store, by_id = corpus_store
+    doc = next(d for d in by_id.values() if "network.community_id" in d and d.get("source.port"))
+    searches = {f"ip.dst == {doc['destination.ip']}": "sessions_dst_ip",
+                f"port.src == {doc['source.port']}": "sessions_src_port",
+                f"communityId == \"{doc['network.community_id']}\"": "sessions_cid",
+                f"ip.src == {doc['source.ip']}": "sessions_src_ip",
+                f"port.dst == {doc['destination.port']}": "sessions_dst_port"}
+    migrated = SessionStore(open_database(str(tmp_path / "old.db")))
+    migrated.add(doc)
+    migrated.flush()
+    back_to_version(migrated.conn, 11)
+    migrated.conn.close()
+    migrated = SessionStore(open_database(str(tmp_path / "old.db")))
+    for each in (store, migrated):
+        searcher = Searcher(each)
+        for expression, index in searches.items():
+            where, params = searcher.where(expression, TimeRange())
+            plan = each.conn.execute(f"EXPLAIN QUERY PLAN SELECT s.id FROM sessions s WHERE {where}",
+                                     params).fetchall()
+            assert any(f"INDEX {index} " in row[-1] for row in plan), (expression, plan)
+            assert searcher.ids(expression), expression
+    ids = Searcher(store).ids(f"ip.dst == {doc['destination.ip']}")
+    assert set(ids) == {i for i, d in by_id.items() if d.get("destination.ip") == doc["destination.ip"]}

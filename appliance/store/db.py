@@ -58,7 +58,7 @@ def open_database(path: str, readonly: bool = False, migrate: bool = True) -> ap
     # One plan per statement whatever its bound values. apsw's SQLite is built with STAT4, and
     # without this it prepares some statements again each time their values change (the
     # writer's posting-block reads: ~7 µs a run instead of ~3). Nothing of ours depends on
-    # plans from values: there is no ANALYZE data, and GLOBs get their index bounds spelled out.
+    # plans from values: the only statistics are sql/012's fixed figures, and GLOBs get their index bounds spelled out.
     conn.config(apsw.SQLITE_DBCONFIG_ENABLE_QPSG, 1)
     # The functions that read posting blocks, before any migration or query uses them. Imported
     # here: postings writes through insert_rows below.
@@ -87,6 +87,7 @@ def schema_version(conn: apsw.Connection) -> int:
 def apply_migrations(conn: apsw.Connection, upto: int | None = None) -> int:
     """Apply every migration newer than the database; returns the new version."""
     version = schema_version(conn)
+    applied = False
     for number, name, sql in migrations():
         if number <= version or (upto is not None and number > upto):
             continue
@@ -96,7 +97,11 @@ def apply_migrations(conn: apsw.Connection, upto: int | None = None) -> int:
                 conn.execute(f"PRAGMA user_version={number}")
         except apsw.Error as err:
             raise StoreError(f"migration {name} failed: {err}") from err
-        version = number
+        version, applied = number, True
+    if applied:
+        # A connection reads sqlite_stat1 when it loads the schema: make this one read what
+        # the migrations wrote there (sql/012), as a fresh connection would.
+        conn.execute("ANALYZE sqlite_schema")
     return version
 
 
