@@ -61,8 +61,11 @@ def conn(tmp_path: Path) -> Any:
 
 
 def _add(conn: Any, pairs: list[tuple[int, int]]) -> None:
+    by_term: dict[int, set[int]] = {}
+    for term, sid in pairs:
+        by_term.setdefault(term, set()).add(sid)
     with conn:
-        postings.add(conn, sorted(pairs))
+        postings.add(conn, {term: list(sids) for term, sids in by_term.items()})
 
 
 def _pairs(conn: Any) -> list[tuple[int, int]]:

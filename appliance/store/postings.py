@@ -20,8 +20,6 @@ aggregate ``fk_pack(id)`` builds a block's ``ids`` (for the migration from the o
 from __future__ import annotations
 
 from bisect import bisect_right
-from itertools import groupby
-from operator import itemgetter
 from typing import Any, Final
 
 import apsw
@@ -136,12 +134,15 @@ _COVERING: Final = ("SELECT last_id, ids FROM posting_blocks WHERE term_id = ? A
 _INSERT: Final = "INSERT INTO posting_blocks (term_id, last_id, ids) VALUES "
 
 
-def add(conn: apsw.Connection, pairs: list[tuple[int, int]]) -> None:
-    """Add (term id, session id) pairs, grouped by term, inside the caller's transaction."""
+def add(conn: apsw.Connection, by_term: dict[int, list[int]]) -> None:
+    """Add each term's session ids (distinct, in any order; sorted here, in place) inside the
+    caller's transaction. A writer gathers them per term as it goes: pairs sorted and grouped
+    at the end cost ~5 µs a session more (a tuple per posting, a sort, a set per term)."""
     deletes: list[tuple[int, int]] = []
     inserts: list[tuple[int, int, bytes]] = []
-    for term, group in groupby(pairs, itemgetter(0)):
-        sids = sorted({sid for _, sid in group})
+    for term in sorted(by_term):  # in term order: neighbouring terms' blocks share pages
+        sids = by_term[term]
+        sids.sort()
         _add_term(conn, term, sids, deletes, inserts)
     conn.executemany("DELETE FROM posting_blocks WHERE term_id = ? AND last_id = ?", deletes)
     insert_rows(conn, _INSERT, inserts)

@@ -17,9 +17,7 @@ from __future__ import annotations
 import binascii
 import json
 import time
-from collections import Counter
 from collections.abc import Iterable
-from operator import itemgetter
 from typing import Any, Final
 
 import apsw
@@ -227,7 +225,8 @@ class SessionStore:
         self.batch_size = batch_size
         self.max_delay = max_delay
         self._rows: list[tuple[Any, ...]] = []
-        self._postings: list[tuple[int, int]] = []
+        # term id -> the batch's session ids with that term (distinct: a session posts a term once).
+        self._postings: dict[int, list[int]] = {}
         self._new_terms: list[tuple[int, int, Any, bool]] = []
         self._minutes: dict[int, list[int]] = {}  # minute -> [sessions, packets, bytes, *maxima] of the batch
         # field id -> {value: term id}: one dict per field, so a lookup hashes the value alone.
@@ -249,8 +248,13 @@ class SessionStore:
         sid = self._new_id(int(doc["lastPacket"]))
         last_ms = layout.last_packet(sid)
         row, blob_items, terms = self._split(doc, last_ms)
+        by_term = self._postings
         for term_id in terms:
-            self._postings.append((term_id, sid))
+            sids = by_term.get(term_id)
+            if sids is None:
+                by_term[term_id] = [sid]
+            else:
+                sids.append(sid)
         self._rows.append((sid, *row[:-1], blob_format.encode(blob_items, self.fields.deltas)))
         self._count_minute(last_ms // 60_000, row)
         if self.insights is not None:
@@ -292,7 +296,7 @@ class SessionStore:
             self._seq.clear()
             raise
         finally:
-            self._rows, self._postings, self._new_terms = [], [], []
+            self._rows, self._postings, self._new_terms = [], {}, []
             self._minutes = {}
             if self.insights is not None:
                 self.insights = aggregates.Batch()
@@ -314,21 +318,18 @@ class SessionStore:
 
     def _write_batch(self) -> None:
         c = self.conn
-        # Sessions per term, counted here in one C pass rather than one dict update per posting.
-        counts = Counter(map(itemgetter(0), self._postings))
+        by_term = self._postings
         new_ids = set()
         if self._new_terms:
             insert_rows(c, "INSERT INTO terms (id, field_id, value, sessions) VALUES ",
-                        [(t, f, v, counts[t]) for t, f, v, _ in self._new_terms])
+                        [(t, f, v, len(by_term.get(t, ()))) for t, f, v, _ in self._new_terms])
             insert_rows(c, "INSERT INTO terms_fts (rowid, value) VALUES ",
                         [(t, v) for t, _, v, text in self._new_terms if text])
             new_ids = {t for t, _, _, _ in self._new_terms}
         c.executemany("UPDATE terms SET sessions = sessions + ? WHERE id = ?",
-                      sorted(((n, t) for t, n in counts.items() if t not in new_ids), key=itemgetter(1)))
+                      [(len(by_term[t]), t) for t in sorted(by_term) if t not in new_ids])
         insert_rows(c, _INSERT_SESSIONS, self._rows)
-        # By term (stable, so by arrival within one): postings.add orders each term's sessions.
-        self._postings.sort(key=itemgetter(0))
-        postings.add(c, self._postings)
+        postings.add(c, by_term)
         insert_rows(c, _ADD_MINUTE[0], [(m, *v) for m, v in self._minutes.items()], _ADD_MINUTE[1])
         hours: dict[int, list[int]] = {}
         for m, (n, p, b, *_) in self._minutes.items():
