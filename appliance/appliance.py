@@ -401,21 +401,24 @@ class Appliance:
         """Write sessions in batches; run the tasks other threads queue (term pruning)."""
         from appliance.store.db import open_database
         from appliance.store.sessions import SessionStore
+        from appliance.store.writer_process import BatchWriter, can_overlap
 
         conn = open_database(self.settings.dbPath, migrate=False)
-        store = SessionStore(conn)
+        # With a second core, batches are written by a child process while this thread builds
+        # the next (it shares the interpreter with capture and the session table).
+        store = SessionStore(conn, writer=BatchWriter(self.settings.dbPath) if can_overlap() else None)
         spool: Spool | None = None
         try:
             while True:
                 try:
                     item = self.sessions_q.get(timeout=0.25)
                 except queue.Empty:
-                    store.tick()
+                    self._store_call(store.tick)
                     continue
                 if item is _STOP:
                     break
                 if callable(item):
-                    store.flush()
+                    self._store_call(store.flush)
                     item(conn, store)
                 else:
                     if spool is None and self._past_stop_budget():
@@ -424,8 +427,10 @@ class Appliance:
                         spool.add(item)
                     else:
                         self._add(store, item)
-            store.flush()
+            self._store_call(store.flush)
         finally:
+            if store.writer is not None:
+                store.writer.close()
             if spool is not None:
                 spool.close()
                 self.spooled = spool.count
@@ -438,6 +443,17 @@ class Appliance:
         # first must not leave a small table no time to be stored.
         started = self.saving_open
         return started is not None and time.monotonic() - started > self.stop_store_seconds
+
+    def _store_call(self, call: Any) -> None:
+        # A batch the writer process lost (StoreError) is counted and logged like a refusal: the
+        # store goes on with the next, written in this thread if the process is gone.
+        from appliance.store.db import StoreError
+
+        try:
+            call()
+        except StoreError:
+            self.store_errors += 1
+            log.exception("the session store lost a batch")
 
     def _add(self, store: Any, doc: dict[str, Any]) -> None:
         # A session the store refuses must not stop the capture: its packets are on disk.

@@ -30,8 +30,13 @@ from appliance.query import Searcher, TimeRange  # noqa: E402
 from appliance.store.db import open_database  # noqa: E402
 from appliance.store.layout import last_packet  # noqa: E402
 from appliance.store.sessions import SessionStore  # noqa: E402
+from appliance.store.writer_process import BatchWriter, can_overlap  # noqa: E402
 
 DAY_MS = 86_400_000
+CHUNK = 200_000  # documents generated at a time (untimed); the store is flushed after each
+# Sessions per batch: a chunk is twenty, so a writer process writes one while the next is built
+# (the flush at each chunk's end waits for the last).
+BATCH_SESSIONS = 10_000
 SPAN_DAYS = 30
 HOSTS = [f"{w}.{d}" for w in ("www", "api", "cdn", "img", "static", "mail", "login", "edge")
          for d in ("example.com", "google.com", "netflix.com", "apple.com", "cloudflare.net",
@@ -153,7 +158,7 @@ def fill(store: SessionStore, n: int, pcap: str | None, now_ms: int) -> tuple[in
     spent, done = 0.0, 0
     gen = generated(max(0, n - len(batch)), now_ms)
     while True:
-        chunk = batch or [d for _, d in zip(range(50_000), gen, strict=False)]
+        chunk = batch or [d for _, d in zip(range(CHUNK), gen, strict=False)]
         batch = []
         if not chunk:
             break
@@ -189,13 +194,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", help="database path (default: a temporary file, removed after)")
     ap.add_argument("--keep", action="store_true", help="keep the database")
     ap.add_argument("--verbose", action="store_true", help="print each search's timings")
+    ap.add_argument("--one-process", action="store_true",
+                    help="write the batches in this process (no writer process)")
     ap.add_argument("--search-only", action="store_true",
                     help="only the searches, over an existing --db (e.g. after changing the query code)")
     args = ap.parse_args(argv)
     path = args.db or os.path.join(tempfile.mkdtemp(prefix="fukurou-bench-"), "store.db")
     now_ms = int(time.time() * 1000)
     conn = open_database(path)
-    store = SessionStore(conn, batch_size=50_000, max_delay=3600)
+    # As `fukurou run` stores: batches written by a second process while the next is built,
+    # when there is a second core (--one-process: all in this one).
+    writer = None if args.one_process or args.search_only or not can_overlap() else BatchWriter(path)
+    store = SessionStore(conn, batch_size=BATCH_SESSIONS, max_delay=3600, writer=writer)
     if args.search_only:
         n = conn.execute("SELECT count(*) FROM sessions").fetchall()[0][0]
         newest = conn.execute("SELECT max(id) FROM sessions").fetchall()[0][0]
@@ -206,9 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         size = os.path.getsize(path)
         print(f"sessions        {n:,}")
-        print(f"insert rate     {n / spent:,.0f} sessions/s ({spent:.1f} s)")
+        how = "a writer process" if writer is not None else "one process"
+        print(f"insert rate     {n / spent:,.0f} sessions/s ({spent:.1f} s, {how})")
         print(f"database        {size / 1e6:,.1f} MB, {size / n:,.0f} bytes/session")
         _table_sizes(conn, n)
+    store.close()
     search_phase(Searcher(store), now_ms, args.verbose)
     conn.close()
     if not args.keep and not args.db:

@@ -297,3 +297,113 @@ def test_import_watch_stores_through_the_child_and_stops_cleanly(tmp_path: Path)
     assert not any(alive(k) for k in kids)
     conn = open_database(str(db))
     assert conn.execute("SELECT count(*) FROM sessions").fetchall()[0][0] == 3000
+
+
+# --- a SessionStore whose batches a writer process writes (BatchWriter) -------------------------
+
+
+def shifted(docs: list[dict[str, Any]], times: int) -> list[dict[str, Any]]:
+    """The corpus ``times`` over, each copy a day later: many batches, many milliseconds."""
+    out = []
+    for n in range(times):
+        for doc in docs:
+            copy = dict(doc)
+            for key in ("firstPacket", "lastPacket"):
+                copy[key] = doc[key] + n * 86_400_000
+            copy["packetRange"] = {"gte": copy["firstPacket"], "lte": copy["lastPacket"]}
+            out.append(copy)
+    return out
+
+
+def test_a_writer_process_stores_what_one_process_stores(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    """Small batches, so that many are built while the one before is in the writer, and more
+    milliseconds than the writer keeps sequence numbers for: the same ids and documents."""
+    from appliance.store.writer_process import BatchWriter
+
+    many = shifted(docs, 40)
+    assert len({d["lastPacket"] for d in many}) > 20_000
+    one = SessionStore(open_database(str(tmp_path / "one.db")), batch_size=700)
+    one_ids = [one.add(doc) for doc in many]
+    one.flush()
+    writer = BatchWriter(str(tmp_path / "two.db"))
+    two = SessionStore(open_database(str(tmp_path / "two.db")), batch_size=700, writer=writer)
+    two_ids = [two.add(doc) for doc in many]
+    assert two._in_writer  # a batch was in the writer while this one was built
+    two.forget_terms()  # waits for the writer, keeps the batch's new terms
+    two_ids += [two.add(doc) for doc in docs]
+    one_ids += [one.add(doc) for doc in docs]
+    two.close()
+    one.flush()
+    assert writer._child is None  # closed with the store
+    assert two_ids == one_ids
+    assert stored(tmp_path / "two.db") == stored(tmp_path / "one.db")
+
+
+def test_a_batch_the_writer_cannot_commit_is_an_error_and_the_next_are_stored(
+        tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    from appliance.store.writer_process import BatchWriter
+
+    path = str(tmp_path / "s.db")
+    store = SessionStore(open_database(path), batch_size=100, writer=BatchWriter(path))
+    for doc in docs[:300]:
+        store.add(doc)
+    store.flush()
+    store.conn.execute("CREATE TRIGGER no_more BEFORE INSERT ON sessions BEGIN SELECT RAISE(ABORT, 'the disk says no'); "
+                       "END")
+    with pytest.raises(StoreError, match="could not commit a batch: .*the disk says no"):
+        for doc in docs[300:600]:
+            store.add(doc)
+        store.flush()
+    store.conn.execute("DROP TRIGGER no_more")
+    for doc in docs[600:]:
+        store.add(doc)
+    store.close()
+    found = stored(tmp_path / "s.db")
+    assert 300 + len(docs) - 600 <= len(found) < len(docs)  # the failed batches alone are missing
+    assert all(store.get_flat(sid) for sid in found)
+
+
+def test_a_writer_process_that_dies_is_an_error_once_then_the_store_writes_itself(
+        tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    from appliance.store.writer_process import BatchWriter
+
+    path = str(tmp_path / "s.db")
+    writer = BatchWriter(path)
+    store = SessionStore(open_database(path), batch_size=100, writer=writer)
+    for doc in docs[:300]:
+        store.add(doc)
+    store.flush()
+    assert writer._child is not None
+    writer._child.kill()
+    with pytest.raises(StoreError, match="writer process ended"):
+        for doc in docs[300:600]:
+            store.add(doc)
+        store.flush()
+    assert store.writer is None and writer.broken
+    for doc in docs[600:]:
+        store.add(doc)
+    store.close()
+    found = stored(tmp_path / "s.db")
+    assert len(found) >= 300 + len(docs) - 600
+    assert len(found) == len(set(found))
+
+
+def test_checkpoints_run_beside_the_writer_and_keep_the_wal_bounded(tmp_path: Path) -> None:
+    """The writer process's Checkpointer: with SQLite's own checkpoints replaced, the data still
+    reaches the database file, and the WAL file never grows past its bound (plus a commit)."""
+    from appliance.store.writer_process import CHECKPOINT_PAGES, WAL_MAX_PAGES, Checkpointer
+
+    path = str(tmp_path / "s.db")
+    conn = open_database(path)
+    conn.execute("CREATE TABLE filler (blob BLOB)")
+    checkpoints = Checkpointer(conn, path)
+    commit = 2 << 20
+    largest = 0
+    for _ in range((4 * WAL_MAX_PAGES * 4096) // commit):
+        checkpoints.before_write()
+        with conn:
+            conn.executemany("INSERT INTO filler VALUES (randomblob(?))", [(64 << 10,)] * (commit // (64 << 10)))
+        largest = max(largest, os.path.getsize(path + "-wal"))
+    checkpoints.close()
+    assert CHECKPOINT_PAGES * 4096 < largest <= WAL_MAX_PAGES * 4096 + 2 * commit
+    assert os.path.getsize(path) > 3 * WAL_MAX_PAGES * 4096  # copied into the database file

@@ -29,7 +29,7 @@ from appliance.insights import aggregates
 from appliance.memo import remembered
 from appliance.store import blob as blob_format
 from appliance.store import layout, postings
-from appliance.store.db import insert_rows
+from appliance.store.db import StoreError, insert_rows
 from appliance.store.layout import COLUMNS, IP_COLUMNS, Storage
 
 _COLUMN_ORDER: Final = ("id", "length", "node", *COLUMNS.values(), "cid", "doc")
@@ -47,15 +47,19 @@ _ADD_HOUR: Final = ("INSERT INTO session_hours (hour, sessions, packets, bytes) 
 _NODE: Final = _COLUMN_ORDER.index("node")
 # Row positions (columns after id) summed for each of MINUTE_MAXIMA; [0] is network.bytes and [1]
 # network.packets, which the minute's totals reuse.
-_MAXIMA_PARTS: Final = [tuple(_COLUMN_ORDER.index(c) - 1 for c in parts) for _, parts in layout.MINUTE_MAXIMA.values()]
+_MAXIMA_PARTS: Final = [tuple(_COLUMN_ORDER.index(c) for c in parts) for _, parts in layout.MINUTE_MAXIMA.values()]
 # Distinct (field, value) pairs kept in memory by the writer, ~150-200 bytes each: at 500,000
-# that was up to ~80 MB of the process on traffic with many distinct URIs and hosts. Emptied
-# when full (between batches); the values every session repeats are looked up again once.
-_TERM_CACHE_MAX: Final = 30_000
+# that was up to ~80 MB of the process on traffic with many distinct URIs and hosts. The cache
+# has two generations of up to this many: when the newer is full (between batches) it becomes
+# the older and the older is dropped, and a value found in the older moves back to the newer.
+# So the values sessions keep naming stay cached; emptying one cache of 30,000 made a store of
+# generated home traffic look ~80,000 of them up again every 300,000 sessions (~1.4 µs each).
+_TERM_CACHE_MAX: Final = 20_000
 # Addresses seen recently -> column form: a home network's sessions name the same few hundred.
 _IP_KEYS: Final[dict[str, bytes]] = {}
 _IP_KEYS_MAX: Final = 10_000
 _NO_TERMS: Final[dict[Any, int]] = {}  # the cache of a field with none yet (never written)
+_SEQ_MASK: Final = (1 << layout.SEQ_BITS) - 1
 ABSENT: Final = "\0absent"  # blob marker: a derivable field that the document did not have
 
 
@@ -219,8 +223,13 @@ def stored_twin(conn: apsw.Connection, doc: dict[str, Any]) -> bool:
 class SessionStore:
     """Writer and reader of the sessions in one database (``db.open_database``)."""
 
-    def __init__(self, conn: apsw.Connection, batch_size: int = 5000, max_delay: float = 1.0) -> None:
+    def __init__(self, conn: apsw.Connection, batch_size: int = 5000, max_delay: float = 1.0,
+                 writer: Any = None) -> None:
         self.conn = conn
+        # A ``writer_process.BatchWriter``: batches are written by a second process while this
+        # one builds the next (None: written here, in the caller's thread).
+        self.writer = writer
+        self._in_writer: list[int] = []  # ids of the batch the writer has not yet committed
         self.fields = FieldMap(conn)
         self.batch_size = batch_size
         self.max_delay = max_delay
@@ -228,10 +237,10 @@ class SessionStore:
         # term id -> the batch's session ids with that term (distinct: a session posts a term once).
         self._postings: dict[int, list[int]] = {}
         self._new_terms: list[tuple[int, int, Any, bool]] = []
-        self._minutes: dict[int, list[int]] = {}  # minute -> [sessions, packets, bytes, *maxima] of the batch
         # field id -> {value: term id}: one dict per field, so a lookup hashes the value alone.
         self._terms: dict[int, dict[Any, int]] = {}
         self._terms_cached = 0
+        self._older_terms: dict[int, dict[Any, int]] = {}  # the previous generation of _terms
         self._seq: dict[int, int] = {}
         self._oldest = 0.0
         self._stored_ms = -1  # lastPacket of the newest stored session, read at each batch start
@@ -256,88 +265,102 @@ class SessionStore:
             else:
                 sids.append(sid)
         self._rows.append((sid, *row[:-1], blob_format.encode(blob_items, self.fields.deltas)))
-        self._count_minute(last_ms // 60_000, row)
         if self.insights is not None:
             aggregates.record(self.insights, doc)
         self.tick()
         return sid
 
-    def _count_minute(self, key: int, row: list[Any]) -> None:
-        """Add a session to its minute: counts, sums, and the maxima of MINUTE_MAXIMA (in order)."""
-        values = [sum(row[i] or 0 for i in parts) if len(parts) > 1 else row[parts[0]] or 0
-                  for parts in _MAXIMA_PARTS]
-        minute = self._minutes.get(key)
-        if minute is None:
-            self._minutes[key] = [1, values[1], values[0], *values]  # network.packets, network.bytes
-            return
-        minute[0] += 1
-        minute[1] += values[1]
-        minute[2] += values[0]
-        for i, v in enumerate(values, 3):
-            if v > minute[i]:
-                minute[i] = v
-
     def tick(self) -> None:
-        """Commit if the batch is full or old enough (call it from idle loops, too)."""
+        """Commit if the batch is full or old enough (call it from idle loops, too). With a
+        writer process the batch is handed to it, and this returns while it is written."""
         if self._rows and (len(self._rows) >= self.batch_size
                            or time.monotonic() - self._oldest >= self.max_delay):
-            self.flush()
+            if self.writer is None:
+                self.flush()
+            else:
+                self._hand_off()
 
     def flush(self) -> None:
-        """Write and commit everything queued."""
+        """Write and commit everything queued (every session added is committed on return)."""
+        if self.writer is not None:
+            if self._rows:
+                self._hand_off()
+            self._settle()
+            return
         if not self._rows:
             return
         try:
             with self.conn:
-                self._write_batch()
+                write_batch(self.conn, self._rows, self._postings, self._new_terms, self.insights)
         except apsw.Error:
             self._new_terms = []
             self.forget_terms()  # ids handed out in the failed batch were never written
             self._seq.clear()
             raise
         finally:
-            self._rows, self._postings, self._new_terms = [], {}, []
-            self._minutes = {}
-            if self.insights is not None:
-                self.insights = aggregates.Batch()
+            self._reset_batch()
 
     def close(self) -> None:
-        self.flush()
+        """Flush; a writer process given to the store is ended too."""
+        try:
+            self.flush()
+        finally:
+            if self.writer is not None:
+                self.writer.close()
 
     def forget_terms(self) -> None:
         """Drop the (field, value) -> term id cache: retention may have deleted unused terms.
 
         The terms new in the batch being built stay: they are not in the database yet, so a
         value seen again before the batch is written would otherwise get a second id (and the
-        batch would fail on the terms' UNIQUE constraint, losing its sessions)."""
+        batch would fail on the terms' UNIQUE constraint, losing its sessions). A batch in the
+        writer process is waited for first, for the same reason."""
+        self._settle()
         self._terms.clear()
+        self._older_terms = {}
         self._terms_cached = 0
         for term_id, field_id, value, _ in self._new_terms:
             self._terms.setdefault(field_id, {})[value] = term_id
             self._terms_cached += 1
 
-    def _write_batch(self) -> None:
-        c = self.conn
-        by_term = self._postings
-        new_ids = set()
-        if self._new_terms:
-            insert_rows(c, "INSERT INTO terms (id, field_id, value, sessions) VALUES ",
-                        [(t, f, v, len(by_term.get(t, ()))) for t, f, v, _ in self._new_terms])
-            insert_rows(c, "INSERT INTO terms_fts (rowid, value) VALUES ",
-                        [(t, v) for t, _, v, text in self._new_terms if text])
-            new_ids = {t for t, _, _, _ in self._new_terms}
-        c.executemany("UPDATE terms SET sessions = sessions + ? WHERE id = ?",
-                      [(len(by_term[t]), t) for t in sorted(by_term) if t not in new_ids])
-        insert_rows(c, _INSERT_SESSIONS, self._rows)
-        postings.add(c, by_term)
-        insert_rows(c, _ADD_MINUTE[0], [(m, *v) for m, v in self._minutes.items()], _ADD_MINUTE[1])
-        hours: dict[int, list[int]] = {}
-        for m, (n, p, b, *_) in self._minutes.items():
-            hour = hours.setdefault(m // 60, [0, 0, 0])
-            hour[0], hour[1], hour[2] = hour[0] + n, hour[1] + p, hour[2] + b
-        c.executemany(_ADD_HOUR, [(h, *v) for h, v in hours.items()])
-        if self.insights:
-            aggregates.write(c, self.insights)
+    def _reset_batch(self) -> None:
+        self._rows, self._postings, self._new_terms = [], {}, []
+        if self.insights is not None:
+            self.insights = aggregates.Batch()
+
+    def _hand_off(self) -> None:
+        """Give the batch to the writer process, once it has committed the one before: the
+        next batch is built while this one is written (at most one is in the writer)."""
+        self._settle()
+        insights = self.insights.state() if self.insights is not None else None
+        batch = (self._rows, self._postings, self._new_terms, insights)
+        self._in_writer = [row[0] for row in self._rows]
+        self._reset_batch()
+        try:
+            self.writer.send(batch)
+        except StoreError:
+            self._lose_batches()
+            raise
+
+    def _settle(self) -> None:
+        """Wait until the writer process has committed what it was given (StoreError if it could
+        not: that batch is lost, and so is the one being built, whose terms may be its)."""
+        if not self._in_writer:
+            return
+        try:
+            self.writer.wait()
+        except StoreError:
+            self._lose_batches()
+            raise
+        self._in_writer = []
+
+    def _lose_batches(self) -> None:
+        self._in_writer = []
+        self._reset_batch()
+        if self.writer is not None and self.writer.broken:
+            self.writer = None  # the process is gone: the next batches are written here
+        self.forget_terms()  # ids handed out in the lost batches were never written
+        self._seq.clear()
 
     def _max_term_id(self) -> int:
         rows: list[Any] = self.conn.execute("SELECT coalesce(max(id), 0) FROM terms").fetchall()
@@ -365,22 +388,37 @@ class SessionStore:
     def _start_batch(self) -> None:
         """What a batch needs from the database: the next term id, the newest stored id."""
         self._oldest = time.monotonic()
-        self._next_term = self._max_term_id() + 1
+        # The database does not yet hold a batch that is in the writer process: ids continue
+        # from what this store handed out as well as from what is stored.
+        self._next_term = max(self._next_term, self._max_term_id() + 1)
         rows: list[Any] = self.conn.execute("SELECT max(id) FROM sessions").fetchall()
         top = rows[0][0]
+        if self._in_writer:
+            top = max(self._in_writer) if top is None else max(top, max(self._in_writer))
         self._stored_ms = -1 if top is None else layout.last_packet(top)
         # Only between batches (pending ids are all in _seq); what it held is in the database
-        # now. Bounded small: on session-heavy traffic it was ~20 MB of the writer at 200,000.
+        # now, but for a batch in the writer process, whose ids stay known. Bounded small: on
+        # session-heavy traffic it was ~20 MB of the writer at 200,000.
         if len(self._seq) > 20_000:
             self._seq.clear()
-        # The term cache too is emptied only here, between batches (so it may hold one batch's
-        # new terms beyond the limit): a batch's own new terms must stay known until written.
+            for sid in self._in_writer:
+                ms, seq = layout.last_packet(sid), (sid & _SEQ_MASK) + 1
+                if seq > self._seq.get(ms, 0):
+                    self._seq[ms] = seq
+        # The term cache's generations turn only here, between batches: a batch's own new terms
+        # must stay known until written. A batch in the writer process is committed before the
+        # generation that holds its new terms is dropped (the next batch waits for it).
         if self._terms_cached >= _TERM_CACHE_MAX:
-            self.forget_terms()
+            self._older_terms, self._terms = self._terms, {}
+            self._terms_cached = 0
 
     def _term(self, field_id: int, field: registry.Field, value: Any) -> int:
         cache = self._terms.get(field_id)
         term_id = None if cache is None else cache.get(value)
+        if term_id is not None:
+            return term_id
+        older = self._older_terms.get(field_id)
+        term_id = None if older is None else older.get(value)  # moves back to the newer generation
         if term_id is None:
             row: list[Any] = self.conn.execute("SELECT id FROM terms WHERE field_id = ? AND value = ?",
                                                (field_id, value)).fetchall()
@@ -391,8 +429,8 @@ class SessionStore:
                 self._next_term += 1
                 is_text = isinstance(value, str) and field.type in layout.TEXT_TYPES
                 self._new_terms.append((term_id, field_id, value, is_text))
-            self._terms.setdefault(field_id, {})[value] = term_id
-            self._terms_cached += 1
+        self._terms.setdefault(field_id, {})[value] = term_id
+        self._terms_cached += 1
         return term_id
 
     def _split(self, doc: dict[str, Any], last_ms: int) -> tuple[list[Any], list[Any], set[int]]:
@@ -652,6 +690,57 @@ class SessionStore:
         """Sessions matching a compiled WHERE clause over ``sessions s`` (see appliance.query)."""
         rows: list[Any] = self.conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}", params).fetchall()
         return int(rows[0][0])
+
+
+def write_batch(conn: apsw.Connection, rows: list[tuple[Any, ...]], by_term: dict[int, list[int]],
+                new_terms: list[tuple[int, int, Any, bool]], insights: Any) -> None:
+    """Write one batch inside the caller's transaction: new terms and the counts of known ones,
+    the session rows, postings, minute and hour totals, and the aggregates (``aggregates.Batch``,
+    or its ``state()`` as a writer process receives it; None for none). The writer process
+    calls this too, so a batch is written alike in either process."""
+    minutes = _minute_totals(rows)
+    new_ids = set()
+    if new_terms:
+        insert_rows(conn, "INSERT INTO terms (id, field_id, value, sessions) VALUES ",
+                    [(t, f, v, len(by_term.get(t, ()))) for t, f, v, _ in new_terms])
+        insert_rows(conn, "INSERT INTO terms_fts (rowid, value) VALUES ",
+                    [(t, v) for t, _, v, text in new_terms if text])
+        new_ids = {t for t, _, _, _ in new_terms}
+    conn.executemany("UPDATE terms SET sessions = sessions + ? WHERE id = ?",
+                     [(len(by_term[t]), t) for t in sorted(by_term) if t not in new_ids])
+    insert_rows(conn, _INSERT_SESSIONS, rows)
+    postings.add(conn, by_term)
+    insert_rows(conn, _ADD_MINUTE[0], [(m, *v) for m, v in minutes.items()], _ADD_MINUTE[1])
+    hours: dict[int, list[int]] = {}
+    for m, (n, p, b, *_) in minutes.items():
+        hour = hours.setdefault(m // 60, [0, 0, 0])
+        hour[0], hour[1], hour[2] = hour[0] + n, hour[1] + p, hour[2] + b
+    conn.executemany(_ADD_HOUR, [(h, *v) for h, v in hours.items()])
+    if isinstance(insights, tuple):
+        insights = aggregates.Batch.from_state(insights)
+    if insights:
+        aggregates.write(conn, insights)
+
+
+def _minute_totals(rows: list[tuple[Any, ...]]) -> dict[int, list[int]]:
+    """minute -> [sessions, packets, bytes, *maxima of MINUTE_MAXIMA] of session rows. Worked out
+    from the rows when they are written, so a writer process does it, not the store's caller."""
+    minutes: dict[int, list[int]] = {}
+    for row in rows:
+        key = layout.last_packet(row[0]) // 60_000
+        values = [sum(row[i] or 0 for i in parts) if len(parts) > 1 else row[parts[0]] or 0
+                  for parts in _MAXIMA_PARTS]
+        minute = minutes.get(key)
+        if minute is None:
+            minutes[key] = [1, values[1], values[0], *values]  # network.packets, network.bytes
+            continue
+        minute[0] += 1
+        minute[1] += values[1]
+        minute[2] += values[0]
+        for i, v in enumerate(values, 3):
+            if v > minute[i]:
+                minute[i] = v
+    return minutes
 
 
 def _odd_keys(value: Any) -> bool:
