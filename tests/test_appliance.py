@@ -77,6 +77,56 @@ def test_the_threads_store_every_packet_and_session_and_stop_cleanly(tmp_path: P
     assert "stopped" in record
 
 
+def _writer_children() -> list[int]:
+    """Pids of this process's store writer children (``BatchWriter``)."""
+    found = []
+    for task in Path("/proc/self/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            try:
+                if b"writer_process" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+            except OSError:
+                continue
+    return found
+
+
+def _stored(s: Settings) -> int:
+    conn = open_database(s.dbPath)
+    try:
+        return SessionStore(conn).count()
+    finally:
+        conn.close()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the writer process needs a second core")
+def test_the_database_thread_hands_batches_to_a_writer_process_and_outlives_it(tmp_path: Path) -> None:
+    """With two cores, batches are written by a child; a child killed part-way loses what it
+    held (counted as a store error), and the batches after it are written by the thread."""
+    s = settings_for(tmp_path, **SHORT_TIMEOUTS)  # sessions saved a second after their packets
+    app = Appliance(s, viewer=False, interfaces=[])
+    app.start()
+    with open_capture(sample_capture()) as reader:
+        records = list(reader)
+    with open_capture(str(REPLAY)) as reader:
+        replay = list(reader)
+    try:
+        app._put(app.packets_q, records)
+        _wait_for(lambda: _stored(s) == 12)  # the 13th stays open (a TCP session still going)
+        writers = _writer_children()
+        assert len(writers) == 1
+        os.kill(writers[0], signal.SIGKILL)
+        app._put(app.packets_q, replay)
+        _wait_for(lambda: app.store_errors >= 1)
+        after_error = _stored(s)
+        app._put(app.packets_q, records)  # the same packets again: sessions of their own
+        _wait_for(lambda: _stored(s) >= after_error + 12)
+    finally:
+        app.stop()
+        assert app.wait(10.0)
+    assert app.store_errors >= 1 and not _writer_children()
+    assert 12 + 12 <= _stored(s) < 13 + 265 + 13  # what the killed child held is lost, no more
+
+
 def _wait_for(check: Any, seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while not check():
