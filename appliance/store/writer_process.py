@@ -171,6 +171,9 @@ class StoreProcess:
             except OSError as err:
                 self._broken = StoreError(f"cannot start the store process: {err}")
                 raise self._broken from err
+            # The child checkpoints the WAL (Checkpointer); a commit of the import's own tables
+            # (pcap files) would otherwise copy the child's pages here, on the other busy core.
+            self.conn.execute("PRAGMA wal_autocheckpoint=0")
         docs, self._pending = self._pending, []
         try:
             body = marshal.dumps(docs, 4)
@@ -447,7 +450,9 @@ class Checkpointer:
                 return
             try:
                 self.conn.wal_checkpoint(mode=apsw.SQLITE_CHECKPOINT_PASSIVE)
-            except apsw.Error as err:  # busy, or a full disk: the next commit tries again
+            except apsw.BusyError:
+                pass  # another connection is checkpointing (the import's own): the next commit tries again
+            except apsw.Error as err:  # a full disk, say
                 log.warning("a checkpoint of the store failed: %s", err)
             finally:
                 self._idle.set()
