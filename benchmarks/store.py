@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", help="database path (default: a temporary file, removed after)")
     ap.add_argument("--keep", action="store_true", help="keep the database")
     ap.add_argument("--verbose", action="store_true", help="print each search's timings")
+    ap.add_argument("--batch", type=int, default=BATCH_SESSIONS,
+                    help=f"sessions per batch (default {BATCH_SESSIONS:,}; fukurou run's is 5,000)")
     ap.add_argument("--one-process", action="store_true",
                     help="write the batches in this process (no writer process)")
     ap.add_argument("--search-only", action="store_true",
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     # As `fukurou run` stores: batches written by a second process while the next is built,
     # when there is a second core (--one-process: all in this one).
     writer = None if args.one_process or args.search_only or not can_overlap() else BatchWriter(path)
-    store = SessionStore(conn, batch_size=BATCH_SESSIONS, max_delay=3600, writer=writer)
+    store = SessionStore(conn, batch_size=args.batch, max_delay=3600, writer=writer)
     if args.search_only:
         n = conn.execute("SELECT count(*) FROM sessions").fetchall()[0][0]
         newest = conn.execute("SELECT max(id) FROM sessions").fetchall()[0][0]

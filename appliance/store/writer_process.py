@@ -128,6 +128,8 @@ class StoreProcess:
         finally:
             child, self._child = self._child, None
             if child is not None:
+                with contextlib.suppress(apsw.Error):
+                    self.conn.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default, ours again
                 assert child.stdin is not None and child.stdout is not None
                 with contextlib.suppress(BrokenPipeError, ValueError):
                     child.stdin.write(b"Q" + bytes(4))
