@@ -56,6 +56,7 @@ COMPILED_MODULES = (
     "appliance.store.postings",
     "appliance.store.sessions",
     "appliance.insights.aggregates",
+    "appliance.insights.sketch",
 )
 
 _ROOT = Path(__file__).resolve().parent.parent  # the directory that holds the package

@@ -80,7 +80,10 @@ class Sketch:
             return len(self.hashes)
         regs = self.registers
         assert regs is not None
-        raw = _ALPHA * M * M / sum(2.0 ** -r for r in regs)
+        inverse = 0.0
+        for i in range(len(regs)):  # an index loop: mypyc cannot compile a generator over a bytearray
+            inverse += 2.0 ** -regs[i]
+        raw = _ALPHA * M * M / inverse
         zeros = regs.count(0)
         if raw <= 2.5 * M and zeros:  # small-range correction (linear counting)
             return round(M * math.log(M / zeros))
