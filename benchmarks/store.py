@@ -7,8 +7,11 @@
 Sessions come from ``--pcap`` (parse_capture + flat_document, as the capture path would make
 them) and, to reach ``--sessions`` quickly, generated documents that vary addresses, ports,
 hosts, JA3s and times over 30 days with a home network's mix (TLS, DNS, QUIC, HTTP, other).
-Generation is not timed; ``SessionStore.add`` + commits are. Searches are run 5 times each and
-p50/p95 taken over all runs of the 20 expressions; top-10 counts likewise for 10 fields.
+Generation is not timed; ``SessionStore.add`` + commits are (the store is flushed at the end of
+each generated chunk, so no write runs on into untimed work). With two cores the batches are
+written by a second process, as ``fukurou run`` writes them (``--one-process``: in this one).
+Searches are run 5 times each and p50/p95 taken over all runs of the 20 expressions; top-10
+counts likewise for 10 fields.
 """
 
 from __future__ import annotations
