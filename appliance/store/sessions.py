@@ -45,8 +45,8 @@ _ADD_HOUR: Final = ("INSERT INTO session_hours (hour, sessions, packets, bytes) 
                     "ON CONFLICT (hour) DO UPDATE SET sessions = sessions + excluded.sessions, "
                     "packets = packets + excluded.packets, bytes = bytes + excluded.bytes")
 _NODE: Final = _COLUMN_ORDER.index("node")
-# Row positions (columns after id) summed for each of MINUTE_MAXIMA; [0] is network.bytes and [1]
-# network.packets, which the minute's totals reuse.
+# Positions in a stored row (id first) summed for each of MINUTE_MAXIMA; [0] is network.bytes and
+# [1] network.packets, which the minute's totals reuse.
 _MAXIMA_PARTS: Final = [tuple(_COLUMN_ORDER.index(c) for c in parts) for _, parts in layout.MINUTE_MAXIMA.values()]
 # Distinct (field, value) pairs kept in memory by the writer, ~150-200 bytes each: at 500,000
 # that was up to ~80 MB of the process on traffic with many distinct URIs and hosts. The cache
