@@ -404,9 +404,10 @@ class Appliance:
         from appliance.store.writer_process import BatchWriter, can_overlap
 
         conn = open_database(self.settings.dbPath, migrate=False)
-        # With a second core, batches are written by a child process while this thread builds
-        # the next (it shares the interpreter with capture and the session table).
-        store = SessionStore(conn, writer=BatchWriter(self.settings.dbPath) if can_overlap() else None)
+        # With dbWriterProcess and a second core, batches are written by a child process while
+        # this thread builds the next (it shares the interpreter with capture and the session table).
+        use_writer = self.settings.dbWriterProcess and can_overlap()
+        store = SessionStore(conn, writer=BatchWriter(self.settings.dbPath) if use_writer else None)
         spool: Spool | None = None
         try:
             while True:

@@ -116,6 +116,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Directory where captured packets are written as PCAP files.", _STORAGE),
     Setting("dbPath", "path", "/var/lib/fukurou/fukurou.db", "",
             "SQLite database holding the sessions and the list of PCAP files.", _STORAGE),
+    Setting("dbWriterProcess", "bool", False, "",
+            "With two or more cores, `fukurou run` hands each batch of sessions to a child process that "
+            "writes it while the next is built: about 1.5 times the sessions per second the database "
+            "takes, for about 28 MiB more memory (off keeps the appliance within 100 MiB). "
+            "`fukurou import` always stores in a second process when it has a core for it.",
+            _STORAGE),
     Setting("maxFileSizeG", "float", 1.0, "GB",
             "Start a new PCAP file when the current one reaches this size; 1 (Arkime: 12) suits a small disk "
             "because space is freed a whole file at a time.", _STORAGE, minimum=0.0001, maximum=1024),

@@ -9,7 +9,8 @@ them) and, to reach ``--sessions`` quickly, generated documents that vary addres
 hosts, JA3s and times over 30 days with a home network's mix (TLS, DNS, QUIC, HTTP, other).
 Generation is not timed; ``SessionStore.add`` + commits are (the store is flushed at the end of
 each generated chunk, so no write runs on into untimed work). With two cores the batches are
-written by a second process, as ``fukurou run`` writes them (``--one-process``: in this one).
+written by a second process, as ``fukurou run`` writes them with ``dbWriterProcess``
+(``--one-process``: in this one, as it does by default).
 Searches are run 5 times each and p50/p95 taken over all runs of the 20 expressions; top-10
 counts likewise for 10 fields.
 """

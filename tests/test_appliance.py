@@ -100,9 +100,10 @@ def _stored(s: Settings) -> int:
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the writer process needs a second core")
 def test_the_database_thread_hands_batches_to_a_writer_process_and_outlives_it(tmp_path: Path) -> None:
-    """With two cores, batches are written by a child; a child killed part-way loses what it
-    held (counted as a store error), and the batches after it are written by the thread."""
-    s = settings_for(tmp_path, **SHORT_TIMEOUTS)  # sessions saved a second after their packets
+    """With dbWriterProcess and two cores, batches are written by a child; a child killed
+    part-way loses what it held (counted as a store error), and the batches after it are written
+    by the thread. Without the setting there is no child."""
+    s = settings_for(tmp_path, dbWriterProcess=True, **SHORT_TIMEOUTS)  # saved a second after their packets
     app = Appliance(s, viewer=False, interfaces=[])
     app.start()
     with open_capture(sample_capture()) as reader:
@@ -125,6 +126,14 @@ def test_the_database_thread_hands_batches_to_a_writer_process_and_outlives_it(t
         assert app.wait(10.0)
     assert app.store_errors >= 1 and not _writer_children()
     assert 12 + 12 <= _stored(s) < 13 + 265 + 13  # what the killed child held is lost, no more
+    plain = Appliance(settings_for(tmp_path / "plain"), viewer=False, interfaces=[])
+    plain.start()
+    try:
+        time.sleep(0.5)
+        assert not _writer_children()
+    finally:
+        plain.stop()
+        assert plain.wait(10.0)
 
 
 def _wait_for(check: Any, seconds: float = 30.0) -> None:
