@@ -406,8 +406,9 @@ class Appliance:
         conn = open_database(self.settings.dbPath, migrate=False)
         # With dbWriterProcess and a second core, batches are written by a child process while
         # this thread builds the next (it shares the interpreter with capture and the session table).
-        use_writer = self.settings.dbWriterProcess and can_overlap()
-        store = SessionStore(conn, writer=BatchWriter(self.settings.dbPath) if use_writer else None)
+        store = SessionStore(conn)
+        if self.settings.dbWriterProcess and can_overlap():
+            store.writer = BatchWriter(self.settings.dbPath)
         spool: Spool | None = None
         try:
             while True:

@@ -407,3 +407,17 @@ def test_checkpoints_run_beside_the_writer_and_keep_the_wal_bounded(tmp_path: Pa
     checkpoints.close()
     assert CHECKPOINT_PAGES * 4096 < largest <= WAL_MAX_PAGES * 4096 + 2 * commit
     assert os.path.getsize(path) > 3 * WAL_MAX_PAGES * 4096  # copied into the database file
+
+
+def test_a_store_and_its_writer_process_open_a_new_database_together(tmp_path: Path) -> None:
+    """Both give the registry's fields their ids on open; neither may fail because the other
+    added them a moment before (fukurou run's database thread once died of that in CI)."""
+    from appliance.store.writer_process import BatchWriter
+
+    for n in range(8):
+        path = str(tmp_path / f"s{n}.db")
+        open_database(path).close()  # migrated, as fukurou run's start leaves it
+        writer = BatchWriter(path)
+        store = SessionStore(open_database(path), writer=writer)
+        store.close()
+        assert writer._child is None

@@ -84,8 +84,8 @@ class FieldMap:
         known = {path: fid for fid, path in self.conn.execute("SELECT id, path FROM fields")}
         missing = [f for f in registry.FIELDS if f.path not in known]
         if missing:
-            with self.conn:
-                self.conn.executemany("INSERT INTO fields (path, expr, type) VALUES (?, ?, ?)",
+            with self.conn:  # OR IGNORE: another process's store may add them at the same moment
+                self.conn.executemany("INSERT OR IGNORE INTO fields (path, expr, type) VALUES (?, ?, ?)",
                                       [(f.path, f.expr, f.type) for f in missing])
             known = {path: fid for fid, path in self.conn.execute("SELECT id, path FROM fields")}
         objects = tuple(f.path for f in registry.FIELDS if f.type == "object")
