@@ -421,3 +421,16 @@ def test_a_store_and_its_writer_process_open_a_new_database_together(tmp_path: P
         store = SessionStore(open_database(path), writer=writer)
         store.close()
         assert writer._child is None
+
+
+def test_the_store_process_exits_cleanly_at_every_close(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    """Its input thread has seen the end of the input before it exits: an interpreter shutting
+    down while that thread held stdin's lock aborted (SIGABRT, once in CI)."""
+    for n in range(10):
+        path = str(tmp_path / f"s{n}.db")
+        writer = StoreProcess(open_database(path), path)
+        for doc in docs[: CHUNK_DOCS + 1]:
+            writer.add(doc)
+        child = writer._child
+        writer.close()
+        assert child is not None and child.returncode == 0, n

@@ -355,6 +355,7 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
     checkpoints = Checkpointer(store.conn, db_path)
     refused, error = 0, ""
     messages: queue.Queue[tuple[bytes, bytes] | None] | None = None
+    reader: threading.Thread | None = None
     while True:
         message = _read_message(inp) if messages is None else messages.get()
         if message is not None and message[0] == b"D" and messages is None:
@@ -363,7 +364,8 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
             # before the next is sent, so this thread reads them itself: a reader thread would
             # wait for the GIL at each of a big batch's pipe reads (5 ms each while we write).
             messages = queue.Queue(QUEUED_MESSAGES)
-            threading.Thread(target=_read_messages, args=(inp, messages), name="store-input", daemon=True).start()
+            reader = threading.Thread(target=_read_messages, args=(inp, messages), name="store-input", daemon=True)
+            reader.start()
         if message is None:
             log.error("the process that fed the store went away; what it sent since the last commit was not stored")
             return 1
@@ -403,6 +405,10 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
         elif kind == b"Q":
             store.flush()
             checkpoints.close()
+            if reader is not None:
+                # The parent closes our input after Q. Until the reader thread has seen that, it
+                # holds stdin's lock, and an interpreter that shuts down then aborts (SIGABRT).
+                reader.join(timeout=10)
             return 0
 
 
@@ -425,7 +431,8 @@ class Checkpointer:
         self._idle.set()
         self._closed = False
         writer.set_wal_hook(self._committed)  # replaces SQLite's automatic checkpoints
-        threading.Thread(target=self._run, name="store-checkpoints", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name="store-checkpoints", daemon=True)
+        self._thread.start()
 
     def _committed(self, _conn: apsw.Connection, _name: str, pages: int) -> int:
         self.pages = pages
@@ -439,9 +446,12 @@ class Checkpointer:
             self._idle.wait()
 
     def close(self) -> None:
+        """After the last checkpoint; the thread closes its connection and ends before this returns
+        (not while the interpreter shuts down)."""
         self._idle.wait()
         self._closed = True
         self._wanted.set()
+        self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while True:
