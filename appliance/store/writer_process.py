@@ -80,6 +80,7 @@ class StoreProcess:
         self._child: subprocess.Popen[bytes] | None = None
         self._local: Any = None  # the in-process store, for work that ends before a chunk fills
         self._uncommitted = False
+        self._started = False  # a child was started (and took over the checkpoints)
         self._logged = False
         # Set when the child is found gone: what it had not committed is lost, so no new child
         # takes over (the import would look complete); every flush raises this instead.
@@ -126,20 +127,12 @@ class StoreProcess:
             if self._broken is None:
                 self.flush()
         finally:
-            child, self._child = self._child, None
-            if child is not None:
+            if self._started:  # it did the checkpoints while it ran (also if it died)
                 with contextlib.suppress(apsw.Error):
                     self.conn.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default, ours again
-                assert child.stdin is not None and child.stdout is not None
-                with contextlib.suppress(BrokenPipeError, ValueError):
-                    child.stdin.write(b"Q" + bytes(4))
-                    child.stdin.close()
-                child.stdout.close()
-                try:
-                    code = child.wait(timeout=60)  # its input is committed: only exiting is left
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    code = child.wait()
+            child, self._child = self._child, None
+            if child is not None:
+                code = _end_child(child)
                 if code:
                     log.warning("the store process ended with exit code %s", code)
 
@@ -176,6 +169,7 @@ class StoreProcess:
             # The child checkpoints the WAL (Checkpointer); a commit of the import's own tables
             # (pcap files) would otherwise copy the child's pages here, on the other busy core.
             self.conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._started = True
         docs, self._pending = self._pending, []
         try:
             body = marshal.dumps(docs, 4)
@@ -202,11 +196,9 @@ class StoreProcess:
             raise self._ended() from err
 
     def _answer(self) -> tuple[int, str]:
-        assert self._child is not None and self._child.stdout is not None
+        assert self._child is not None
         try:
-            header = self._child.stdout.read(4)
-            body = self._child.stdout.read(int.from_bytes(header, "little")) if len(header) == 4 else b""
-            refused, error = marshal.loads(body)
+            refused, error = _read_answer(self._child)
         except (BrokenPipeError, EOFError, ValueError, TypeError) as err:
             raise self._ended() from err
         return int(refused), str(error or "")
@@ -257,12 +249,8 @@ class BatchWriter:
     def wait(self) -> None:
         """Until every batch handed over is committed; StoreError for one that was not."""
         while self._waiting:
-            child = self._alive()
-            assert child.stdout is not None
             try:
-                header = child.stdout.read(4)
-                body = child.stdout.read(int.from_bytes(header, "little")) if len(header) == 4 else b""
-                error = marshal.loads(body)
+                error = _read_answer(self._alive())
             except (EOFError, ValueError, TypeError) as err:
                 raise self._gone() from err
             self._waiting -= 1
@@ -271,18 +259,8 @@ class BatchWriter:
 
     def close(self) -> None:
         child, self._child = self._child, None
-        if child is None:
-            return
-        assert child.stdin is not None and child.stdout is not None
-        with contextlib.suppress(BrokenPipeError, ValueError):
-            child.stdin.write(b"Q" + bytes(4))
-            child.stdin.close()
-        child.stdout.close()
-        try:
-            child.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        if child is not None:
+            _end_child(child)
 
     def _alive(self) -> subprocess.Popen[bytes]:
         if self._child is None:
@@ -295,6 +273,29 @@ class BatchWriter:
         self.broken, self._waiting = True, 0
         return StoreError(f"the store's writer process ended (exit code {code}); the sessions of its "
                           "last batch and of the one being built were not stored")
+
+
+def _read_answer(child: subprocess.Popen[bytes]) -> Any:
+    """The child's next answer: a 4-byte length, then marshal (EOFError, ValueError or TypeError
+    when the child is gone)."""
+    assert child.stdout is not None
+    header = child.stdout.read(4)
+    return marshal.loads(child.stdout.read(int.from_bytes(header, "little")) if len(header) == 4 else b"")
+
+
+def _end_child(child: subprocess.Popen[bytes]) -> int:
+    """Send Q and close the child's input, then wait for it to exit; its exit code. Everything it
+    was given is committed by then (a flush came first): only exiting is left."""
+    assert child.stdin is not None and child.stdout is not None
+    with contextlib.suppress(BrokenPipeError, ValueError):
+        child.stdin.write(b"Q" + bytes(4))
+        child.stdin.close()
+    child.stdout.close()
+    try:
+        return child.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        return child.wait()
 
 
 # The child's entry: the package's folder first on sys.path, as the parent found it (the RPM's
@@ -325,6 +326,13 @@ def _read_exact(stream: IO[bytes], size: int) -> bytes:
     if len(data) != size:
         raise EOFError
     return data
+
+
+def _write_answer(out: IO[bytes], value: Any) -> None:
+    """An answer to the parent (``_read_answer`` reads it)."""
+    answer = marshal.dumps(value)
+    out.write(len(answer).to_bytes(4, "little") + answer)
+    out.flush()
 
 
 def _read_message(inp: IO[bytes]) -> tuple[bytes, bytes] | None:
@@ -386,11 +394,9 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
                 checkpoints.before_write()
                 with store.conn:
                     write_batch(store.conn, *marshal.loads(body))
-                answer = marshal.dumps("")
+                _write_answer(out, "")
             except apsw.Error as err:
-                answer = marshal.dumps(str(err) or type(err).__name__)
-            out.write(len(answer).to_bytes(4, "little") + answer)
-            out.flush()
+                _write_answer(out, str(err) or type(err).__name__)
         elif kind == b"T":
             store.tick()
         elif kind == b"F":
@@ -398,9 +404,7 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
                 store.flush()
             except apsw.Error as err:
                 error = str(err)
-            answer = marshal.dumps((refused, error))
-            out.write(len(answer).to_bytes(4, "little") + answer)
-            out.flush()
+            _write_answer(out, (refused, error))
             refused, error = 0, ""
         elif kind == b"Q":
             store.flush()
