@@ -416,18 +416,25 @@ class Settings:
     Immutable; use :meth:`replace` for programmatic (command-line) overrides.  ``Settings()`` is all defaults.
     """
 
-    __slots__ = ("_values", "_sources")
+    # Each value is also an attribute of the instance, so ``s.tcpTimeout`` is an ordinary
+    # lookup. Served by __getattr__ alone, every read first failed (Python formats an
+    # AttributeError for it) and then ran Python code: ~0.5 µs, and parsers read settings as
+    # they attach to each new session. __getattr__ is left for names that are not settings.
+    __slots__ = ("_values", "_sources", "__dict__")
 
     def __init__(self) -> None:
-        object.__setattr__(self, "_values", {s.name: s.default for s in SETTINGS})
-        object.__setattr__(self, "_sources", {s.name: "default" for s in SETTINGS})
+        self._fill({s.name: s.default for s in SETTINGS}, {s.name: "default" for s in SETTINGS})
 
     @classmethod
     def _make(cls, values: Mapping[str, object], sources: Mapping[str, str]) -> Settings:
         settings = cls.__new__(cls)
-        object.__setattr__(settings, "_values", dict(values))
-        object.__setattr__(settings, "_sources", dict(sources))
+        settings._fill(dict(values), dict(sources))
         return settings
+
+    def _fill(self, values: dict[str, object], sources: dict[str, str]) -> None:
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_sources", sources)
+        self.__dict__.update(values)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # never look up our own slots here (copy/pickle probe them before init)

@@ -451,3 +451,14 @@ def test_a_retired_setting_in_a_file_is_ignored_with_a_warning(tmp_path: Path,
         settings = load(tmp_path, "[default]\nmaxReassemblyBytes = 65536\nsnapLen = 2000\n")
     assert settings.snapLen == 2000
     assert "maxReassemblyBytes is no longer a setting" in caplog.text
+
+
+def test_values_are_plain_attributes_that_agree_with_as_dict() -> None:
+    """Each value is an instance attribute (read without __getattr__), in step with as_dict()
+    through replace() and pickling."""
+    changed = Settings().replace(tcpTimeout=123, supportSha256=False)
+    for settings in (Settings(), changed, pickle.loads(pickle.dumps(changed))):
+        values = settings.as_dict()
+        assert vars(settings) == values
+        assert all(getattr(settings, name) == value for name, value in values.items())
+    assert changed.tcpTimeout == 123 and vars(changed)["supportSha256"] is False
