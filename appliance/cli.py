@@ -11,7 +11,7 @@ from typing import Any
 from appliance import __version__
 from appliance.commands import register_all
 from appliance.commands._common import EXIT_OK, EXIT_USAGE
-from appliance.malloc_tuning import keep_big_buffers
+from appliance.memory import keep_big_buffers
 from appliance.settings import SettingsError, load_settings
 
 
@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as err:
         print(f"fukurou: {err}", file=sys.stderr)
         return EXIT_USAGE
-    keep_big_buffers()  # the packet path's buffers come and go: see appliance/malloc_tuning.py
+    keep_big_buffers()  # the packet path's buffers come and go: see appliance.memory.py
     try:
         return int(args.func(args, settings))
     except BrokenPipeError:

@@ -109,6 +109,7 @@ def _lock_store(settings: Any) -> Any | None:
 
 
 def _run_job(args: argparse.Namespace, settings: Any) -> int:
+    from appliance.memory import collect_cycles_less_often
     from appliance.pcapstore.writer import WriterError
     from appliance.store.db import StoreError
 
@@ -117,6 +118,7 @@ def _run_job(args: argparse.Namespace, settings: Any) -> int:
     except (StoreError, OSError) as err:
         print(f"fukurou import: {err}", file=sys.stderr)
         return EXIT_USAGE
+    collect_cycles_less_often()
     status, reported = EXIT_USAGE, ""
     try:
         status = _watch(job, args, settings) if args.watch is not None else _import_files(job, args)

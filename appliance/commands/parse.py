@@ -21,10 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
+    from appliance.memory import collect_cycles_less_often
     from appliance.output import SessionWriter
     from appliance.pipeline import parse_capture
     from appliance.readers import CaptureError
 
+    collect_cycles_less_often()
     status = EXIT_OK
     writer = SessionWriter(args.format, sys.stdout, settings.nodeName)
     for path in args.captures:

@@ -492,6 +492,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, signal.SIG_IGN)
     if len(args) > 1:
         _die_with(int(args[1]))
+    # This process builds and commits batches of thousands of objects: see appliance/memory.py.
+    from appliance.memory import collect_cycles_less_often
+    from appliance.store import sessions  # noqa: F401 - loaded before start-up's objects are frozen
+
+    collect_cycles_less_often()
     return serve(args[0], sys.stdin.buffer, sys.stdout.buffer)
 
 

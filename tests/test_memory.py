@@ -17,7 +17,7 @@ from tests.conftest import corpus_captures
 # (after the imports).
 _CHILD = textwrap.dedent("""
     import resource, sys
-    from appliance.malloc_tuning import keep_big_buffers
+    from appliance.memory import keep_big_buffers
     from appliance.readers import open_capture
     took = keep_big_buffers() if sys.argv[1] == "keep" else False
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -61,3 +61,28 @@ def test_the_command_line_sets_it_before_any_command_runs() -> None:
          "sys.exit(c.main(['config']))"], capture_output=True, text=True)
     assert out.returncode == 0
     assert out.stdout.startswith("set\n")
+
+
+_CYCLES_CHILD = textwrap.dedent("""
+    import gc, weakref
+    from appliance.memory import YOUNG_COLLECTION_EVERY, collect_cycles_less_often
+
+    class Node:
+        pass
+
+    collect_cycles_less_often()
+    first = Node(); first.me = first  # a reference cycle, dropped at once
+    probe = weakref.ref(first)
+    del first
+    for _ in range(YOUNG_COLLECTION_EVERY * 3):  # more garbage cycles, as a long run makes
+        node = Node(); node.me = node
+    print(gc.get_threshold()[0], gc.get_freeze_count() > 1000, probe() is None)
+""")
+
+
+def test_cycles_are_still_collected_less_often_and_without_startup_objects() -> None:
+    out = subprocess.run([sys.executable, "-c", _CYCLES_CHILD], capture_output=True, text=True, check=True)
+    threshold, frozen, collected = out.stdout.split()
+    assert int(threshold) == 20_000
+    assert frozen == "True"  # start-up's objects are left out of every collection
+    assert collected == "True"  # without any gc.collect() call
