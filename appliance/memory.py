@@ -4,10 +4,10 @@
 buffers of a few hundred KiB that come and go. glibc starts with ``mmap`` for anything over
 128 KiB and hands the heap's top back to the kernel once 128 KiB of it is free (both limits then
 move with what it sees). With a megabyte or two of such buffers freed and taken again for every
-megabyte read, the heap top went back and forth: the 200 MB home benchmark capture took ~24,000
-minor page faults to read (a fresh, zeroed page each time), 4-7 % of `fukurou parse`'s CPU time.
-Fixed limits above that churn keep those pages in the process: faults fall to ~5,000, and the
-peak memory is unchanged (the same pages were taken again anyway). Other C libraries (musl) have
+megabyte read, the heap top went back and forth: reading the 200 MB home benchmark capture took
+~23,000 minor page faults (a fresh, zeroed page each time), and `fukurou parse` of it spent 5-9 %
+of its CPU time on them. Fixed limits above that churn keep those pages in the process: reading
+takes ~1,300 faults, and the peak memory is unchanged (the same pages were taken again anyway). Other C libraries (musl) have
 no such knobs, and then this does nothing.
 
 **Cycle collector.** Python looks for reference cycles every 700 new container objects, and from

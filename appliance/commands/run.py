@@ -20,10 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace, settings: Any) -> int:
     from appliance.appliance import run as run_appliance
     from appliance.appliance import setup_logging
-    from appliance.memory import collect_cycles_less_often
 
     setup_logging(settings.logLevel)
-    collect_cycles_less_often()
     interfaces = args.interface or list(settings.interface)
     if not interfaces:
         print("fukurou run: no interface to capture on: set interface= in the settings "
