@@ -148,6 +148,31 @@ def test_rotation_by_packet_time(tmp_path: Path) -> None:
     assert [len(records_of(os.path.join(settings.pcapDir, n))) for n in stored_files(settings.pcapDir)] == [6] * 5
 
 
+def test_progress_is_not_waited_for_while_another_connection_writes(tmp_path: Path) -> None:
+    """The once-a-second update of the open file's row is skipped while the store (another
+    connection) holds the database, instead of stalling the packet path; the next tick writes it."""
+    settings = settings_for(tmp_path, maxFileSizeG=1)
+    conn = open_database(settings.dbPath)
+    writer = PcapWriter(conn, settings)
+    for ts, data in traffic(20):
+        writer.write(ts, len(data), len(data), data)
+    store = open_database(settings.dbPath, migrate=False)  # a second writer, as the store's child
+    store.execute("BEGIN IMMEDIATE")
+    writer.last_flush = 0.0
+    writer.tick()  # with the default busy timeout this would wait 10 s, then fail
+    assert writer.progress_skipped == 1
+    assert conn.execute("SELECT packets FROM pcap_files").fetchall() == [(0,)]
+    store.execute("COMMIT")
+    writer.last_flush = 0.0
+    writer.tick()
+    assert writer.progress_skipped == 1
+    assert conn.execute("SELECT packets FROM pcap_files").fetchall() == [(20,)]
+    store.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.2, lambda: store.execute("COMMIT")).start()
+    writer.close()  # the closing row update still waits for the database: it is no mere progress
+    assert conn.execute("SELECT packets, state FROM pcap_files").fetchall() == [(20, "closed")]
+
+
 def test_numbers_increase_across_restarts_and_lost_database(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     capture = g.write_pcap(tmp_path / "in.pcap", traffic(1000))

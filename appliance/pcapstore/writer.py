@@ -32,6 +32,7 @@ from typing import Any, Final
 import apsw
 
 from appliance.pcapstore import FILE_SHIFT, WriterError
+from appliance.store.db import BUSY_TIMEOUT_MS
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class PcapWriter:
         self.last_flush = time.monotonic()
         self.files_written = 0
         self.packets = 0
+        self.progress_skipped = 0  # once-a-second row updates left out while the database was busy
 
     @property
     def next_num(self) -> int:
@@ -163,7 +165,7 @@ class PcapWriter:
             self.rotate()
             return
         self._flush_buffer()
-        self._update_row(f)
+        self._note_progress(f)
 
     def rotate(self) -> None:
         """Close the current file (flush, fsync, publish under its real name, mark closed)."""
@@ -233,6 +235,21 @@ class PcapWriter:
                 self.on_full()
         view.release()
         self.buffer.clear()
+
+    def _note_progress(self, f: _OpenFile) -> None:
+        """The open file's row brought up to date, once a second. It is only progress (how far the
+        file got, for `fukurou status` and the viewer), so it is skipped rather than waited for
+        while another connection writes: the store committing a batch holds the database for up to
+        a few tenths of a second, and the packet path must not stand still for that (an import's
+        store process: ~0.4 s of waiting per GB; live capture: a filling ring). The next tick, the
+        rotation or the close writes it."""
+        self.conn.setbusytimeout(0)
+        try:
+            self._update_row(f)
+        except apsw.BusyError:
+            self.progress_skipped += 1
+        finally:
+            self.conn.setbusytimeout(BUSY_TIMEOUT_MS)
 
     def _update_row(self, f: _OpenFile) -> None:
         with self.conn:
