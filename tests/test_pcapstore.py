@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from appliance.fields import nest
 from appliance.pcapstore import FILE_SHIFT
 from appliance.pcapstore.freespace import FreeSpaceGuard
 from appliance.pcapstore.reader import PacketsGone, StoreReader, positions_from_document
-from appliance.pcapstore.writer import PcapWriter, next_file_number
+from appliance.pcapstore.writer import PcapWriter, hidden_path, next_file_number
 from appliance.readers import open_capture
 from appliance.settings import FreeSpace, Settings
 from appliance.store.db import open_database
@@ -171,6 +172,36 @@ def test_progress_is_not_waited_for_while_another_connection_writes(tmp_path: Pa
     threading.Timer(0.2, lambda: store.execute("COMMIT")).start()
     writer.close()  # the closing row update still waits for the database: it is no mere progress
     assert conn.execute("SELECT packets, state FROM pcap_files").fetchall() == [(20, "closed")]
+
+
+def _resident_bytes(path: str) -> int:
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", path],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[0])
+
+
+@pytest.mark.skipif(shutil.which("fincore") is None, reason="util-linux fincore")
+def test_written_packets_leave_the_page_cache_once_on_disk(tmp_path: Path) -> None:
+    """Each tick starts the disk writes of the open file and drops its pages already written, so
+    the rotation's fsync finds little to wait for and the page cache is left to the database."""
+    kind = subprocess.run(["stat", "-f", "-c", "%T", str(tmp_path)], capture_output=True, text=True).stdout
+    if kind.strip() == "tmpfs":
+        pytest.skip("tmpfs pages are the file itself: nothing to write back or drop")
+    settings = settings_for(tmp_path, maxFileSizeG=1)
+    writer = PcapWriter(open_database(settings.dbPath), settings)
+    for ts, data in traffic(6000):
+        writer.write(ts, len(data), len(data), data)
+    assert writer.file is not None
+    path = hidden_path(settings.pcapDir, writer.file.name)
+    writer.last_flush = 0.0
+    writer.tick()  # the buffer reaches the kernel, and its writeback starts
+    os.sync()  # all of it on disk: clean pages
+    written = os.path.getsize(path)
+    assert written > 2_000_000
+    writer.last_flush = 0.0
+    writer.tick()
+    assert _resident_bytes(path) < written // 20
+    writer.close()
 
 
 def test_numbers_increase_across_restarts_and_lost_database(tmp_path: Path) -> None:

@@ -165,6 +165,7 @@ class PcapWriter:
             self.rotate()
             return
         self._flush_buffer()
+        _start_writeback(f.fd)
         self._note_progress(f)
 
     def rotate(self) -> None:
@@ -255,6 +256,21 @@ class PcapWriter:
         with self.conn:
             self.conn.execute("UPDATE pcap_files SET size=?, packets=?, first_us=?, last_us=? WHERE num=?",
                               (f.size, f.packets, f.first_us, f.last_us, f.num))
+
+
+def _start_writeback(fd: int) -> None:
+    """Have the kernel start writing the file's new pages to disk now, and forget the written ones.
+
+    Otherwise the pages wait in memory until the rotation's fsync, and the packet path waits on
+    that fsync for a whole file's worth of disk writes at once (importing the 1 GB home capture:
+    0.45 s in fsync; now 0.13 s, plus 0.2 s spent here in pieces of ~25 ms). Packets are seldom
+    read back soon after they are written, so the page cache is better left to the database
+    (Arkime writes its pcap with direct I/O for the same reason). Linux starts the writeback
+    without waiting for it to finish; pages still being written stay cached until the next call."""
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError:  # a filesystem without it: the fsync at rotation does all the work, as before
+        pass
 
 
 def _fsync_dir(path: str) -> None:
