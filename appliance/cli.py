@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as err:
         print(f"fukurou: {err}", file=sys.stderr)
         return EXIT_USAGE
-    keep_big_buffers()  # the packet path's buffers come and go: see appliance.memory.py
+    keep_big_buffers()  # the packet path's buffers come and go: see appliance/memory.py
     try:
         return int(args.func(args, settings))
     except BrokenPipeError:

@@ -7,15 +7,15 @@ move with what it sees). With a megabyte or two of such buffers freed and taken 
 megabyte read, the heap top went back and forth: reading the 200 MB home benchmark capture took
 ~23,000 minor page faults (a fresh, zeroed page each time), and `fukurou parse` of it spent 5-9 %
 of its CPU time on them. Fixed limits above that churn keep those pages in the process: reading
-takes ~1,300 faults, and the peak memory is unchanged (the same pages were taken again anyway). Other C libraries (musl) have
-no such knobs, and then this does nothing.
+takes ~1,300 faults, and the peak memory is unchanged (the same pages were taken again anyway).
+Other C libraries (musl) have no such knobs, and then this does nothing.
 
 **Cycle collector.** Python looks for reference cycles every 700 new container objects, and from
 time to time through everything alive. The store builds thousands of rows, terms and aggregates
-per batch, all alive until the batch commits, so it triggered ~30 young and ~25 full collections
-per 100,000 sessions, the full ones walking every module object loaded at start-up too: 8 % of
-the store's CPU time. Freezing what start-up made (``gc.freeze``: never walked again) and
-collecting the young generation every 20,000 new objects instead of 700 cuts that to ~2.5 %.
+per batch, all alive until the batch commits, so it triggered ~3,000 young and ~25 full
+collections per 100,000 sessions, the full ones walking every module object loaded at start-up
+too: 8 % of the store's CPU time. Freezing what start-up made (``gc.freeze``: never walked again)
+and collecting the young generation every 20,000 new objects instead of 700 cuts that to ~2.5 %.
 Garbage without cycles is freed as before, at once; only cyclic garbage waits a little longer.
 """
 
