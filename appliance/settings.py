@@ -416,11 +416,12 @@ class Settings:
     Immutable; use :meth:`replace` for programmatic (command-line) overrides.  ``Settings()`` is all defaults.
     """
 
-    # Each value is also an attribute of the instance, so ``s.tcpTimeout`` is an ordinary
-    # lookup. Served by __getattr__ alone, every read first failed (Python formats an
-    # AttributeError for it) and then ran Python code: ~0.5 µs, and parsers read settings as
-    # they attach to each new session. __getattr__ is left for names that are not settings.
-    __slots__ = ("_values", "_sources", "__dict__")
+    # The values are the instance's attributes (its __dict__, in SETTINGS order), so
+    # ``s.tcpTimeout`` is an ordinary lookup. Served by __getattr__, every read first failed
+    # (Python formats an AttributeError for it) and then ran Python code: ~0.5 µs, and parsers
+    # read settings as they attach to each new session. __getattr__ is left for names that are
+    # not settings.
+    __slots__ = ("_sources", "__dict__")
 
     def __init__(self) -> None:
         self._fill({s.name: s.default for s in SETTINGS}, {s.name: "default" for s in SETTINGS})
@@ -432,31 +433,27 @@ class Settings:
         return settings
 
     def _fill(self, values: dict[str, object], sources: dict[str, str]) -> None:
-        object.__setattr__(self, "_values", values)
         object.__setattr__(self, "_sources", sources)
         self.__dict__.update(values)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):  # never look up our own slots here (copy/pickle probe them before init)
+        if name.startswith("_"):  # our own slots, probed by copy/pickle before init
             raise AttributeError(name)
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(str(_unknown("Settings", name))) from None
+        raise AttributeError(str(_unknown("Settings", name)))  # every setting is in __dict__
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Settings are immutable; use settings.replace(name=value)")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore, (self._values, self._sources))
+        return (_restore, (self.__dict__, self._sources))
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Settings) and self._values == other._values
+        return isinstance(other, Settings) and self.__dict__ == other.__dict__
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        changed = {n: v for n, v in self._values.items() if v != SETTINGS_BY_NAME[n].default}
+        changed = {n: v for n, v in self.__dict__.items() if v != SETTINGS_BY_NAME[n].default}
         return f"Settings({', '.join(f'{n}={v!r}' for n, v in changed.items())})"
 
     def source(self, name: str) -> str:
@@ -467,11 +464,11 @@ class Settings:
 
     def as_dict(self) -> dict[str, object]:
         """Every setting name mapped to its effective value, in SETTINGS order."""
-        return dict(self._values)
+        return dict(self.__dict__)
 
     def replace(self, **changes: object) -> Settings:
         """A copy with ``changes`` applied (strings are parsed as INI text), each sourced "command line"."""
-        values, sources = dict(self._values), dict(self._sources)
+        values, sources = dict(self.__dict__), dict(self._sources)
         for name, value in changes.items():
             values[name] = _coerce_override(name, value)
             sources[name] = "command line"

@@ -34,6 +34,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the package, ahead of this script's own name
+
+from appliance.store.writer_process import child_pids  # noqa: E402
+
 GENERATOR = ROOT.parent / "shared" / "bench" / "make_bench_pcap.py"
 LONG = {"tcpTimeout": 86400, "udpTimeout": 86400, "tcpSaveTimeout": 7200, "tcpClosingTimeout": 3600}
 
@@ -83,28 +87,15 @@ def proc_memory(pid: int) -> tuple[int, int]:
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the process and of its store writer child (they share the work)."""
     total = 0.0
-    for each in (pid, *writer_children(pid)):
+    for each in (pid, *child_pids(pid)):
         parts = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
         total += (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
 
-def writer_children(pid: int) -> list[int]:
-    """The store's writer process of ``fukurou run`` (a child, on a machine with two cores)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            try:
-                if b"writer_process" in Path(f"/proc/{child}/cmdline").read_bytes():
-                    found.append(int(child))
-            except OSError:
-                continue
-    return found
-
-
 def writer_memory(pid: int) -> str:
     """", writer process N MiB (peak M)" for the writer child, or "" when there is none."""
-    children = writer_children(pid)
+    children = child_pids(pid)
     if not children:
         return ""
     rss, hwm = proc_memory(children[0])

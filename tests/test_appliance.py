@@ -33,6 +33,7 @@ from appliance.readers import open_capture
 from appliance.settings import Settings
 from appliance.store.db import open_database
 from appliance.store.sessions import SessionStore
+from appliance.store.writer_process import child_pids
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "pcaps" / "arkime"
@@ -77,19 +78,6 @@ def test_the_threads_store_every_packet_and_session_and_stop_cleanly(tmp_path: P
     assert "stopped" in record
 
 
-def _writer_children() -> list[int]:
-    """Pids of this process's store writer children (``BatchWriter``)."""
-    found = []
-    for task in Path("/proc/self/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            try:
-                if b"writer_process" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    found.append(int(pid))
-            except OSError:
-                continue
-    return found
-
-
 def _stored(s: Settings) -> int:
     conn = open_database(s.dbPath)
     try:
@@ -113,7 +101,7 @@ def test_the_database_thread_hands_batches_to_a_writer_process_and_outlives_it(t
     try:
         app._put(app.packets_q, records)
         _wait_for(lambda: _stored(s) == 12)  # the 13th stays open (a TCP session still going)
-        writers = _writer_children()
+        writers = child_pids()
         assert len(writers) == 1
         os.kill(writers[0], signal.SIGKILL)
         app._put(app.packets_q, replay)
@@ -124,13 +112,13 @@ def test_the_database_thread_hands_batches_to_a_writer_process_and_outlives_it(t
     finally:
         app.stop()
         assert app.wait(10.0)
-    assert app.store_errors >= 1 and not _writer_children()
+    assert app.store_errors >= 1 and not child_pids()
     assert 12 + 12 <= _stored(s) < 13 + 265 + 13  # what the killed child held is lost, no more
     plain = Appliance(settings_for(tmp_path / "plain"), viewer=False, interfaces=[])
     plain.start()
     try:
         time.sleep(0.5)
-        assert not _writer_children()
+        assert not child_pids()
     finally:
         plain.stop()
         assert plain.wait(10.0)

@@ -41,6 +41,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import IO, Any, Final
 
 import apsw
@@ -59,6 +60,20 @@ QUEUED_MESSAGES = 32
 _HEADER = 5
 CHECKPOINT_PAGES = 4000  # WAL pages (4 KiB) that start a checkpoint in the child (Checkpointer)
 WAL_MAX_PAGES = 16_000
+
+
+def child_pids(parent: int | str = "self") -> list[int]:
+    """Pids of the store processes that ``parent`` (a pid, or this process) started, found by
+    their command line (for reports of their memory and CPU, and for tests)."""
+    found = []
+    for task in Path(f"/proc/{parent}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                if b"writer_process" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+            except OSError:  # it ended meanwhile
+                continue
+    return found
 
 
 def can_overlap() -> bool:
