@@ -8,11 +8,17 @@ sources touch a handful of ports, so their sketches stay exact and tiny; only br
 
 from __future__ import annotations
 
-import hashlib
 import math
 import struct
 from collections.abc import Iterable
-from functools import lru_cache
+from typing import Final
+
+from appliance.memo import remembered
+
+try:  # the hash itself, without hashlib's import of OpenSSL (3.4 MiB in the store's process)
+    from _blake2 import blake2b
+except ImportError:  # an interpreter built without it
+    from hashlib import blake2b
 
 P = 10
 M = 1 << P
@@ -21,10 +27,21 @@ _EXACT, _HLL = b"E", b"H"
 _ALPHA = 0.7213 / (1 + 1.079 / M)
 
 
-@lru_cache(maxsize=1 << 16)  # ports and host names repeat all day: hash each once
+# Ports and host names repeat all day: each is hashed once. Bounded small: destination
+# addresses are hashed too, and a source that meets 100,000 of them (a scan, a busy server)
+# would otherwise keep 13 MiB of hashes that never come back (functools.lru_cache of 65,536).
+_HASHES_KEPT: Final = 4096
+_hashes: dict[str | int, int] = {}
+
+
 def value_hash(value: str | int) -> int:
     """A 64-bit hash that is stable across processes (``hash()`` is salted per process)."""
-    return int.from_bytes(hashlib.blake2b(str(value).encode(), digest_size=8).digest(), "big")
+    found: int = remembered(_hashes, value, _hash, _HASHES_KEPT)
+    return found
+
+
+def _hash(value: str | int) -> int:
+    return int.from_bytes(blake2b(str(value).encode(), digest_size=8).digest(), "big")
 
 
 class Sketch:

@@ -134,10 +134,9 @@ class FieldMap:
 def _load_protocol_fields() -> None:
     """Protocol modules register their fields at import; make sure they have been imported."""
     try:
-        from appliance.protocols import load_all
+        registry.load_protocol_fields()
     except ImportError:  # a build without parsers stores the core fields only
         return
-    load_all()
 
 
 def term_value(field: registry.Field, value: Any) -> Any:
