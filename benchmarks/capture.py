@@ -7,8 +7,8 @@
 
 Import: ``fukurou import FILE`` as a child process into a fresh store (pcapDir and database in a
 temporary folder); wall time and peak RSS are the child's (``os.wait4``: the largest of the import
-process and the process that stores its sessions), and the peak of both together (sampled every
-20 ms); packets and bytes from the import summary. ``--one-process`` adds a run with the sessions
+process and the process that stores its sessions), and the peaks of both together, RSS and PSS
+(sampled every 20 ms; PSS counts the pages they share once); packets and bytes from the import summary. ``--one-process`` adds a run with the sessions
 stored in the import process, for comparison. Beside it, ``tcpdump -r FILE -w OUT`` as the floor for reading and writing the file.
 Captures come from ../shared/bench/make_bench_pcap.py (made when missing; /tmp/bench-sessions.pcap
 is used when present).
@@ -44,30 +44,40 @@ def make_capture(path: str, profile: str, size: str, duration: str = "4h") -> st
     return path
 
 
-def _tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and its descendants (``fukurou import`` stores in a child)."""
-    total = 0
+def _tree_memory_kib(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process and its descendants (``fukurou import`` stores in a child). RSS
+    counts the pages both share (libpython, SQLite, the compiled package) in each; PSS divides
+    each page among the processes that map it, so its sum is what the import takes of memory."""
+    rss = pss = 0
     try:
-        with open(f"/proc/{pid}/status") as fh:
-            total = next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1])
         with open(f"/proc/{pid}/task/{pid}/children") as fh:
             kids = [int(k) for k in fh.read().split()]
     except (OSError, ValueError):
-        return total
-    return total + sum(_tree_rss_kib(k) for k in kids)
+        return rss, pss
+    for kid in kids:
+        kid_rss, kid_pss = _tree_memory_kib(kid)
+        rss, pss = rss + kid_rss, pss + kid_pss
+    return rss, pss
 
 
-def timed(cmd: list[str], **kwargs: object) -> tuple[float, int, int, str]:
+def timed(cmd: list[str], **kwargs: object) -> tuple[float, int, int, int, str]:
     """(wall seconds, peak RSS of the largest process in MiB, peak RSS of all its processes
-    together in MiB, sampled every 20 ms, stdout) of a child process."""
+    together and peak of their summed PSS in MiB, both sampled every 20 ms, stdout) of a child."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **kwargs)  # type: ignore[call-overload]
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.02):
-            peak[0] = max(peak[0], _tree_rss_kib(proc.pid))
+            rss, pss = _tree_memory_kib(proc.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -78,7 +88,7 @@ def timed(cmd: list[str], **kwargs: object) -> tuple[float, int, int, str]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"{cmd[:4]} failed with {proc.returncode}")
-    return time.monotonic() - start, usage.ru_maxrss // 1024, peak[0] // 1024, out
+    return time.monotonic() - start, usage.ru_maxrss // 1024, peak[0] // 1024, peak[1] // 1024, out
 
 
 def write_config(folder: str, **values: object) -> str:
@@ -94,14 +104,15 @@ def bench_import(capture: str, parsers: bool, one_process: bool = False) -> None
     for mode in [[], ["--one-process"]] if one_process else [[]]:
         with tempfile.TemporaryDirectory(prefix="fukurou-bench-") as tmp:  # a fresh store for each run
             cmd = [sys.executable, "-m", "appliance", "--config", write_config(tmp), "import", capture, *mode]
-            wall, rss, together, out = timed(cmd + ([] if parsers else ["--no-parsers"]), cwd=ROOT)
+            wall, rss, together, pss, out = timed(cmd + ([] if parsers else ["--no-parsers"]), cwd=ROOT)
         packets = int(re.search(r"([\d,]+) packets", out).group(1).replace(",", ""))  # type: ignore[union-attr]
         label = "fukurou import" + ("" if parsers else " --no-parsers") + (" " + " ".join(mode) if mode else "")
         print(f"  {label}: {wall:7.1f} s {packets / wall:10,.0f} packets/s "
-              f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB (largest process), {together} MiB (all)")
+              f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB (largest process), {together} MiB (all), "
+              f"{pss} MiB summed PSS")
     if shutil.which("tcpdump"):
         with tempfile.TemporaryDirectory(prefix="fukurou-bench-") as tmp:
-            wall, rss, _, _ = timed(["tcpdump", "-r", capture, "-w", os.path.join(tmp, "copy.pcap")])
+            wall, rss, _, _, _ = timed(["tcpdump", "-r", capture, "-w", os.path.join(tmp, "copy.pcap")])
         print(f"  tcpdump -r -w:  {wall:7.1f} s {packets / wall:10,.0f} packets/s "
               f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB")
 
