@@ -264,6 +264,23 @@ def test_sketch_is_exact_when_small_and_close_when_large() -> None:
     assert abs(big.count() - 12000) < 12000 * 0.08
 
 
+def test_value_hashes_are_stable_and_their_memo_bounded() -> None:
+    """Sketches stored by one process are merged by another: the hash is blake2b of the text,
+    whatever the memo holds, and a flood of distinct addresses keeps at most _HASHES_KEPT."""
+    import hashlib
+
+    from appliance.insights import sketch
+
+    def direct(value: str | int) -> int:
+        return int.from_bytes(hashlib.blake2b(str(value).encode(), digest_size=8).digest(), "big")
+
+    addresses = [f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(3 * sketch._HASHES_KEPT)]
+    for value in [443, "443", *addresses, 443]:
+        assert value_hash(value) == direct(value)
+        assert len(sketch._hashes) <= sketch._HASHES_KEPT
+    assert value_hash(443) != value_hash("x")
+
+
 def test_aggregates_roll_back_with_their_batch(tmp_path: Path) -> None:
     from appliance.store.db import open_database
     from appliance.store.sessions import SessionStore

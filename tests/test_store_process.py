@@ -21,7 +21,7 @@ from conftest import corpus_documents
 
 from appliance.store.db import StoreError, open_database
 from appliance.store.sessions import SessionStore
-from appliance.store.writer_process import CHUNK_DOCS, StoreProcess
+from appliance.store.writer_process import CHUNK_DOCS, StoreProcess, framed
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_600_000_000_000_000
@@ -81,12 +81,9 @@ def test_the_child_takes_the_fields_from_its_parent_and_imports_no_parser(
     one.flush()
     open_database(str(tmp_path / "two.db")).close()
 
-    def message(kind: bytes, body: bytes = b"") -> bytes:
-        return kind + len(body).to_bytes(4, "little") + body
-
     registry.load_protocol_fields()
-    feed = message(b"R", marshal.dumps(registry.definitions())) + message(b"D", marshal.dumps(docs, 4))
-    feed += message(b"F") + message(b"Q")
+    feed = framed(b"R", marshal.dumps(registry.definitions())) + framed(b"D", marshal.dumps(docs, 4))
+    feed += framed(b"F") + framed(b"Q")
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from appliance.store.writer_process import serve; "
             "rc = serve(sys.argv[2], sys.stdin.buffer, sys.stdout.buffer); "
             "print(sorted(m for m in sys.modules if m.startswith('appliance.protocols')), file=sys.stderr); "

@@ -216,7 +216,7 @@ class StoreProcess:
     def _send(self, kind: bytes, body: bytes) -> None:
         assert self._child is not None and self._child.stdin is not None
         try:
-            self._child.stdin.write(kind + len(body).to_bytes(4, "little") + body)
+            self._child.stdin.write(framed(kind, body))
             if kind != b"D":
                 self._child.stdin.flush()
         except (BrokenPipeError, ValueError) as err:
@@ -267,7 +267,7 @@ class BatchWriter:
         child = self._alive()
         assert child.stdin is not None
         try:
-            child.stdin.write(b"B" + len(body).to_bytes(4, "little") + body)
+            child.stdin.write(framed(b"B", body))
             child.stdin.flush()
         except (BrokenPipeError, ValueError) as err:
             raise self._gone() from err
@@ -346,13 +346,18 @@ def _start_child(db_path: str) -> subprocess.Popen[bytes]:
     registry.load_protocol_fields()
     body = marshal.dumps(registry.definitions())
     try:
-        child.stdin.write(b"R" + len(body).to_bytes(4, "little") + body)  # type: ignore[union-attr]
+        child.stdin.write(framed(b"R", body))  # type: ignore[union-attr]
     except BrokenPipeError:
         pass  # gone at once: the first real message finds that out and says so
     return child
 
 
 # --- the child --------------------------------------------------------------------------------
+
+
+def framed(kind: bytes, body: bytes = b"") -> bytes:
+    """One message for the child's stdin: its kind byte, the body's length, the body."""
+    return kind + len(body).to_bytes(_HEADER - 1, "little") + body
 
 
 def _read_exact(stream: IO[bytes], size: int) -> bytes:
