@@ -169,11 +169,13 @@ def fields_markdown() -> str:
 
 def load_protocol_fields() -> None:
     """Import every protocol module, so that the fields they register are in the registry
-    (unless another process gave them: ``adopt``)."""
+    (unless another process gave them: ``adopt``). A build without parsers has the core fields."""
     if _adopted:
         return
-    from appliance.protocols import load_all
-
+    try:
+        from appliance.protocols import load_all
+    except ImportError:
+        return
     load_all()
 
 

@@ -80,7 +80,7 @@ class FieldMap:
 
     def sync(self) -> None:
         """Give every registered field an id (new parser fields just appear)."""
-        _load_protocol_fields()
+        registry.load_protocol_fields()  # parsers register their fields at import
         known = {path: fid for fid, path in self.conn.execute("SELECT id, path FROM fields")}
         missing = [f for f in registry.FIELDS if f.path not in known]
         if missing:
@@ -129,14 +129,6 @@ class FieldMap:
                 node[last] = ((fid, self.by_id[fid]), node.get(last, (None, None))[1])
             self._object_plans[root] = plan
         return plan
-
-
-def _load_protocol_fields() -> None:
-    """Protocol modules register their fields at import; make sure they have been imported."""
-    try:
-        registry.load_protocol_fields()
-    except ImportError:  # a build without parsers stores the core fields only
-        return
 
 
 def term_value(field: registry.Field, value: Any) -> Any:

@@ -315,7 +315,7 @@ def _end_child(child: subprocess.Popen[bytes]) -> int:
     was given is committed by then (a flush came first): only exiting is left."""
     assert child.stdin is not None and child.stdout is not None
     with contextlib.suppress(BrokenPipeError, ValueError):
-        child.stdin.write(b"Q" + bytes(4))
+        child.stdin.write(framed(b"Q"))
         child.stdin.close()
     child.stdout.close()
     try:
