@@ -401,9 +401,9 @@ def test_a_term_cache_emptied_mid_batch_keeps_the_batch_new_terms(tmp_path: Path
 
 def test_random_valued_columns_are_searched_through_time_led_indexes(tmp_path: Path,
                                                                      corpus_store: Any) -> None:
-    """sql/012: the destination address, source port and community id indexes lead with the
-    time bucket, and a search with no time bound still seeks them (skip-scan, from the fixed
-    statistics), in a new store and in one migrated from version 11."""
+    """sql/012 and 013: the destination address, source port and community id indexes lead with
+    the time bucket (id >> 28), and a search with no time bound still seeks them (skip-scan, from
+    the fixed statistics), in a new store and in ones migrated from versions 11 and 12."""
     from appliance.query import Searcher, TimeRange
 
     store, by_id = corpus_store
@@ -413,13 +413,19 @@ def test_random_valued_columns_are_searched_through_time_led_indexes(tmp_path: P
                 f"communityId == \"{doc['network.community_id']}\"": "sessions_cid",
                 f"ip.src == {doc['source.ip']}": "sessions_src_ip",
                 f"port.dst == {doc['destination.port']}": "sessions_dst_port"}
-    migrated = SessionStore(open_database(str(tmp_path / "old.db")))
-    migrated.add(doc)
-    migrated.flush()
-    back_to_version(migrated.conn, 11)
-    migrated.conn.close()
-    migrated = SessionStore(open_database(str(tmp_path / "old.db")))
-    for each in (store, migrated):
+    stores = [store]
+    for version in (11, 12):
+        path = str(tmp_path / f"version{version}.db")
+        old = SessionStore(open_database(path))
+        old.add(doc)
+        old.flush()
+        back_to_version(old.conn, version)
+        old.conn.close()
+        stores.append(SessionStore(open_database(path)))
+    for each in stores:
+        for column in ("dst_ip", "src_port", "cid"):
+            rows = each.conn.execute("SELECT sql FROM sqlite_schema WHERE name = ?", (f"sessions_{column}",)).fetchall()
+            assert "(id >> 28," in rows[0][0]
         searcher = Searcher(each)
         for expression, index in searches.items():
             where, params = searcher.where(expression, TimeRange())

@@ -15,7 +15,7 @@ import apsw
 
 from appliance.insights.sketch import Sketch, value_hash
 from appliance.memo import remembered
-from appliance.store.db import insert_rows
+from appliance.store.db import insert_each
 
 DAY_MS: Final = 86_400_000
 _PORTED: Final = (6, 17, 132)
@@ -352,20 +352,20 @@ def _write_devices(conn: apsw.Connection, batch: Batch) -> None:
     # Each table's rows in key order: consecutive upserts then land in neighbouring pages, which
     # SQLite's cache still holds. In arrival order, (device, host) pairs of a store with months
     # of them hit a page of their own each: a third of this function's time, sorting included.
-    insert_rows(
+    insert_each(
         conn, "INSERT INTO devices (mac, first_ms, last_ms, dhcp_host, dhcp_class) VALUES ",
         [(mac, *v) for mac, v in sorted(batch.devices.items())],
         " ON CONFLICT (mac) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms), "
         "last_ms = max(last_ms, excluded.last_ms), dhcp_host = coalesce(excluded.dhcp_host, dhcp_host), "
         "dhcp_class = coalesce(excluded.dhcp_class, dhcp_class)")
-    insert_rows(
+    insert_each(
         conn, "INSERT INTO device_ips (mac, ip, first_ms, last_ms) VALUES ", [(*k, *v) for k, v in sorted(batch.ips.items())],
         " ON CONFLICT (mac, ip) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms), "
         "last_ms = max(last_ms, excluded.last_ms)")
-    insert_rows(
+    insert_each(
         conn, "INSERT INTO device_days (mac, day, sessions, bytes) VALUES ", [(*k, *v) for k, v in sorted(batch.days.items())],
         " ON CONFLICT (mac, day) DO UPDATE SET sessions = sessions + excluded.sessions, bytes = bytes + excluded.bytes")
-    insert_rows(
+    insert_each(
         conn, "INSERT INTO device_hosts (mac, host, sessions, last_ms) VALUES ",
         [(*k, *v) for k, v in sorted(batch.hosts.items())],
         " ON CONFLICT (mac, host) DO UPDATE SET sessions = sessions + excluded.sessions, "

@@ -131,7 +131,9 @@ def term_blocks(lo: int, hi: int) -> tuple[str, list[int]]:
 _TAIL: Final = "SELECT last_id, ids FROM posting_blocks WHERE term_id = ? ORDER BY last_id DESC LIMIT 1"
 _COVERING: Final = ("SELECT last_id, ids FROM posting_blocks WHERE term_id = ? AND last_id >= ? "
                     "ORDER BY last_id LIMIT 1")
-_INSERT: Final = "INSERT INTO posting_blocks (term_id, last_id, ids) VALUES "
+# OR FAIL: a failing row fails the batch's whole transaction anyway, and without the default
+# (ABORT) SQLite keeps no statement journal of the pages changed (see db.insert_each).
+_INSERT: Final = "INSERT OR FAIL INTO posting_blocks (term_id, last_id, ids) VALUES "
 
 
 def add(conn: apsw.Connection, by_term: dict[int, list[int]]) -> None:

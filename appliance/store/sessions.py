@@ -29,7 +29,7 @@ from appliance.insights import aggregates
 from appliance.memo import remembered
 from appliance.store import blob as blob_format
 from appliance.store import layout, postings
-from appliance.store.db import StoreError, insert_rows
+from appliance.store.db import StoreError, insert_each, insert_rows
 from appliance.store.layout import COLUMNS, IP_COLUMNS, Storage
 
 _COLUMN_ORDER: Final = ("id", "length", "node", *COLUMNS.values(), "cid", "doc")
@@ -692,14 +692,14 @@ def write_batch(conn: apsw.Connection, rows: list[tuple[Any, ...]], by_term: dic
     minutes = _minute_totals(rows)
     new_ids = set()
     if new_terms:
-        insert_rows(conn, "INSERT INTO terms (id, field_id, value, sessions) VALUES ",
+        insert_each(conn, "INSERT INTO terms (id, field_id, value, sessions) VALUES ",
                     [(t, f, v, len(by_term.get(t, ()))) for t, f, v, _ in new_terms])
         insert_rows(conn, "INSERT INTO terms_fts (rowid, value) VALUES ",
                     [(t, v) for t, _, v, text in new_terms if text])
         new_ids = {t for t, _, _, _ in new_terms}
     conn.executemany("UPDATE terms SET sessions = sessions + ? WHERE id = ?",
                      [(len(by_term[t]), t) for t in sorted(by_term) if t not in new_ids])
-    insert_rows(conn, _INSERT_SESSIONS, rows)
+    insert_each(conn, _INSERT_SESSIONS, rows)  # random places in five indexes
     postings.add(conn, by_term)
     insert_rows(conn, _ADD_MINUTE[0], [(m, *v) for m, v in minutes.items()], _ADD_MINUTE[1])
     hours: dict[int, list[int]] = {}
