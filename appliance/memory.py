@@ -16,6 +16,8 @@ per batch, all alive until the batch commits, so it triggered ~3,000 young and ~
 collections per 100,000 sessions, the full ones walking every module object loaded at start-up
 too: 8 % of the store's CPU time. Freezing what start-up made (``gc.freeze``: never walked again)
 and collecting the young generation every 20,000 new objects instead of 700 cuts that to ~2.5 %.
+The store process (``store/writer_process.py``) makes no cycles at all as it stores, and goes
+further: every 500,000.
 Garbage without cycles is freed as before, at once; only cyclic garbage waits a little longer.
 """
 
@@ -43,10 +45,10 @@ def keep_big_buffers(limit: int = BIG_BUFFER_BYTES) -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, limit))
 
 
-def collect_cycles_less_often() -> None:
+def collect_cycles_less_often(every: int = YOUNG_COLLECTION_EVERY) -> None:
     """Call once the process has imported what it needs: start-up's objects are frozen, and the
-    young generation is collected every YOUNG_COLLECTION_EVERY new container objects."""
+    young generation is collected every ``every`` new container objects."""
     gc.collect()  # what start-up left as garbage is freed, not frozen
     gc.freeze()
     _, older, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_COLLECTION_EVERY, older, oldest)
+    gc.set_threshold(every, older, oldest)

@@ -11,6 +11,8 @@ import textwrap
 
 import pytest
 
+from appliance.memory import YOUNG_COLLECTION_EVERY
+from appliance.store import writer_process
 from tests.conftest import corpus_captures
 
 # Read a capture the way `fukurou parse` does and print the minor page faults taken while reading
@@ -64,25 +66,29 @@ def test_the_command_line_sets_it_before_any_command_runs() -> None:
 
 
 _CYCLES_CHILD = textwrap.dedent("""
-    import gc, weakref
-    from appliance.memory import YOUNG_COLLECTION_EVERY, collect_cycles_less_often
+    import gc, sys, weakref
+    from appliance.memory import collect_cycles_less_often
 
     class Node:
         pass
 
-    collect_cycles_less_often()
+    every = int(sys.argv[1])
+    collect_cycles_less_often(every)
     first = Node(); first.me = first  # a reference cycle, dropped at once
     probe = weakref.ref(first)
     del first
-    for _ in range(YOUNG_COLLECTION_EVERY * 3):  # more garbage cycles, as a long run makes
+    for _ in range(every * 3):  # more garbage cycles, as a long run makes
         node = Node(); node.me = node
     print(gc.get_threshold()[0], gc.get_freeze_count() > 1000, probe() is None)
 """)
 
 
-def test_cycles_are_still_collected_less_often_and_without_startup_objects() -> None:
-    out = subprocess.run([sys.executable, "-c", _CYCLES_CHILD], capture_output=True, text=True, check=True)
+@pytest.mark.parametrize("every", [YOUNG_COLLECTION_EVERY, writer_process.YOUNG_COLLECTION_EVERY])
+def test_cycles_are_still_collected_less_often_and_without_startup_objects(every: int) -> None:
+    """The import and parse processes' threshold, and the store process's."""
+    out = subprocess.run([sys.executable, "-c", _CYCLES_CHILD, str(every)], capture_output=True, text=True,
+                         check=True)
     threshold, frozen, collected = out.stdout.split()
-    assert int(threshold) == 20_000
+    assert int(threshold) == every
     assert frozen == "True"  # start-up's objects are left out of every collection
     assert collected == "True"  # without any gc.collect() call

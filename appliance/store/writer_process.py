@@ -70,6 +70,12 @@ WAL_MAX_PAGES = 16_000
 # was the kernel copying pages. With 8 MB: 31 KB and 16 KB, the 400 MB session-heavy import 7 %
 # faster, the child 5 MiB bigger (16 MB: 10 % faster, 14 MiB).
 WRITER_CACHE_KIB = 8000
+# New container objects between collections of the young generation in this process (see
+# appliance/memory.py). Storing makes no reference cycles, only batches of objects that all live
+# until their commit, so each collection walked a batch's worth of live objects for nothing: at
+# 20,000, 3.6 % of the process's time on session-heavy traffic; at 500,000, none measurable, and
+# the same peak memory.
+YOUNG_COLLECTION_EVERY = 500_000
 
 
 def child_pids(parent: int | str = "self") -> list[int]:
@@ -544,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     from appliance.memory import collect_cycles_less_often
     from appliance.store import sessions  # noqa: F401 - loaded before start-up's objects are frozen
 
-    collect_cycles_less_often()
+    collect_cycles_less_often(YOUNG_COLLECTION_EVERY)
     return serve(args[0], sys.stdin.buffer, sys.stdout.buffer)
 
 
