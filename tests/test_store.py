@@ -72,6 +72,34 @@ def test_same_millisecond_sessions_get_distinct_ids(tmp_path: Path,
     assert all(store.get_flat(i)["lastPacket"] == doc["lastPacket"] for i in ids)
 
 
+def test_ids_continue_after_the_stored_ones_of_each_millisecond(tmp_path: Path,
+                                                                corpus: dict[str, list[dict[str, Any]]]) -> None:
+    """A session older than the newest stored one takes the next free sequence number of its
+    millisecond; the stored ids of a whole window of milliseconds are asked for at once."""
+    from appliance.store.layout import SEQ_BITS, session_id
+    from appliance.store.sessions import _WINDOW_BITS
+
+    path = str(tmp_path / "s.db")
+    doc = next(iter(corpus.values()))[0]
+    base = (doc["lastPacket"] >> _WINDOW_BITS) << _WINDOW_BITS  # the first ms of a window
+
+    def at(ms: int) -> dict[str, Any]:
+        return dict(doc, lastPacket=ms, firstPacket=ms - doc["length"],
+                    packetRange={"gte": ms - doc["length"], "lte": ms})
+
+    first = SessionStore(open_database(path))
+    stored = [first.add(at(ms)) for ms in (base, base, base + 7, base + (1 << _WINDOW_BITS) + 2, base + 10**6)]
+    first.flush()
+    again = SessionStore(open_database(path))  # knows nothing of them but what the database holds
+    wanted = {base: 2, base + 7: 1, base + 3: 0, base + (1 << _WINDOW_BITS) - 1: 0,
+              base + (1 << _WINDOW_BITS) + 2: 1, base + (1 << _WINDOW_BITS) + 3: 0}
+    got = {ms: again.add(at(ms)) for ms in wanted}
+    again.flush()
+    assert got == {ms: session_id(ms, seq) for ms, seq in wanted.items()}
+    assert len(set(stored) | set(got.values())) == len(stored) + len(got)
+    assert all(sid & ((1 << SEQ_BITS) - 1) < 3 for sid in got.values())
+
+
 def test_unknown_field_is_refused(tmp_path: Path) -> None:
     store = SessionStore(open_database(str(tmp_path / "s.db")))
     with pytest.raises(KeyError):
@@ -364,11 +392,15 @@ def test_objects_stored_as_term_ids_come_back_as_given(tmp_path: Path,
 
 
 @pytest.mark.parametrize("count", [0, 1, 99, 100, 101, 250])
-def test_rows_go_in_as_many_row_statements(tmp_path: Path, count: int) -> None:
+@pytest.mark.parametrize("one_each", [False, True])
+def test_rows_go_in_as_many_row_statements(tmp_path: Path, count: int, one_each: bool) -> None:
     """insert_rows: every row once, in order, whole statements of ROWS_PER_INSERT and the rest;
-    an ON CONFLICT tail applies to each row, also to a key met twice in one statement."""
-    from appliance.store.db import ROWS_PER_INSERT, insert_rows
+    an ON CONFLICT tail applies to each row, also to a key met twice in one statement. The same
+    for insert_each, a row to a statement."""
+    from appliance.store import db
 
+    ROWS_PER_INSERT = db.ROWS_PER_INSERT  # noqa: N806
+    insert_rows = db.insert_each if one_each else db.insert_rows
     conn = open_database(str(tmp_path / "s.db"))
     conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, n INTEGER, s TEXT)")
     rows = [(i, i * 2, f"r{i}") for i in range(count)]
