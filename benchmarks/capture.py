@@ -8,7 +8,7 @@
 Import: ``fukurou import FILE`` as a child process into a fresh store (pcapDir and database in a
 temporary folder); wall time and peak RSS are the child's (``os.wait4``: the largest of the import
 process and the process that stores its sessions), and the peaks of both together, RSS and PSS
-(sampled every 20 ms; PSS counts the pages they share once); packets and bytes from the import summary. ``--one-process`` adds a run with the sessions
+(RSS sampled every 20 ms, PSS every 0.2 s; PSS counts the pages they share once); packets and bytes from the import summary. ``--one-process`` adds a run with the sessions
 stored in the import process, for comparison. Beside it, ``tcpdump -r FILE -w OUT`` as the floor for reading and writing the file.
 Captures come from ../shared/bench/make_bench_pcap.py (made when missing; /tmp/bench-sessions.pcap
 is used when present).
@@ -44,40 +44,55 @@ def make_capture(path: str, profile: str, size: str, duration: str = "4h") -> st
     return path
 
 
-def _tree_memory_kib(pid: int) -> tuple[int, int]:
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+# PSS is read every this many RSS samples: reading it (smaps_rollup) walks the process's page
+# tables, ~0.7 ms for a 60 MiB process. Every 20 ms, for two processes, that took ~7 % of a core
+# from the import being measured, on a machine whose two cores it keeps busy.
+PSS_EVERY = 10
+
+
+def _tree_memory_kib(pid: int, with_pss: bool = True) -> tuple[int, int]:
     """(RSS, PSS) of a process and its descendants (``fukurou import`` stores in a child). RSS
     counts the pages both share (libpython, SQLite, the compiled package) in each; PSS divides
-    each page among the processes that map it, so its sum is what the import takes of memory."""
+    each page among the processes that map it, so its sum is what the import takes of memory.
+    Without ``with_pss`` only RSS is read (statm, cheap), and PSS is 0."""
     rss = pss = 0
     try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Rss:"):
-                    rss = int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss = int(line.split()[1])
+        if with_pss:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Rss:"):
+                        rss = int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss = int(line.split()[1])
+        else:
+            with open(f"/proc/{pid}/statm") as fh:
+                rss = int(fh.read().split()[1]) * PAGE_KIB
         with open(f"/proc/{pid}/task/{pid}/children") as fh:
             kids = [int(k) for k in fh.read().split()]
     except (OSError, ValueError):
         return rss, pss
     for kid in kids:
-        kid_rss, kid_pss = _tree_memory_kib(kid)
+        kid_rss, kid_pss = _tree_memory_kib(kid, with_pss)
         rss, pss = rss + kid_rss, pss + kid_pss
     return rss, pss
 
 
 def timed(cmd: list[str], **kwargs: object) -> tuple[float, int, int, int, str]:
     """(wall seconds, peak RSS of the largest process in MiB, peak RSS of all its processes
-    together and peak of their summed PSS in MiB, both sampled every 20 ms, stdout) of a child."""
+    together, sampled every 20 ms, and peak of their summed PSS in MiB, every PSS_EVERY samples,
+    stdout) of a child."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **kwargs)  # type: ignore[call-overload]
     peak = [0, 0]
     done = threading.Event()
 
     def sample() -> None:
+        n = 0
         while not done.wait(0.02):
-            rss, pss = _tree_memory_kib(proc.pid)
+            rss, pss = _tree_memory_kib(proc.pid, with_pss=n % PSS_EVERY == 0)
             peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            n += 1
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

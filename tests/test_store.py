@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 from conftest import back_to_version, corpus_documents
 
@@ -60,6 +61,76 @@ def test_batch_size_commits(tmp_path: Path, corpus: dict[str, list[dict[str, Any
     assert reader.execute("SELECT count(*) FROM sessions").fetchall()[0][0] == 6
     store.flush()
     assert reader.execute("SELECT count(*) FROM sessions").fetchall()[0][0] == 7
+
+
+def test_full_batches_are_committed_together_and_an_old_one_at_once(tmp_path: Path,
+                                                                     corpus: dict[str, list[dict[str, Any]]]) -> None:
+    """batches_per_commit: full batches wait in the open transaction until that many are
+    written, or until the oldest has waited max_delay; commit_written commits them, and a flush
+    the batch being built too."""
+    import time
+
+    path = str(tmp_path / "s.db")
+    store = SessionStore(open_database(path), batch_size=3, max_delay=3600, batches_per_commit=3)
+    docs = [d for ds in corpus.values() for d in ds][:20]
+    reader = open_database(path, readonly=True)
+
+    def visible() -> int:
+        return int(reader.execute("SELECT count(*) FROM sessions").fetchall()[0][0])
+
+    for doc in docs[:8]:
+        store.add(doc)
+    assert visible() == 0  # two full batches written, not committed
+    store.add(docs[8])
+    assert visible() == 9  # the third: all three committed
+    for doc in docs[9:12]:
+        store.add(doc)
+    assert visible() == 9
+    store.flush()
+    assert visible() == 12
+    store.max_delay = 0.2
+    for doc in docs[12:15]:
+        store.add(doc)  # a full batch, held
+    assert visible() == 12
+    time.sleep(0.25)
+    store.tick()
+    assert visible() == 15
+    for doc in docs[15:20]:
+        store.add(doc)  # a full batch held, two sessions building
+    store.commit_written()  # as the store process does before it waits for input
+    assert visible() == 18
+    store.flush()
+    assert visible() == 20
+    assert all(store.get_flat(r[0]) is not None for r in reader.execute("SELECT id FROM sessions"))
+
+
+def test_a_failed_batch_takes_back_the_batches_held_with_it(tmp_path: Path,
+                                                           corpus: dict[str, list[dict[str, Any]]]) -> None:
+    """A batch that cannot be written rolls back the transaction it shares with held batches:
+    none of them is stored, nothing they made (terms, postings, totals) is left behind, and the
+    sessions after them are stored with ids and terms of their own."""
+    path = str(tmp_path / "s.db")
+    store = SessionStore(open_database(path), batch_size=4, max_delay=3600, batches_per_commit=3)
+    docs = [d for ds in corpus.values() for d in ds]
+    first = [store.add(doc) for doc in docs[:12]]  # committed
+    store.conn.execute("CREATE TRIGGER no_more BEFORE INSERT ON sessions WHEN (SELECT count(*) FROM sessions) >= 16 "
+                       "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END")
+    with pytest.raises(apsw.Error, match="the disk says no"):
+        for doc in docs[12:24]:
+            store.add(doc)
+    store.conn.execute("DROP TRIGGER no_more")
+    assert store.conn.getautocommit()  # nothing left open
+    later = [store.add(doc) for doc in docs[24:40]]
+    store.flush()
+    ids = [r[0] for r in store.conn.execute("SELECT id FROM sessions ORDER BY id")]
+    assert sorted(first + later) == ids
+    total = store.conn.execute("SELECT sum(sessions) FROM session_minutes").fetchall()[0][0]
+    assert total == len(ids)
+    orphans = store.conn.execute("SELECT count(*) FROM terms WHERE sessions > 0 AND id NOT IN "
+                                 "(SELECT term_id FROM postings)").fetchall()[0][0]
+    assert orphans == 0
+    for sid, doc in zip(first + later, docs[:12] + docs[24:40], strict=True):
+        assert store.get_flat(sid)["source.ip"] == doc["source.ip"]
 
 
 def test_same_millisecond_sessions_get_distinct_ids(tmp_path: Path,

@@ -220,8 +220,16 @@ class SessionStore:
     """Writer and reader of the sessions in one database (``db.open_database``)."""
 
     def __init__(self, conn: apsw.Connection, batch_size: int = 5000, max_delay: float = 1.0,
-                 writer: Any = None) -> None:
+                 writer: Any = None, batches_per_commit: int = 1) -> None:
         self.conn = conn
+        # Full batches written in one transaction: a commit writes every page its batches changed
+        # (and a checkpoint copies it), and sessions at random places in the indexes, postings and
+        # aggregates change the same pages batch after batch. Only for a connection that nothing
+        # else writes through (the import's store process): its writes would join the transaction.
+        # A batch older than max_delay is still committed at once.
+        self.batches_per_commit = batches_per_commit
+        self._held = 0  # batches written in the open transaction, not yet committed
+        self._held_since = 0.0  # when the oldest of them was started
         # A ``writer_process.BatchWriter``: batches are written by a second process while this
         # one builds the next (None: written here, in the caller's thread).
         self.writer = writer
@@ -270,12 +278,16 @@ class SessionStore:
     def tick(self) -> None:
         """Commit if the batch is full or old enough (call it from idle loops, too). With a
         writer process the batch is handed to it, and this returns while it is written."""
-        if self._rows and (len(self._rows) >= self.batch_size
-                           or time.monotonic() - self._oldest >= self.max_delay):
+        now = time.monotonic()
+        if self._rows and (len(self._rows) >= self.batch_size or now - self._oldest >= self.max_delay):
             if self.writer is None:
-                self.flush()
+                due = (len(self._rows) < self.batch_size or self._held + 1 >= self.batches_per_commit
+                       or (self._held > 0 and now - self._held_since >= self.max_delay))
+                self._write(commit=due)
             else:
                 self._hand_off()
+        elif self._held and now - self._held_since >= self.max_delay:
+            self._write(commit=True)
 
     def flush(self) -> None:
         """Write and commit everything queued (every session added is committed on return)."""
@@ -284,17 +296,40 @@ class SessionStore:
                 self._hand_off()
             self._settle()
             return
-        if not self._rows:
-            return
+        if self._rows or self._held:
+            self._write(commit=True)
+
+    def commit_written(self) -> None:
+        """Commit the full batches held in the open transaction (the batch being built waits).
+        Call it before waiting for more sessions: an open transaction holds the database's write
+        lock, which other writers (the import process's own tables) would wait for."""
+        if self._held:
+            self._write(commit=True, with_batch=False)
+
+    def _write(self, commit: bool, with_batch: bool = True) -> None:
+        """Write the batch being built (if any) in the open transaction, opening one if need be;
+        with ``commit``, commit it and the batches held in it."""
         try:
-            with self.conn:
+            if with_batch and self._rows:
+                if not self._held:
+                    self.conn.execute("BEGIN")
+                    self._held_since = self._oldest
                 write_batch(self.conn, self._rows, self._postings, self._new_terms, self.insights)
+                self._held += 1
+            if commit and self._held:
+                self.conn.execute("COMMIT")
+                self._held = 0
         except apsw.Error:
-            self._new_terms = []
-            self.forget_terms()  # ids handed out in the failed batch were never written
+            if not self.conn.getautocommit():
+                self.conn.execute("ROLLBACK")
+            # Lost: the held batches, and the one being built, whose new terms and ids may be
+            # theirs. What was handed out is forgotten.
+            self._held = 0
+            self._reset_batch()
+            self.forget_terms()
             self._forget_ids()
             raise
-        finally:
+        if with_batch:
             self._reset_batch()
 
     def close(self) -> None:

@@ -19,8 +19,8 @@ Messages on the child's stdin: a kind byte and a 4-byte length, then the body.
     ``F``: commit everything now, then answer on stdout with marshal((refused, error));
     ``Q``: end (after an ``F``).
 The child dies with the import process (``PR_SET_PDEATHSIG``), and input that ends without a
-``Q`` is not committed: a killed import leaves what a killed one-process import leaves, its last
-batch uncommitted, and the next import of the file stores what is missing.
+``Q`` is not committed: a killed import leaves the child's open transaction uncommitted (up to
+BATCHES_PER_COMMIT batches), and the next import of the file stores what is missing.
 A thread in the child reads chunks into a bounded queue, so the pipe keeps draining while a
 commit runs (SQLite runs without the GIL); when the queue and the pipe are full the import
 waits, so memory stays bounded when storing is the slower half.
@@ -70,6 +70,12 @@ WAL_MAX_PAGES = 16_000
 # was the kernel copying pages. With 8 MB: 31 KB and 16 KB, the 400 MB session-heavy import 7 %
 # faster, the child 5 MiB bigger (16 MB: 10 % faster, 14 MiB).
 WRITER_CACHE_KIB = 8000
+# Full batches of 5,000 sessions per transaction in the child (SessionStore.batches_per_commit):
+# session-heavy traffic changes the same index, postings and aggregate pages in every batch, and
+# each commit wrote them all to the WAL again. With 4, the 400 MB session-heavy capture's store
+# process took 8-18 % less time, in the same memory (the page cache is the same 8 MB). A killed
+# import then loses up to 20,000 sessions instead of 5,000; importing the file again stores them.
+BATCHES_PER_COMMIT = 4
 # New container objects between collections of the young generation in this process (see
 # appliance/memory.py). Storing makes no reference cycles, only batches of objects that all live
 # until their commit, so each collection walked a batch's worth of live objects for nothing: at
@@ -410,7 +416,7 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
         first = None
     conn = open_database(db_path, migrate=False)
     conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-    store = SessionStore(conn)
+    store = SessionStore(conn, batches_per_commit=BATCHES_PER_COMMIT)
     checkpoints = Checkpointer(store.conn, db_path)
     refused, error = 0, ""
     messages: queue.Queue[tuple[bytes, bytes] | None] | None = None
@@ -418,8 +424,16 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
     while True:
         if first is not None:
             message, first = first, None
+        elif messages is None:
+            message = _read_message(inp)
         else:
-            message = _read_message(inp) if messages is None else messages.get()
+            if messages.empty():  # waiting for input: hold no write lock the import process may need
+                try:
+                    store.commit_written()
+                except apsw.Error as err:  # lost with their batches (a full disk, say), as in add
+                    refused += 1
+                    error = str(err)
+            message = messages.get()
         if message is not None and message[0] == b"D" and messages is None:
             # Documents come in many small chunks, sent while the store commits: a thread keeps
             # the pipe drained then. A BatchWriter's batches come one at a time, each answered
