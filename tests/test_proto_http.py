@@ -161,6 +161,49 @@ def test_status_without_body_and_100_continue() -> None:
     assert f["http.requestBody"] == ["ok"]
 
 
+HEAD = b"HEAD /big.iso HTTP/1.1\r\nHost: h\r\n\r\n"
+GET_SMALL = b"GET /s HTTP/1.1\r\nHost: h\r\n\r\n"
+HELLO = b"HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nhello"
+
+
+@pytest.mark.parametrize("framing", [b"Content-Length: 734003200", b"Transfer-Encoding: chunked"])
+def test_a_response_to_head_has_no_body_whatever_its_headers_say(framing: bytes) -> None:
+    # The HEAD's answer names the resource's length (or chunking) but sends no body: read as one,
+    # the next response on the kept-alive connection would vanish into it.
+    head_answer = b"HTTP/1.1 200 OK\r\n" + framing + b"\r\n\r\n"
+    f = run(HEAD + GET_SMALL, head_answer + HELLO)
+    assert f["http.statuscode"] == [200, 201]
+    assert f["http.md5"] == [hashlib.md5(b"hello").hexdigest()]
+    assert f["http.method-HEAD"] == 1 and f["http.method-GET"] == 1
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    # GET, HEAD, GET sent before any answer: only the second answer is bodiless.
+    first = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+    second = b"HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n"
+    f = run([GET_SMALL, HEAD, GET_SMALL], [first, second, HELLO])
+    assert f["http.statuscode"] == [200, 201]
+    assert sorted(f["http.md5"]) == sorted([hashlib.md5(b"abc").hexdigest(), hashlib.md5(b"hello").hexdigest()])
+
+
+@pytest.mark.parametrize("status", [b"204 No Content", b"304 Not Modified"])
+def test_204_and_304_have_no_body_even_with_a_length(status: bytes) -> None:
+    f = run(GET_SMALL + GET_SMALL, b"HTTP/1.1 " + status + b"\r\nContent-Length: 40\r\n\r\n" + HELLO)
+    assert f["http.statuscode"] == [int(status[:3]), 201]
+    assert f["http.md5"] == [hashlib.md5(b"hello").hexdigest()]
+
+
+def test_a_flood_of_pipelined_heads_stays_bounded() -> None:
+    # Past the requests it remembers, the parser treats further ones as not HEAD; it never raises.
+    session = web_session()
+    parser = http.HTTPParser()
+    parser.data(session, HEAD * 500, 0)
+    assert parser.asked.bit_length() <= http._MAX_ASKED + 1
+    parser.data(session, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n" * 3 + HELLO, 1)
+    parser.finish(session)
+    assert session.fields["http.statuscode"] == [200, 201]
+
+
 def test_websocket_upgrade_is_not_counted_and_stops_parsing() -> None:
     up = b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
     f = run([up, b"\x81\x05hello"], b"HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00")
