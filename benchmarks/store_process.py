@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,21 +42,22 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the package, ahead of benchmarks/appliance.py
 
+from capture import write_config  # noqa: E402  (benchmarks/, this script's folder)
+
 from appliance.store import writer_process  # noqa: E402
 
 FEED = "/tmp/fukurou-store-feed.bin"
 TICK = os.sysconf("SC_CLK_TCK")
-# The store process's entry, as writer_process starts it (the checkout first on sys.path).
-CHILD = ("import sys; sys.path.insert(0, sys.argv[1]); "
-         "from appliance.store.writer_process import main; sys.exit(main(sys.argv[2:]))")
+# A store process as writer_process starts one (_CHILD_MAIN), with its page cache set first.
+# Given no parent pid, it does not die with this process.
+REPLAY_CHILD = ("import sys; sys.path.insert(0, sys.argv[1]); import appliance.store.writer_process as w; "
+                "w.WRITER_CACHE_KIB = int(sys.argv[3]) or w.WRITER_CACHE_KIB; sys.exit(w.main(sys.argv[2:3]))")
 
 
 def _store_folder() -> tuple[str, str]:
     """(folder, settings file) of a fresh store under /var/tmp."""
     folder = tempfile.mkdtemp(prefix="fukurou-bench-", dir="/var/tmp")
-    config = os.path.join(folder, "config.ini")
-    Path(config).write_text(f"[default]\npcapDir = {folder}/pcap\ndbPath = {folder}/db.sqlite\n")
-    return folder, config
+    return folder, write_config(folder)
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -93,7 +95,7 @@ def split(capture: str) -> None:
             time.sleep(0.05)
         wall = time.monotonic() - start
     finally:
-        subprocess.run(["rm", "-rf", folder], check=False)
+        shutil.rmtree(folder, ignore_errors=True)
     slower = max(cpu, key=lambda name: cpu[name])
     print(f"{capture}: wall {wall:.2f} s; import process {cpu['import']:.2f} CPU s, "
           f"store process {cpu['store']:.2f} CPU s (the {slower} process is the slower half)")
@@ -134,7 +136,7 @@ def memory(capture: str) -> None:
                     peak = (total, snap)  # type: ignore[assignment]
             time.sleep(0.3)
     finally:
-        subprocess.run(["rm", "-rf", folder], check=False)
+        shutil.rmtree(folder, ignore_errors=True)
     print(f"{capture}: peak of the summed RSS {peak[0] / 1024:.1f} MiB")
     for name, maps in peak[1].items():
         rss, pss, anon = (sum(v[i] for v in maps.values()) / 1024 for i in range(3))
@@ -160,54 +162,49 @@ class _Tee:
 
 
 def record(capture: str, feed: str) -> None:
-    """Import in this process, with the store process's input copied to ``feed``."""
+    """Import in this process, with the store process's input, from its first message on,
+    copied to ``feed``."""
     from appliance.cli import main
 
-    start_child = writer_process._start_child
+    popen = subprocess.Popen
     with open(feed, "wb") as copy:
-        def tee_child(db_path: str) -> subprocess.Popen[bytes]:
-            child = start_child(db_path)
-            child.stdin = _Tee(child.stdin, copy)  # type: ignore[arg-type,assignment]
-            # the first message (the field registry) went out before the tee: send it to the file too
-            writer_process.registry.load_protocol_fields()
-            copy.write(writer_process.framed(b"R", writer_process.marshal.dumps(writer_process.registry.definitions())))
-            return child
+        class TeeStdin(popen):  # type: ignore[misc,valid-type]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                if self.stdin is not None:
+                    self.stdin = _Tee(self.stdin, copy)
 
-        writer_process._start_child = tee_child  # type: ignore[assignment]
         folder, config = _store_folder()
+        subprocess.Popen = TeeStdin  # type: ignore[misc]  # the import starts no other process
         try:
             code = main(["--config", config, "import", capture])
         finally:
-            writer_process._start_child = start_child  # type: ignore[assignment]
-            subprocess.run(["rm", "-rf", folder], check=False)
+            subprocess.Popen = popen  # type: ignore[misc]
+            shutil.rmtree(folder, ignore_errors=True)
     if code:
         raise SystemExit(code)
     print(f"the store process's input: {feed} ({os.path.getsize(feed) / 1e6:,.0f} MB)")
 
 
 def replay(feed: str, repeat: int, cache_kib: int | None) -> None:
-    env = dict(os.environ)
+    from appliance.store.db import open_database
+
     for _ in range(repeat):
         folder = tempfile.mkdtemp(prefix="fukurou-bench-", dir="/var/tmp")
         db = os.path.join(folder, "db.sqlite")
         try:
-            subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-                            "from appliance.store.db import open_database; open_database(sys.argv[2]).close()",
-                            str(ROOT), db], check=True)
-            code = CHILD if cache_kib is None else CHILD.replace(
-                "from appliance.store.writer_process import main",
-                f"import appliance.store.writer_process as w; w.WRITER_CACHE_KIB = {cache_kib}; main = w.main")
+            open_database(db).close()  # migrated here: the store process opens it as it is
             start = time.monotonic()
             with open(feed, "rb") as inp:
-                proc = subprocess.Popen([sys.executable, "-c", code, str(ROOT), db], stdin=inp,
-                                        stdout=subprocess.DEVNULL, env=env)
+                proc = subprocess.Popen([sys.executable, "-c", REPLAY_CHILD, str(ROOT), db, str(cache_kib or 0)],
+                                        stdin=inp, stdout=subprocess.DEVNULL)
                 _, status, usage = os.wait4(proc.pid, 0)
             wall = time.monotonic() - start
         finally:
-            subprocess.run(["rm", "-rf", folder], check=False)
-        ok = "" if os.waitstatus_to_exitcode(status) == 0 else f"  (exit {os.waitstatus_to_exitcode(status)})"
+            shutil.rmtree(folder, ignore_errors=True)
+        code = os.waitstatus_to_exitcode(status)
         print(f"replay: wall {wall:6.2f} s  user {usage.ru_utime:6.2f} s  sys {usage.ru_stime:5.2f} s  "
-              f"peak RSS {usage.ru_maxrss / 1024:5.1f} MiB{ok}")
+              f"peak RSS {usage.ru_maxrss / 1024:5.1f} MiB" + (f"  (exit {code})" if code else ""))
 
 
 def main() -> int:
