@@ -6,10 +6,7 @@ import binascii
 import struct
 from typing import Final
 
-try:  # the hash itself, without hashlib's import of OpenSSL (3.4 MiB in the store's process)
-    from _sha1 import sha1
-except ImportError:  # an interpreter built without it
-    from hashlib import sha1
+from appliance.digests import sha1  # without hashlib's import of OpenSSL (see digests.py)
 
 # ICMP types that have an answer: the pair is hashed like ports so both directions agree.
 _ICMP4_PAIRS: Final = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
@@ -34,4 +31,4 @@ def community_id(src: bytes, dst: bytes, proto: int, sport: int, dport: int, see
     # Arkime hashes the (zero) ports for every protocol, so its ids for ESP, GRE, ... carry them too.
     data = b"".join((_SEED.pack(seed), src, dst, _TAIL.pack(proto, 0, sport, dport)))
     # binascii directly: base64.b64encode is interpreted Python around the same call.
-    return "1:" + binascii.b2a_base64(sha1(data).digest(), newline=False).decode("ascii")
+    return "1:" + binascii.b2a_base64(sha1(data), newline=False).decode("ascii")

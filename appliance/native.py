@@ -30,6 +30,7 @@ COMPILED_MODULES = (
     "appliance.community_id",
     "appliance.memo",
     "appliance.documents",
+    "appliance.digests",
     "appliance.protocols",
     "appliance.protocols._asn1",
     "appliance.protocols._index",

@@ -12,7 +12,6 @@ stay in the store: at least once for an interrupted file, exactly once for a fin
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import os
@@ -26,6 +25,7 @@ from typing import TextIO
 import apsw
 
 from appliance.capture.sink import PacketSink
+from appliance.digests import sha256_hex
 from appliance.documents import flat_document
 from appliance.pcapstore.freespace import FreeSpaceGuard
 from appliance.readers import CaptureError, open_capture
@@ -49,7 +49,7 @@ def identify(path: str) -> FileIdentity:
     """What makes a file 'the same file' for exactly-once importing."""
     st = os.stat(path)
     with open(path, "rb") as fh:
-        head = hashlib.sha256(fh.read(HEAD_BYTES)).hexdigest()
+        head = sha256_hex(fh.read(HEAD_BYTES))
     return FileIdentity(os.path.abspath(path), st.st_size, st.st_mtime_ns, head)
 
 

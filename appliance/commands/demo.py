@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import shutil
 import socket
 import sys
@@ -90,6 +89,8 @@ def _free_port(preferred: int) -> int:
 
 
 def _serve(settings: Any, port: int | None) -> int:
+    import secrets  # here, not at the top: it loads OpenSSL (hmac), which no other command needs
+
     from appliance.store.db import open_database
     from appliance.web.server import build_server, serve_until_stopped
     from appliance.web.users import Users

@@ -8,10 +8,11 @@ its quirks (see the comments), so that the fingerprints match what Arkime stores
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass, field
 from typing import Final
+
+from appliance import digests
 
 
 def is_grease(value: int) -> bool:
@@ -211,11 +212,11 @@ def hex_list(values: list[int]) -> str:
 
 
 def _sha12(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12] if text else "000000000000"
+    return digests.sha256_hex(text.encode())[:12] if text else "000000000000"
 
 
 def md5_hex(text: str) -> str:
-    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+    return digests.md5_hex(text.encode())
 
 
 @dataclass

@@ -10,10 +10,10 @@ its raw bytes, names only from Printable/Teletex/UTF8 strings, dNSName alt names
 from __future__ import annotations
 
 import calendar
-import hashlib
 from typing import Any, Final
 
 from appliance import fields
+from appliance.digests import sha1_hex
 from appliance.protocols import Parser, _asn1, add_parser
 
 CERT_TAG_SELF_SIGNED: Final = "cert:self-signed"
@@ -229,7 +229,7 @@ def parse_certificate(der: bytes, session: Any, now: int) -> dict[str, Any] | No
 
     ``now`` is the session's first packet time in seconds, for remainingDays/Seconds.
     """
-    digest = hashlib.sha1(der, usedforsecurity=False).hexdigest()
+    digest = sha1_hex(der)
     cert: dict[str, Any] = {"hash": ":".join(digest[i:i + 2] for i in range(0, 40, 2))}
     top = tlv(der, 0, len(der))
     tbs = tlv(der, top[2], top[3]) if top else None

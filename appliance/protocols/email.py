@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import binascii
 import codecs
-import hashlib
 import ipaddress
 import re
 import socket
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
+from appliance.digests import Sha256Stream, md5, md5_hex, sha256_hex
 from appliance.protocols import TCP, Parser, Protocol, add_user, ntlm, redetect, register
 
 if TYPE_CHECKING:
@@ -30,8 +30,8 @@ MAX_VALUES: Final = 1000  # values kept per field
 MAX_SUBJECT: Final = 0xFFF  # Arkime decodes a subject into a buffer of this many bytes
 IMAP_MAX_LINE: Final = 16384  # Arkime's imap/pop3 give up on longer lines
 SMTP_IP_HEADERS: Final = ("x-originating-ip", "x-barracuda-apparent-source-ip")  # Arkime's sample config
-EMPTY_MD5: Final = hashlib.md5(b"", usedforsecurity=False).hexdigest()  # of an attachment with no bytes
-EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
+EMPTY_MD5: Final = md5_hex(b"")  # of an attachment with no bytes
+EMPTY_SHA256: Final = sha256_hex(b"")
 
 _G: Final = "email"
 fields.register(
@@ -604,8 +604,8 @@ class SMTPParser(Parser):
             except binascii.Error:
                 chunk = b""
             if side.md5 is None:
-                side.md5 = hashlib.md5(chunk, usedforsecurity=False)
-                side.sha256 = hashlib.sha256(chunk) if self.sha256 else None
+                side.md5 = md5(chunk)
+                side.sha256 = Sha256Stream(chunk) if self.sha256 else None
             else:
                 side.md5.update(chunk)
                 if side.sha256 is not None:

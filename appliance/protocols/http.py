@@ -24,12 +24,12 @@ Buffering is bounded: only the header section of the message in progress is buff
 from __future__ import annotations
 
 import binascii
-import hashlib
 import ipaddress
 import re
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
+from appliance.digests import Sha256Stream, md5
 from appliance.memo import itself, remembered
 from appliance.protocols import TCP, UDP, Parser, Protocol, ntlm, redetect, register
 
@@ -587,8 +587,8 @@ class HTTPParser(Parser):
                     self._add("http.requestBody", first.decode("utf-8"))
                 except UnicodeDecodeError:
                     pass
-            side.md5 = hashlib.md5(first)
-            side.sha256 = hashlib.sha256(first) if self.sha256 else None
+            side.md5 = md5(first)
+            side.sha256 = Sha256Stream(first) if self.sha256 else None
             return
         side.md5.update(piece)
         if side.sha256 is not None:

@@ -30,9 +30,9 @@ can no longer be trusted); what was read stays.
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any, Final
 
+from appliance.digests import Sha256Stream, md5
 from appliance.protocols import TCP, Parser, Protocol, register
 from appliance.protocols.http import HTTPParser
 
@@ -245,8 +245,8 @@ class Http2Parser(Parser):
 
     def _hash(self, state: _Stream, d: int, body: bytes | bytearray) -> None:
         if state.md5[d] is None:
-            state.md5[d] = hashlib.md5(body, usedforsecurity=False)
-            state.sha256[d] = hashlib.sha256(body) if self.fields.sha256 else None
+            state.md5[d] = md5(body)
+            state.sha256[d] = Sha256Stream(body) if self.fields.sha256 else None
             return
         state.md5[d].update(body)
         if state.sha256[d] is not None:

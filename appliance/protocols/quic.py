@@ -10,11 +10,10 @@ quic.useragent and quic.version. "fbzero" is Facebook's Zero protocol, a CHLO ov
 
 from __future__ import annotations
 
-import hmac
-from hashlib import sha256
 from typing import Any, Final
 
 from appliance import fields
+from appliance.digests import hmac_sha256
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
 from appliance.protocols import tls as _tls
 
@@ -42,7 +41,7 @@ def _expand_label(secret: bytes, label: str, length: int) -> bytes:
     """TLS 1.3 HKDF-Expand-Label with an empty context (length <= 32: one HMAC block)."""
     full = b"tls13 " + label.encode()
     info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
-    return hmac.new(secret, info + b"\x01", sha256).digest()[:length]
+    return hmac_sha256(secret, info + b"\x01")[:length]
 
 
 class InitialKeys:
@@ -57,7 +56,7 @@ class InitialKeys:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         salt, prefix, _ = VERSIONS[version]
-        secret = _expand_label(hmac.new(salt, dcid, sha256).digest(), "client in", 32)
+        secret = _expand_label(hmac_sha256(salt, dcid), "client in", 32)
         self.version = version
         self.key = AESGCM(_expand_label(secret, prefix + "key", 16))
         self.iv = _expand_label(secret, prefix + "iv", 12)

@@ -9,11 +9,11 @@ decoding after that reply, so do we.
 from __future__ import annotations
 
 import base64
-import hashlib
 import struct
 from typing import Any, Final
 
 from appliance import fields
+from appliance.digests import md5_hex
 from appliance.protocols import TCP, Parser, Protocol, register
 
 MAX_BUFFER: Final = 8196  # Arkime's per-direction reassembly buffer: bigger packets end decoding
@@ -138,7 +138,7 @@ class SSHParser(Parser):
         text = hassh_string(body, server=direction == 1)
         if text is None:
             return
-        digest = hashlib.md5(text, usedforsecurity=False).hexdigest()
+        digest = md5_hex(text)
         target = self.hassh_server if direction == 1 else self.hassh
         if digest not in target:
             target.append(digest)

@@ -1,0 +1,85 @@
+"""Message digests for the packet path, without the system's OpenSSL.
+
+``hashlib`` loads the system's ``libcrypto.so.3`` when it is imported: 3.4 MiB of the import
+process's RSS, for a handful of hashes per session. The packet path does not need it:
+
+- Short inputs (JA3 and JA4 strings, HASSH, a certificate) go to CPython's own digest modules
+  (``_md5``, ``_sha1``, ``_sha256``), which are also faster for them than OpenSSL through
+  hashlib (no EVP context per call: 0.21 µs against 0.36 µs for a JA3 string's MD5).
+- Bodies and attachments: MD5 stays with ``_md5``, as fast as OpenSSL's (~700 MB/s here).
+  CPython's own SHA-256 is five times slower than OpenSSL's (326 against 1,738 MB/s), so a
+  body's SHA-256 goes to the OpenSSL inside ``cryptography``, which QUIC needs anyway; it is
+  imported at the first such body, as QUIC imports it at the first Initial.
+- HMAC-SHA-256 (QUIC's key derivation) comes from ``cryptography`` too: the ``hmac`` module
+  imports hashlib's OpenSSL binding.
+
+Where the builtin modules are missing (another interpreter), hashlib stands in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from _md5 import md5 as _md5
+    from _sha1 import sha1 as _sha1
+except ImportError:  # pragma: no cover - an interpreter built without them
+    from hashlib import md5 as _md5
+    from hashlib import sha1 as _sha1
+try:
+    from _sha256 import sha256 as _sha256  # CPython 3.11
+except ImportError:  # pragma: no cover - 3.12 moved it
+    try:
+        from _sha2 import sha256 as _sha256
+    except ImportError:
+        from hashlib import sha256 as _sha256
+
+
+def md5(data: bytes | bytearray | memoryview = b"") -> Any:
+    """A running MD5 (``update``, ``hexdigest``), of short inputs or long ones."""
+    return _md5(data)
+
+
+def sha1(data: bytes) -> bytes:
+    return bytes(_sha1(data).digest())
+
+
+def sha1_hex(data: bytes) -> str:
+    return str(_sha1(data).hexdigest())
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of a short input (a fingerprint string, a file's first bytes)."""
+    return str(_sha256(data).hexdigest())
+
+
+def md5_hex(data: bytes) -> str:
+    return str(_md5(data).hexdigest())
+
+
+class Sha256Stream:
+    """A running SHA-256 of a body (``update``, ``hexdigest``, which does not end it), hashed by
+    OpenSSL's code in ``cryptography``."""
+
+    __slots__ = ("_hash",)
+
+    def __init__(self, data: bytes | bytearray | memoryview = b"") -> None:
+        from cryptography.hazmat.primitives import hashes
+
+        self._hash: Any = hashes.Hash(hashes.SHA256())
+        if data:
+            self._hash.update(data)
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._hash.update(data)
+
+    def hexdigest(self) -> str:
+        return str(self._hash.copy().finalize().hex())
+
+
+def hmac_sha256(key: bytes, data: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes, hmac
+
+    mac = hmac.HMAC(key, hashes.SHA256())
+    mac.update(data)
+    return bytes(mac.finalize())
