@@ -20,14 +20,18 @@ from appliance.store.db import insert_each
 DAY_MS: Final = 86_400_000
 _PORTED: Final = (6, 17, 132)
 _NO_SOURCE: Final = ("0.0.0.0", "::")  # DHCP clients before they have an address
-_LOCAL_CACHE_MAX: Final = 20_000  # addresses: a home network has hundreds; random ones rarely repeat
+# Addresses and MACs remembered: a home network has hundreds; random ones rarely repeat, and at
+# 20,000 the store process held ~2 MiB of them on session-heavy traffic.
+_LOCAL_CACHE_MAX: Final = 4_096
 
 
 class Batch:
     """What the sessions of one store batch add to the aggregates."""
 
     def __init__(self) -> None:
-        # (src, day) -> [sessions, probes, answered, first_ms, last_ms, ports, hosts]
+        # (src, day) -> [sessions, probes, answered, first_ms, last_ms, ports, hosts]; ports and
+        # hosts are lists, not sets (a set is 216 bytes even with one value, and most sources of
+        # a batch have one): repeats are dropped as they come in a row, the rest when written.
         self.scans: dict[tuple[str, int], list[Any]] = {}
         self.starts: defaultdict[str, list[int]] = defaultdict(list)
         # (source MACs, destination MACs, local source ip, local destination ip, day)
@@ -93,7 +97,7 @@ def _record_scan(batch: Batch, doc: dict[str, Any], src: str, first: int, last: 
     key = (src, last // DAY_MS)
     agg = batch.scans.get(key)
     if agg is None:
-        agg = batch.scans[key] = [0, 0, 0, first, last, set(), set()]
+        agg = batch.scans[key] = [0, 0, 0, first, last, [], []]
     get = doc.get
     sp, dp = get("source.packets", 0), get("destination.packets", 0)
     agg[0] += 1
@@ -106,11 +110,16 @@ def _record_scan(batch: Batch, doc: dict[str, Any], src: str, first: int, last: 
     if last > agg[4]:
         agg[4] = last
     if get("ipProtocol") in _PORTED:
-        agg[5].add(get("destination.port", 0))
+        _add_new(agg[5], get("destination.port", 0))
     dst = get("destination.ip")
     if dst is not None:
-        agg[6].add(dst)
+        _add_new(agg[6], dst)
     batch.starts[src].append(first)
+
+
+def _add_new(values: list[Any], value: Any) -> None:
+    if not values or values[-1] != value:
+        values.append(value)
 
 
 def is_group(ip: str) -> bool:
@@ -171,7 +180,7 @@ def _record_devices(batch: Batch, doc: dict[str, Any], first: int, last: int) ->
             sip = None
         if dip is not None and not is_local(dip):
             dip = None
-        key = (tuple(smacs) if smacs else (), tuple(dmacs) if dmacs else (), sip, dip, last // DAY_MS)
+        key = (_macs(smacs) if smacs else (), _macs(dmacs) if dmacs else (), sip, dip, last // DAY_MS)
         flow = batch.flows.get(key)
         if flow is None:
             batch.flows[key] = [1, get("network.bytes", 0), first, last]
@@ -190,6 +199,22 @@ def _record_devices(batch: Batch, doc: dict[str, Any], first: int, last: int) ->
         _record_dhcp(batch, doc, first, last)
     if "arp.mac" in doc:
         _record_arp(batch, doc, first, last)
+
+
+_one_mac: dict[Any, tuple[Any, ...]] = {}
+
+
+def _macs(macs: Any) -> tuple[Any, ...]:
+    """The MACs of one side as a tuple for a flow key; one tuple shared by all the keys of a MAC
+    (most sides have one, and a network has few): 114 bytes less for each key of a batch."""
+    if len(macs) != 1:
+        return tuple(macs)
+    found: tuple[Any, ...] = remembered(_one_mac, macs[0], _single, _LOCAL_CACHE_MAX)
+    return found
+
+
+def _single(mac: Any) -> tuple[Any, ...]:
+    return (mac,)
 
 
 def _expand_flows(batch: Batch) -> None:
@@ -286,8 +311,8 @@ def _write_scans(conn: apsw.Connection, batch: Batch) -> None:
             first, last = min(first, o[3]), max(last, o[4])
             gn, gs, gq = gn + o[5], gs + o[6], gq + o[7]
             port_sketch, host_sketch = Sketch.decode(o[8]), Sketch.decode(o[9])
-        port_sketch.add_hashes(value_hash(p) for p in ports)
-        host_sketch.add_hashes(value_hash(h) for h in hosts)
+        port_sketch.add_hashes(value_hash(p) for p in set(ports))
+        host_sketch.add_hashes(value_hash(h) for h in set(hosts))
         rows.append((src, day, n, probes, answered, first, last, gn, gs, gq, port_sketch.count(),
                      host_sketch.count(), port_sketch.encode(), host_sketch.encode()))
     conn.executemany("INSERT OR REPLACE INTO scan_days (src, day, sessions, probes, answered, first_ms, last_ms, "

@@ -55,9 +55,10 @@ _MAXIMA_PARTS: Final = [tuple(_COLUMN_ORDER.index(c) for c in parts) for _, part
 # So the values sessions keep naming stay cached; emptying one cache of 30,000 made a store of
 # generated home traffic look ~80,000 of them up again every 300,000 sessions (~1.4 µs each).
 _TERM_CACHE_MAX: Final = 20_000
-# Addresses seen recently -> column form: a home network's sessions name the same few hundred.
+# Addresses seen recently -> column form: a home network's sessions name the same few hundred
+# (at 10,000, ~1.5 MiB of the store process was addresses of session-heavy traffic, seen once).
 _IP_KEYS: Final[dict[str, bytes]] = {}
-_IP_KEYS_MAX: Final = 10_000
+_IP_KEYS_MAX: Final = 4_096
 _NO_TERMS: Final[dict[Any, int]] = {}  # the cache of a field with none yet (never written)
 _SEQ_MASK: Final = (1 << layout.SEQ_BITS) - 1
 # Milliseconds of lastPacket asked about at once (a window of 2**10 ms, about a second) when a

@@ -56,24 +56,25 @@ log = logging.getLogger(__name__)
 CHUNK_DOCS = 256  # documents per message: one marshal call and one pipe write for many sessions
 PIPE_BYTES = 1 << 20
 # Chunks the child holds while it commits (a commit runs without the GIL, so a thread keeps
-# reading): ~7-8 MB at most. Traffic is uneven (a stretch of bulk flows ends few sessions, a
-# stretch of short ones many), and with 16 the import process stood waiting on a full pipe in the
-# busy stretches: the 1 GB home capture took 7.7 s instead of 7.2 (its peak memory: +1-2 MiB).
-QUEUED_MESSAGES = 32
+# reading): ~2 MB at most (a session-heavy chunk is ~230 KB). When the child is the slower half the
+# queue is always full, so each chunk it holds is memory and no speed: at 32, 3 MiB more of the
+# child's peak on the 400 MB session-heavy capture than at 8, at the same speed on it and on the
+# 1 GB home capture (alternating runs, stop 30; an earlier build, committing every batch, had
+# waited on a full pipe at 16).
+QUEUED_MESSAGES = 8
 _HEADER = 5
 CHECKPOINT_PAGES = 4000  # WAL pages (4 KiB) that start a checkpoint in the child (Checkpointer)
 WAL_MAX_PAGES = 16_000
-# SQLite's page cache in the child, KiB (its default is 2,000). Session-heavy traffic puts each
-# session at a random place in four indexes (source and destination address, source port,
-# community id): with 2 MB of cache most inserts read a page back and spilled it to the WAL again
-# before the commit. The child wrote 43 KB and read 23 KB per session, and a quarter of its time
-# was the kernel copying pages. With 8 MB: 31 KB and 16 KB, the 400 MB session-heavy import 7 %
-# faster, the child 5 MiB bigger (16 MB: 10 % faster, 14 MiB).
-WRITER_CACHE_KIB = 8000
+# SQLite's page cache in the child, KiB: its default. Stop 26 gave it 8 MB, when session-heavy
+# traffic put each new session at a random place in the time-led indexes (buckets of 4.7 hours)
+# and most inserts read a page back. Since those buckets are 17.5 minutes (sql/013) the bigger
+# cache saves no time measurable (replays of the 400 MB session-heavy capture's input into a fresh
+# store and into one of 650,000 sessions) and cost 7 MiB of the child.
+WRITER_CACHE_KIB = 2000
 # Full batches of 5,000 sessions per transaction in the child (SessionStore.batches_per_commit):
 # session-heavy traffic changes the same index, postings and aggregate pages in every batch, and
 # each commit wrote them all to the WAL again. With 4, the 400 MB session-heavy capture's store
-# process took 8-18 % less time, in the same memory (the page cache is the same 8 MB). A killed
+# process took 8-18 % less time, in the same memory (the page cache bounds the dirty pages). A killed
 # import then loses up to 20,000 sessions instead of 5,000; importing the file again stores them.
 BATCHES_PER_COMMIT = 4
 # New container objects between collections of the young generation in this process (see
