@@ -1,6 +1,6 @@
 """How the packet and store processes use memory: glibc's malloc and Python's cycle collector.
 
-**malloc.** The readers take a capture 1 MiB at a time, and the parsers and the PCAP writer hold
+**malloc.** The readers take a capture 256 KiB at a time, and the parsers and the PCAP writer hold
 buffers of a few hundred KiB that come and go. glibc starts with ``mmap`` for anything over
 128 KiB and hands the heap's top back to the kernel once 128 KiB of it is free (both limits then
 move with what it sees). With a megabyte or two of such buffers freed and taken again for every
