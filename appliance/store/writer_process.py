@@ -68,8 +68,9 @@ WAL_MAX_PAGES = 16_000
 # SQLite's page cache in the child, KiB: its default. Stop 26 gave it 8 MB, when session-heavy
 # traffic put each new session at a random place in the time-led indexes (buckets of 4.7 hours)
 # and most inserts read a page back. Since those buckets are 17.5 minutes (sql/013) the bigger
-# cache saves no time measurable (replays of the 400 MB session-heavy capture's input into a fresh
-# store and into one of 650,000 sessions) and cost 7 MiB of the child.
+# cache buys little: replaying the 400 MB session-heavy capture's input, five runs each,
+# alternating, 13.59 s against 13.29 s at best (medians 14.06 and 14.71), also into a store of
+# 650,000 sessions; for 7 MiB of the child, which the 100 MiB target of the import needs more.
 WRITER_CACHE_KIB = 2000
 # Full batches of 5,000 sessions per transaction in the child (SessionStore.batches_per_commit):
 # session-heavy traffic changes the same index, postings and aggregate pages in every batch, and
