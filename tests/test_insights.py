@@ -281,6 +281,26 @@ def test_value_hashes_are_stable_and_their_memo_bounded() -> None:
     assert value_hash(443) != value_hash("x")
 
 
+def test_a_batch_counts_each_port_and_host_of_a_source_once(tmp_path: Path) -> None:
+    """A batch keeps a source's ports and hosts as lists (a set costs 216 bytes even for one value):
+    repeats, in a row or not, count once in the stored sketches, in this batch and across batches."""
+    from appliance.store.db import open_database
+    from appliance.store.sessions import SessionStore
+
+    store = SessionStore(open_database(str(tmp_path / "p.db")))
+    t = 1_700_000_000_000
+    targets = [("10.0.0.2", 22), ("10.0.0.2", 22), ("10.0.0.3", 80), ("10.0.0.2", 22), ("10.0.0.3", 443)]
+    for i, (dst, port) in enumerate(targets * 2):
+        store.add({"lastPacket": t + i, "firstPacket": t + i, "source.ip": "10.0.0.1", "destination.ip": dst,
+                   "ipProtocol": 6, "source.port": 40000 + i, "destination.port": port, "source.packets": 1,
+                   "destination.packets": 0, "network.packets": 1})
+        if i == len(targets) - 1:
+            store.flush()  # the second half in a batch of its own, merged into the stored sketches
+    store.flush()
+    rows = store.conn.execute("SELECT sessions, ports_n, hosts_n FROM scan_days WHERE src = '10.0.0.1'").fetchall()
+    assert rows == [(10, 3, 2)]
+
+
 def test_aggregates_roll_back_with_their_batch(tmp_path: Path) -> None:
     from appliance.store.db import open_database
     from appliance.store.sessions import SessionStore
