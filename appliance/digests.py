@@ -13,26 +13,47 @@ process's RSS, for a handful of hashes per session. The packet path does not nee
 - HMAC-SHA-256 (QUIC's key derivation) comes from ``cryptography`` too: the ``hmac`` module
   imports hashlib's OpenSSL binding.
 
-Where the builtin modules are missing (another interpreter), hashlib stands in.
+Where the builtin modules are missing (RHEL builds CPython without them, for FIPS), hashlib stands
+in, and the import process loads libcrypto as it did before.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-try:
-    from _md5 import md5 as _md5
-    from _sha1 import sha1 as _sha1
-except ImportError:  # pragma: no cover - an interpreter built without them
-    from hashlib import md5 as _md5
-    from hashlib import sha1 as _sha1
-try:
-    from _sha256 import sha256 as _sha256  # CPython 3.11
-except ImportError:  # pragma: no cover - 3.12 moved it
+
+def _constructors() -> tuple[Any, Any, Any]:
+    """The MD5, SHA-1 and SHA-256 constructors: CPython's builtin modules, else hashlib's."""
+    made: list[Any] = []
     try:
-        from _sha2 import sha256 as _sha256
-    except ImportError:
-        from hashlib import sha256 as _sha256
+        # (Names of their own: compiled, an import in a function can bind the module's name.)
+        from _md5 import md5 as builtin_md5
+        from _sha1 import sha1 as builtin_sha1
+
+        made += [builtin_md5, builtin_sha1]
+    except ImportError:  # pragma: no cover - RHEL builds CPython without them, for FIPS
+        import hashlib
+
+        # Fingerprints, not security: FIPS mode refuses MD5 and SHA-1 unless told so.
+        made += [partial(hashlib.md5, usedforsecurity=False), partial(hashlib.sha1, usedforsecurity=False)]
+    try:
+        from _sha256 import sha256 as builtin_sha256  # CPython 3.11
+
+        made.append(builtin_sha256)
+    except ImportError:  # pragma: no cover - 3.12 moved it
+        try:
+            from _sha2 import sha256 as sha2_256
+
+            made.append(sha2_256)
+        except ImportError:
+            import hashlib
+
+            made.append(hashlib.sha256)
+    return made[0], made[1], made[2]
+
+
+_md5, _sha1, _sha256 = _constructors()
 
 
 def md5(data: bytes | bytearray | memoryview = b"") -> Any:

@@ -68,3 +68,23 @@ def test_parsing_loads_no_hashlib_openssl() -> None:
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "False False True"
+
+
+_WITHOUT_BUILTINS = textwrap.dedent("""
+    import hashlib, sys
+    sys.path.insert(0, sys.argv[1])
+    for name in ("_md5", "_sha1", "_sha256", "_sha2"):
+        sys.modules[name] = None  # as on RHEL's CPython, built without them (FIPS)
+    from appliance import digests
+    data = b"771,4865-4866-4867,0-23-65281,29-23-24,0"
+    assert digests.md5_hex(data) == hashlib.md5(data).hexdigest()
+    assert digests.sha1_hex(data) == hashlib.sha1(data).hexdigest()
+    assert digests.sha256_hex(data) == hashlib.sha256(data).hexdigest()
+    print("ok")
+""")
+
+
+def test_without_the_builtin_modules_hashlib_stands_in() -> None:
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_BUILTINS, str(ROOT)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
