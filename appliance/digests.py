@@ -13,8 +13,8 @@ process's RSS, for a handful of hashes per session. The packet path does not nee
 - HMAC-SHA-256 (QUIC's key derivation) comes from ``cryptography`` too: the ``hmac`` module
   imports hashlib's OpenSSL binding.
 
-Where the builtin modules are missing (RHEL builds CPython without them, for FIPS), hashlib stands
-in, and the import process loads libcrypto as it did before.
+Where the builtin modules are missing (distributions that build CPython for FIPS may leave them
+out), hashlib stands in, and the import process loads libcrypto as it did before.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def _constructors() -> tuple[Any, Any, Any]:
         from _sha1 import sha1 as builtin_sha1
 
         made += [builtin_md5, builtin_sha1]
-    except ImportError:  # pragma: no cover - RHEL builds CPython without them, for FIPS
+    except ImportError:  # a CPython built without them (for FIPS)
         import hashlib
 
         # Fingerprints, not security: FIPS mode refuses MD5 and SHA-1 unless told so.
