@@ -12,6 +12,7 @@ process's RSS, for a handful of hashes per session. The packet path does not nee
   imported at the first such body, as QUIC imports it at the first Initial.
 - HMAC-SHA-256 (QUIC's key derivation) comes from ``cryptography`` too: the ``hmac`` module
   imports hashlib's OpenSSL binding.
+- BLAKE2b (the scan sketches' value hash) is CPython's own, as in hashlib.
 
 Where the builtin modules are missing (distributions that build CPython for FIPS may leave them
 out), hashlib stands in, and the import process loads libcrypto as it did before.
@@ -23,8 +24,8 @@ from functools import partial
 from typing import Any
 
 
-def _constructors() -> tuple[Any, Any, Any]:
-    """The MD5, SHA-1 and SHA-256 constructors: CPython's builtin modules, else hashlib's."""
+def _constructors() -> tuple[Any, Any, Any, Any]:
+    """The MD5, SHA-1, SHA-256 and BLAKE2b constructors: CPython's builtin modules, else hashlib's."""
     made: list[Any] = []
     try:
         # (Names of their own: compiled, an import in a function can bind the module's name.)
@@ -50,10 +51,18 @@ def _constructors() -> tuple[Any, Any, Any]:
             import hashlib
 
             made.append(hashlib.sha256)
-    return made[0], made[1], made[2]
+    try:
+        from _blake2 import blake2b as builtin_blake2b
+
+        made.append(builtin_blake2b)
+    except ImportError:  # pragma: no cover - a CPython built without it
+        import hashlib
+
+        made.append(hashlib.blake2b)
+    return made[0], made[1], made[2], made[3]
 
 
-_md5, _sha1, _sha256 = _constructors()
+_md5, _sha1, _sha256, _blake2b = _constructors()
 
 
 def md5(data: bytes | bytearray | memoryview = b"") -> Any:
@@ -76,6 +85,11 @@ def sha256_hex(data: bytes) -> str:
 
 def md5_hex(data: bytes) -> str:
     return str(_md5(data).hexdigest())
+
+
+def blake2b_64(data: bytes) -> int:
+    """The 64-bit BLAKE2b of ``data`` as an int: a hash that is the same in every process."""
+    return int.from_bytes(_blake2b(data, digest_size=8).digest(), "big")
 
 
 class Sha256Stream:

@@ -13,12 +13,8 @@ import struct
 from collections.abc import Iterable
 from typing import Final
 
+from appliance.digests import blake2b_64  # without hashlib's import of OpenSSL (see digests.py)
 from appliance.memo import remembered
-
-try:  # the hash itself, without hashlib's import of OpenSSL (3.4 MiB in the store's process)
-    from _blake2 import blake2b
-except ImportError:  # an interpreter built without it
-    from hashlib import blake2b
 
 P = 10
 M = 1 << P
@@ -41,7 +37,7 @@ def value_hash(value: str | int) -> int:
 
 
 def _hash(value: str | int) -> int:
-    return int.from_bytes(blake2b(str(value).encode(), digest_size=8).digest(), "big")
+    return blake2b_64(str(value).encode())
 
 
 class Sketch:
