@@ -92,6 +92,42 @@ def blake2b_64(data: bytes) -> int:
     return int.from_bytes(_blake2b(data, digest_size=8).digest(), "big")
 
 
+class Crypto:
+    """The parts of ``cryptography`` the packet path uses, imported once, at first use.
+
+    An import statement inside a compiled function runs the import machinery at every call
+    (~15,000 instructions, more than hashing a short body), so each module is imported here once
+    and its classes kept."""
+
+    __slots__ = ("Hash", "sha256", "HMAC", "Cipher", "AES", "ECB", "AESGCM", "InvalidTag")
+
+    def __init__(self) -> None:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives import hashes, hmac
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self.Hash: Any = hashes.Hash
+        self.sha256: Any = hashes.SHA256()
+        self.HMAC: Any = hmac.HMAC
+        self.Cipher: Any = Cipher
+        self.AES: Any = algorithms.AES
+        self.ECB: Any = modes.ECB
+        self.AESGCM: Any = AESGCM
+        self.InvalidTag: Any = InvalidTag
+
+
+_crypto: list[Crypto] = []  # the one Crypto, once made (a list: a module global assigned once)
+
+
+def crypto() -> Crypto:
+    """``cryptography``'s classes (imported at the first call: ~6 MiB that a process which never
+    sees a QUIC Initial or an HTTP body need not map)."""
+    if not _crypto:
+        _crypto.append(Crypto())
+    return _crypto[0]
+
+
 class Sha256Stream:
     """A running SHA-256 of a body (``update``, ``hexdigest``, which does not end it), hashed by
     OpenSSL's code in ``cryptography``."""
@@ -99,9 +135,8 @@ class Sha256Stream:
     __slots__ = ("_hash",)
 
     def __init__(self, data: bytes | bytearray | memoryview = b"") -> None:
-        from cryptography.hazmat.primitives import hashes
-
-        self._hash: Any = hashes.Hash(hashes.SHA256())
+        c = crypto()
+        self._hash: Any = c.Hash(c.sha256)
         if data:
             self._hash.update(data)
 
@@ -113,8 +148,7 @@ class Sha256Stream:
 
 
 def hmac_sha256(key: bytes, data: bytes) -> bytes:
-    from cryptography.hazmat.primitives import hashes, hmac
-
-    mac = hmac.HMAC(key, hashes.SHA256())
+    c = crypto()
+    mac = c.HMAC(key, c.sha256)
     mac.update(data)
     return bytes(mac.finalize())

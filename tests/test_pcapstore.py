@@ -26,7 +26,7 @@ from appliance.capture.sink import PacketSink
 from appliance.capture.watch import ImportWatcher
 from appliance.documents import file_numbers, flat_document
 from appliance.fields import nest
-from appliance.pcapstore import FILE_SHIFT
+from appliance.pcapstore import FILE_SHIFT, WriterError
 from appliance.pcapstore.freespace import FreeSpaceGuard
 from appliance.pcapstore.reader import PacketsGone, StoreReader, positions_from_document
 from appliance.pcapstore.writer import PcapWriter, hidden_path, next_file_number
@@ -390,6 +390,35 @@ def test_free_space_on_a_64_mb_tmpfs(tmp_path: Path, tmpfs: Path) -> None:
     tail = store_records(settings.pcapDir)
     assert len(tail) < 2 * len(records)  # the newest data is there, whole (it may span two imports)
     assert tail == [(ts, len(d), len(d), d) for ts, d in (records * 2)[-len(tail):]]
+
+
+def test_a_full_disk_mid_buffer_frees_space_and_loses_no_packet(tmp_path: Path, tmpfs: Path) -> None:
+    """A buffer's write fails with ENOSPC part-way: the writer frees space (on_full) and writes
+    the rest of that buffer before any later one."""
+    ballast = tmpfs / "ballast"
+    with open(ballast, "wb") as fh:  # fill the tmpfs to its last ~300 KB
+        free = os.statvfs(tmpfs).f_bavail * os.statvfs(tmpfs).f_frsize
+        fh.write(b"\0" * (free - 300_000))
+    settings = settings_for(tmp_path, pcapDir=str(tmpfs / "pcap"), maxFileSizeG=1)
+    conn = open_database(settings.dbPath)
+    writer = PcapWriter(conn, settings)
+    freed: list[int] = []
+    writer.on_full = lambda: freed.append(ballast.stat().st_size) or ballast.unlink()
+    records = traffic(4000)  # ~2.7 MB: buffers fail part-way once the 300 KB are gone
+    for ts, data in records:
+        writer.write(ts, len(data), len(data), data)
+    writer.close()
+    assert len(freed) == 1
+    assert [(ts, data) for ts, _, _, data in store_records(settings.pcapDir)] == records
+    # Without a way to free space, the failure reaches the packet path as a WriterError.
+    writer = PcapWriter(conn, settings)
+    with open(ballast, "wb") as fh:
+        fh.write(b"\0" * (os.statvfs(tmpfs).f_bavail * os.statvfs(tmpfs).f_frsize - 300_000))
+    with pytest.raises(WriterError, match="No space left"):
+        for ts, data in records:
+            writer.write(ts, len(data), len(data), data)
+        writer.sync()
+    conn.close()
 
 
 def test_free_space_deletes_oldest_never_current(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from appliance import fields
-from appliance.digests import hmac_sha256
+from appliance.digests import crypto, hmac_sha256
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
 from appliance.protocols import tls as _tls
 
@@ -50,17 +50,13 @@ class InitialKeys:
     __slots__ = ("version", "key", "iv", "hp")
 
     def __init__(self, version: int, dcid: bytes) -> None:
-        # Imported at the first QUIC Initial: cryptography's bindings are ~6 MiB of a process
-        # that may never see QUIC (a router's RSS is counted in MiB).
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+        c = crypto()  # cryptography is imported at the first QUIC Initial (or HTTP body)
         salt, prefix, _ = VERSIONS[version]
         secret = _expand_label(hmac_sha256(salt, dcid), "client in", 32)
         self.version = version
-        self.key = AESGCM(_expand_label(secret, prefix + "key", 16))
+        self.key = c.AESGCM(_expand_label(secret, prefix + "key", 16))
         self.iv = _expand_label(secret, prefix + "iv", 12)
-        self.hp = Cipher(algorithms.AES(_expand_label(secret, prefix + "hp", 16)), modes.ECB())
+        self.hp = c.Cipher(c.AES(_expand_label(secret, prefix + "hp", 16)), c.ECB())
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -117,11 +113,10 @@ def decrypt_initial(data: bytes, pos: int, pn_at: int, end: int, keys: InitialKe
     nonce = bytearray(keys.iv)
     for i, byte in enumerate(pn.rjust(12, b"\x00")):
         nonce[i] ^= byte
-    from cryptography.exceptions import InvalidTag
-
+    invalid: Any = crypto().InvalidTag
     try:
         return keys.key.decrypt(bytes(nonce), data[pn_at + pn_len:end], header)
-    except (InvalidTag, ValueError):
+    except (invalid, ValueError):
         return None
 
 
