@@ -305,6 +305,18 @@ def test_hostile_responses_do_not_raise(response: bytes) -> None:
     assert f["http.method"] == ["GET"]
 
 
+def test_header_names_are_checked_the_same_when_remembered() -> None:
+    """Valid names are remembered; a name with a non-token byte fails its side every time, short
+    or longer than the names remembered."""
+    long_name = b"X-" + b"a" * 60
+    for _ in range(3):
+        f = run(b"GET / HTTP/1.1\r\nHost: h\r\nX-Ok: 1\r\n" + long_name + b": 2\r\n\r\n")
+        assert f["http.host"] == ["h"] and "x-ok" in f["http.requestHeader"]
+        for bad in (b"X Bad", b"X-Bad(", long_name + b"@"):
+            f = run(GET, b"HTTP/1.1 200 OK\r\n" + bad + b": v\r\nContent-Length: 0\r\n\r\n")
+            assert "http.statuscode" not in f  # the response side failed at that line
+
+
 def test_random_bytes_never_raise() -> None:
     rng = random.Random(7)
     for _ in range(300):
