@@ -4,6 +4,7 @@
     python3 benchmarks/capture.py            # 400 MB session-heavy + 1 GB home captures (slow)
     python3 benchmarks/capture.py --quick    # 20 MB + 50 MB captures, live at 8 MB
     python3 benchmarks/capture.py --no-parsers --quick
+    python3 benchmarks/capture.py --no-live --repeat 5   # 5 imports of each, taking turns: best/median/worst
 
 Import: ``fukurou import FILE`` as a child process into a fresh store (pcapDir and database in a
 temporary folder); wall time and peak RSS are the child's (``os.wait4``: the largest of the import
@@ -25,6 +26,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,9 +115,12 @@ def write_config(folder: str, **values: object) -> str:
     return path
 
 
-def bench_import(capture: str, parsers: bool, one_process: bool = False) -> None:
+def bench_import(capture: str, parsers: bool, one_process: bool = False) -> tuple[float, int, int]:
+    """Import ``capture`` (and with ``one_process`` once more in one process), then tcpdump it;
+    returns (wall seconds, packets, peak RSS of both processes) of the first import."""
     size = os.path.getsize(capture)
     packets = 0
+    first: tuple[float, int, int] | None = None
     for mode in [[], ["--one-process"]] if one_process else [[]]:
         with tempfile.TemporaryDirectory(prefix="fukurou-bench-") as tmp:  # a fresh store for each run
             cmd = [sys.executable, "-m", "appliance", "--config", write_config(tmp), "import", capture, *mode]
@@ -125,11 +130,26 @@ def bench_import(capture: str, parsers: bool, one_process: bool = False) -> None
         print(f"  {label}: {wall:7.1f} s {packets / wall:10,.0f} packets/s "
               f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB (largest process), {together} MiB (all), "
               f"{pss} MiB summed PSS")
+        first = first or (wall, packets, together)
     if shutil.which("tcpdump"):
         with tempfile.TemporaryDirectory(prefix="fukurou-bench-") as tmp:
             wall, rss, _, _, _ = timed(["tcpdump", "-r", capture, "-w", os.path.join(tmp, "copy.pcap")])
         print(f"  tcpdump -r -w:  {wall:7.1f} s {packets / wall:10,.0f} packets/s "
               f"{size / 1e6 / wall:7.1f} MB/s  peak RSS {rss} MiB")
+    assert first is not None
+    return first
+
+
+def summarize(capture: str, runs: list[tuple[float, int, int]]) -> None:
+    """Best, median and worst of the repeated imports of one capture (the machine's speed varies
+    by up to 2x between hours: one run says little)."""
+    size = os.path.getsize(capture)
+    walls = sorted(wall for wall, _, _ in runs)
+    packets = runs[0][1]
+    rates = ", ".join(f"{packets / w:,.0f} packets/s {size / 1e6 / w:.1f} MB/s"
+                      for w in (walls[0], statistics.median(walls), walls[-1]))
+    print(f"{capture}: {len(runs)} imports, best / median / worst: {rates}; "
+          f"peak RSS (all) at most {max(rss for _, _, rss in runs)} MiB")
 
 
 def bench_live(capture: str, rates: list[str], parsers: bool) -> None:
@@ -177,6 +197,9 @@ def main() -> int:
     parser.add_argument("--no-live", action="store_true")
     parser.add_argument("--one-process", action="store_true",
                         help="also import with --one-process (sessions stored in the import process)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="import each capture N times, the captures taking turns, and print the best, "
+                             "median and worst rate of each")
     args = parser.parse_args()
     parsers = not args.no_parsers
     if args.quick:
@@ -188,9 +211,14 @@ def main() -> int:
         captures = [sessions if os.path.exists(sessions) else make_capture(sessions, "session-heavy", "400M"),
                     make_capture("/tmp/bench-home.pcap", "home", "1G")]
         live = make_capture("/tmp/bench-live.pcap", "home", "100M", "1h")
-    for capture in captures:
-        print(f"{capture} ({os.path.getsize(capture) / 1e6:,.0f} MB)")
-        bench_import(capture, parsers, args.one_process)
+    runs: dict[str, list[tuple[float, int, int]]] = {capture: [] for capture in captures}
+    for _ in range(max(args.repeat, 1)):
+        for capture in captures:
+            print(f"{capture} ({os.path.getsize(capture) / 1e6:,.0f} MB)")
+            runs[capture].append(bench_import(capture, parsers, args.one_process))
+    if args.repeat > 1:
+        for capture in captures:
+            summarize(capture, runs[capture])
     if not args.no_live:
         print(f"live capture of {live} ({os.path.getsize(live) / 1e6:,.0f} MB) over veth")
         bench_live(live, ["100", "300", "1000", "top"], parsers)
