@@ -133,6 +133,8 @@ def _token(name: bytes) -> bool:
 
 def _all_token(name: bytes) -> bool:
     return not name.translate(None, _TOKEN_CHARS)
+
+
 _NONE_ASKED: Final = 1  # HTTPParser.asked with no request waiting: the marker bit alone
 _MAX_ASKED: Final = 60  # pipelined requests remembered (a small int); later ones count as not HEAD
 _NO_BUF: Final = bytearray()  # the empty buffer every side shares between messages (never written)
