@@ -126,7 +126,7 @@ def _token(name: bytes) -> bool:
     39 bytes, as ``_header_name`` keeps them): checking one anew costs ~1,500 instructions, a
     lookup ~200, and the same few dozen names come in every message."""
     if len(name) > _HEADER_NAME_MAX:
-        return not name.translate(None, _TOKEN_CHARS)
+        return _all_token(name)
     ok: bool = remembered(_TOKENS, name, _all_token, NAMES_KEPT)
     return ok
 
