@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import re
 import shutil
 import signal
@@ -211,6 +212,7 @@ def main() -> int:
         captures = [sessions if os.path.exists(sessions) else make_capture(sessions, "session-heavy", "400M"),
                     make_capture("/tmp/bench-home.pcap", "home", "1G")]
         live = make_capture("/tmp/bench-live.pcap", "home", "100M", "1h")
+    print(f"interpreter: Python {platform.python_version()} {sys.executable} (see benchmarks/README.md: which Python)")
     runs: dict[str, list[tuple[float, int, int]]] = {capture: [] for capture in captures}
     for _ in range(max(args.repeat, 1)):
         for capture in captures:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     packets, captured, read_s = count_packets(path)
     base = fukurou_command()
     print(f"file: {path}  {size / 1e6:.1f} MB  {packets:,} packets  {captured / max(packets, 1):.1f} B mean caplen")
+    print(f"interpreter: Python {platform.python_version()} {sys.executable} (see benchmarks/README.md: which Python)")
     print(f"command: {' '.join(base)} parse --format summary [--no-parsers] FILE > /dev/null"
           f"  (repeat {args.repeat}, median shown)")
     print(f"{'reader only':<22} {read_s:8.2f} s wall (in this process)"
