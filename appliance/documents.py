@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Sequence
 from typing import Any, Final
 
 from appliance.community_id import community_id
 from appliance.fields import nest
 from appliance.sessions import FLAG_NAMES, Session
+
+# Document keys made by joining strings are interned once here, like the registry's paths (see
+# fields.Field): the store looks every key up in a dict keyed by those.
+FLAG_PATHS: Final = tuple(sys.intern("tcpflags." + name) for name in FLAG_NAMES)
 
 
 def ip_text(addr: bytes) -> str:
@@ -49,9 +54,9 @@ def flat_document(session: Session, node: str = "fukurou") -> dict[str, Any]:
         doc["ethertype"] = s.ethertype
     if s.ipver:
         _addresses(s, doc)
-    for d, prefix in ((0, "source"), (1, "destination")):
+    for d, path in ((0, "source.mac"), (1, "destination.mac")):
         if s.macs[d]:
-            doc[prefix + ".mac"] = sorted(mac_text(m) for m in s.macs[d])
+            doc[path] = sorted(mac_text(m) for m in s.macs[d])
     for d, name in ((0, "srcTTL"), (1, "dstTTL")):
         if s.ttls[d]:
             doc[name] = list(s.ttls[d])
@@ -129,8 +134,8 @@ def _addresses(s: Session, doc: dict[str, Any]) -> None:
 
 def _tcp(s: Session, doc: dict[str, Any]) -> None:
     assert s.flags is not None
-    for name, value in zip(FLAG_NAMES, s.flags, strict=True):
-        doc["tcpflags." + name] = value
+    for path, value in zip(FLAG_PATHS, s.flags, strict=True):
+        doc[path] = value
     if s.syn_time and s.ack_time:
         doc["initRTT"] = (s.ack_time // 1000 - s.syn_time // 1000) // 2  # Arkime halves whole ms
 

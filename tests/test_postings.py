@@ -40,6 +40,19 @@ def test_blocks_pack_and_unpack_every_id_newest_first() -> None:
         assert postings.holds(blob, last, probe) and postings.holds(blob, last, probe + 1) == (probe + 1 in ids)
 
 
+def test_late_ids_merge_into_a_block_in_order_and_once() -> None:
+    """The writer's merge of a stored block (newest first) with a batch's late ids (increasing,
+    some already stored): every id once, increasing, whichever list runs out first."""
+    rnd = random.Random(11)
+    for _ in range(500):
+        stored = _ids(rnd, rnd.randint(1, 200))
+        late = sorted(set(_ids(rnd, rnd.randint(0, 40)) + rnd.sample(stored, min(len(stored), rnd.randint(0, 3)))))
+        i = rnd.randint(0, len(late))
+        j = rnd.randint(i, len(late))
+        last, blob = postings.pack(stored)
+        assert postings._merge(postings.unpack(last, blob), late, i, j) == sorted(set(stored) | set(late[i:j]))
+
+
 def test_a_dense_term_costs_about_two_bytes_a_posting() -> None:
     """Sessions a second or two apart (a busy term such as tcp): a gap takes two bytes, not the
     ~15 of a (term, session) row."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import binascii
 import ipaddress
 import re
+import sys
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
@@ -59,6 +60,11 @@ _DETECT_PREFIXES: Final = tuple(m.encode() for m in METHODS) + (b"HTTP",)
 # requestHeaderField/Value and responseHeaderField/Value.
 REQUEST_INDEXED: Final = ("referer", "authorization")
 RESPONSE_INDEXED: Final = ("location",)
+# Their paths, and the method counters', interned once (see fields.Field: the store looks every
+# document key up by these objects).
+_REQUEST_PATHS: Final[dict[str, str]] = {h: sys.intern("http.request-" + h) for h in REQUEST_INDEXED}
+_RESPONSE_PATHS: Final[dict[str, str]] = {h: sys.intern("http.response-" + h) for h in RESPONSE_INDEXED}
+_METHOD_PATHS: Final[dict[str, str]] = {m: sys.intern("http.method-" + m) for m in METHODS}
 _REQUEST_BUILTIN: Final = {"host": "http.host", "user-agent": "http.useragent", "x-forwarded-for": "http.xffIp"}
 
 MAX_HEADER: Final = 64 * 1024  # bytes of one header section kept while waiting for its end
@@ -459,14 +465,16 @@ class HTTPParser(Parser):
             if builtin is not None:
                 self._builtin(builtin, value)
                 return
-            if lower in REQUEST_INDEXED:
-                self._add("http.request-" + lower, _text(value))
+            path = _REQUEST_PATHS.get(lower)
+            if path is not None:
+                self._add(path, _text(value))
                 return
             fields_, values = "http.requestHeaderField", "http.requestHeaderValue"
         else:
             self._add("http.responseHeader", lower)
-            if lower in RESPONSE_INDEXED:
-                self._add("http.response-" + lower, _text(value))
+            path = _RESPONSE_PATHS.get(lower)
+            if path is not None:
+                self._add(path, _text(value))
                 return
             fields_, values = "http.responseHeaderField", "http.responseHeaderValue"
         # The field paths enter ``out`` in this order, which is the order they are written. Typed
@@ -740,10 +748,10 @@ class HTTPParser(Parser):
 
     def finish(self, session: Session) -> None:
         if self.first_method is not None:
-            session.fields["http.method-" + self.first_method] = self.first_count
+            session.fields[_METHOD_PATHS[self.first_method]] = self.first_count
         methods = self.methods or []
         for i in range(0, len(methods), 2):
-            session.fields["http.method-" + methods[i]] = methods[i + 1]
+            session.fields[_METHOD_PATHS[methods[i]]] = methods[i + 1]
         out = self.out
         for side in (self.side0, self.side1):
             # A body that runs to the end of the connection completes when the session ends. Its
