@@ -36,7 +36,7 @@ class PacketSink:
     def __init__(self, settings: Any, writer: PcapWriter, on_session: Callable[[Session], None],
                  parsers: bool = True) -> None:
         self.writer = writer
-        self.snaplen = settings.snapLen
+        self.snaplen: int = settings.snapLen  # typed: compared with every packet's length
         self.sessions = 0
         # Set while re-importing a file that a crash interrupted: True for a session that the
         # first try already stored, which is then counted but not handed on.

@@ -103,9 +103,10 @@ class PcapWriter:
         self.conn = conn
         self.dir = settings.pcapDir
         self.node = settings.nodeName
-        self.snaplen = settings.snapLen
+        # Typed: compiled, the per-packet comparisons are then on machine integers.
+        self.snaplen: int = settings.snapLen
         self.max_bytes = max(int(settings.maxFileSizeG * (1 << 30)), 25)
-        self.max_age_us = settings.maxFileTimeM * 60_000_000
+        self.max_age_us: int = int(settings.maxFileTimeM * 60_000_000)
         self.on_rotate = on_rotate
         self.on_full = on_full
         os.makedirs(self.dir, exist_ok=True)
@@ -114,6 +115,8 @@ class PcapWriter:
         self.opened: list[int] = []  # numbers of the files this writer started, in order
         self.file: _OpenFile | None = None
         self.buffer = bytearray()
+        # The bound method, looked up once: a module constant is a dict lookup in compiled code.
+        self._record_header: Callable[[int, int, int, int], bytes] = RECORD_HEADER.pack
         self.last_flush = time.monotonic()
         self.files_written = 0
         self.packets = 0
@@ -140,7 +143,7 @@ class PcapWriter:
             data, caplen = data[: self.snaplen], self.snaplen
         position = (f.num << FILE_SHIFT) | f.size
         buf = self.buffer
-        buf += RECORD_HEADER.pack(ts_us // 1_000_000, ts_us % 1_000_000, caplen, wirelen)
+        buf += self._record_header(ts_us // 1_000_000, ts_us % 1_000_000, caplen, wirelen)
         buf += data
         f.size += 16 + caplen
         f.packets += 1
