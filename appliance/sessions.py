@@ -471,6 +471,17 @@ class Chain:
             self.append(session)
 
 
+def _seen(values: tuple[bytes, ...], value: bytes) -> bool:
+    """``value in values``, the usual case (the one MAC a side has) first: compiled, ``in`` on a
+    tuple goes through Python's generic comparison, a bytes ``==`` is a length check and memcmp."""
+    return (len(values) > 0 and values[0] == value) or value in values
+
+
+def _has_byte(data: bytes, byte: int) -> bool:
+    """``byte in data``, the usual case (the one TTL a side has) first, for the same reason."""
+    return (len(data) > 0 and data[0] == byte) or byte in data
+
+
 class SessionTable:
     """Builds sessions from frames; calls ``on_save(session)`` for each finished one."""
 
@@ -612,10 +623,10 @@ class SessionTable:
         session.add_packet(d, caplen)
         session.positions.append(offset)
         src, dst, macs = data[6:12], data[0:6], session.macs
-        if src not in macs[d] or dst not in macs[1 - d]:
+        if not _seen(macs[d], src) or not _seen(macs[1 - d], dst):
             session.macs = self._add_macs(macs, d, src, dst)
         ttls = session.ttls
-        if data[22] not in ttls[d] and len(ttls[d]) < 10:
+        if not _has_byte(ttls[d], data[22]) and len(ttls[d]) < 10:
             session.ttls = self._with(ttls, d, ttls[d] + data[22:23])
         if n > 0:
             payload = data[start : start + n]
@@ -713,11 +724,11 @@ class SessionTable:
             if macs is NO_MACS and dst is not None:  # a session's first frame (inline: every session)
                 new = ((src,), (dst,)) if d == 0 else ((dst,), (src,))
                 session.macs = self.shared.setdefault(new, new)
-            elif src not in macs[d] or (dst is not None and dst not in macs[1 - d]):
+            elif not _seen(macs[d], src) or (dst is not None and not _seen(macs[1 - d], dst)):
                 session.macs = self._add_macs(macs, d, src, dst)
         if frame.ipver:
             ttls = session.ttls
-            if frame.ttl not in ttls[d] and len(ttls[d]) < 10:
+            if not _has_byte(ttls[d], frame.ttl) and len(ttls[d]) < 10:
                 session.ttls = self._with(ttls, d, ttls[d] + BYTE[frame.ttl])
         if frame.vlans:
             self._add_vlans(session, frame.vlans, frame.dot1ad)
