@@ -138,10 +138,12 @@ V4_MAPPED: Final = b"\0" * 10 + b"\xff\xff"  # ::ffff:a.b.c.d is the IPv4 addres
 def ip_key(text: str) -> bytes:
     """Sortable key of an address (ValueError if not one); IPv4-mapped IPv6 keys as IPv4."""
     # socket's parsers are ~10x faster than ipaddress's, and this runs per session on insert.
-    try:
-        return V4 + socket.inet_pton(socket.AF_INET, text)
-    except (OSError, TypeError):
-        pass
+    # Only IPv6 has a colon: trying IPv4 first on every address cost an exception per IPv6 one.
+    if ":" not in text:
+        try:
+            return V4 + socket.inet_pton(socket.AF_INET, text)
+        except (OSError, TypeError):
+            raise ValueError(f"{text!r} is not an address") from None
     try:
         raw = socket.inet_pton(socket.AF_INET6, text)
     except (OSError, TypeError):
