@@ -269,7 +269,10 @@ class PcapngReader(CaptureReader):
             linktype, _, units = self.interfaces[iface]
             ts = (high << 32) | low
             ts_us = ts * 1000000 // units if units != 1000000 else ts
-            return (ts_us, caplen, wirelen, body[20 : 20 + caplen], offset, linktype)
+            # A captured length past the block (a damaged one) keeps what the block holds, and
+            # says so: everything downstream trusts caplen == len(data).
+            packet = body[20 : min(20 + caplen, len(body) - 4)]
+            return (ts_us, len(packet), wirelen, packet, offset, linktype)
         elif block_type == 3 and len(body) >= 4 and self.interfaces:  # simple packet
             wirelen = struct.unpack(e + "I", body[:4])[0]
             linktype, snaplen, _ = self.interfaces[0]

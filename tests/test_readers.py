@@ -201,6 +201,23 @@ def test_bad_pcapng_block_length_is_damage(tmp_path: Path) -> None:
     assert damage is not None and damage.offset == offsets[k]
 
 
+def test_pcapng_captured_length_past_its_block_keeps_what_the_block_holds(tmp_path: Path) -> None:
+    """A damaged enhanced packet block claims more bytes than it has (found by the fuzzer: the
+    IPv4 fast path then indexed past the data): the record carries what is there, and says so."""
+    data = bytearray(g.pcapng_bytes(RECORDS))
+    offsets = g.pcapng_offsets(RECORDS)
+    k = 4
+    struct.pack_into("<I", data, offsets[k] + 20, 61803)  # the EPB's captured length
+    path = g.write(tmp_path / "long.pcapng", bytes(data))
+    got, damage = read_all(path)
+    assert damage is None and len(got) == len(RECORDS)
+    assert all(caplen == len(packet) for _, caplen, _, packet, _, _ in got)
+    block_len = struct.unpack_from("<I", data, offsets[k] + 4)[0]
+    assert got[k][3] == bytes(data[offsets[k] + 28 : offsets[k] + block_len - 4])
+    parse_capture(path, Settings(), lambda session: None)  # no exception, parsers on
+    parse_capture(path, Settings(), lambda session: None, parsers=False)
+
+
 def test_truncated_gzip_is_damage_not_an_exception(tmp_path: Path) -> None:
     data = g.gzipped(g.pcap_bytes(RECORDS))
     got, damage = read_all(g.write(tmp_path / "cut.pcap.gz", data[: len(data) // 2]))
