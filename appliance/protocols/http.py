@@ -1023,11 +1023,11 @@ def _fields() -> list[fields.Field]:
         f("http.requestBody", "http.reqbody", "termfield", "http", "Short request bodies", multi=True,
           count=""),
     ]
-    specs += [f("http.request-" + h, "http." + h, "termfield", "http", f"Request header {h}", multi=True)
+    specs += [f(_REQUEST_PATHS[h], "http." + h, "termfield", "http", f"Request header {h}", multi=True)
               for h in REQUEST_INDEXED]
-    specs += [f("http.response-" + h, "http." + h, "termfield", "http", f"Response header {h}", multi=True)
+    specs += [f(_RESPONSE_PATHS[h], "http." + h, "termfield", "http", f"Response header {h}", multi=True)
               for h in RESPONSE_INDEXED]
-    specs += [f("http.method-" + m, "http.method-" + m.lower(), "integer", "http",
+    specs += [f(_METHOD_PATHS[m], "http.method-" + m.lower(), "integer", "http",
                 f"Number of {m} requests") for m in METHODS]
     return specs
 
