@@ -622,10 +622,12 @@ class SessionStore:
     def _check_derived(self, doc: dict[str, Any], columns: dict[str, Any], last_ms: int) -> list[Any]:
         """Blob items for derivable fields whose stored derivation would not match the document."""
         out: list[Any] = []
-        derived = _derive(columns, last_ms, doc)
-        for path, computed in derived.items():
+        # A tuple, not _derive's dict: this runs for every stored session, and nearly always
+        # finds nothing to keep.
+        derived = _derived_values(columns, last_ms, doc, True)
+        for i, path in enumerate(_DERIVED_PATHS):
             given = doc.get(path, ABSENT)
-            if given != computed:
+            if given != derived[i]:
                 out += [self.fields.by_path[path], given]
         return out
 
@@ -807,29 +809,44 @@ def _ip_column_key(text: str) -> bytes:
         key = layout.ip_key(text)
     except ValueError:
         return b""
+    if ":" not in text:
+        # IPv4: inet_pton takes only the dotted quad as inet_ntop writes it (four decimal parts,
+        # no leading zeros: glibc), so there is nothing to compare (tests/test_store.py checks).
+        return key
     return key if layout.ip_text(key) == text else b""
 
 
-# Totals derived from the two sides' columns (a constant: mypyc would build a literal per call).
-_TOTALS: Final = (("network.packets", "src_packets", "dst_packets"), ("network.bytes", "src_bytes", "dst_bytes"),
-                  ("totDataBytes", "src_databytes", "dst_databytes"))
+# The fields that the columns (and packetPos) determine, in the order _derived_values gives them.
+_DERIVED_PATHS: Final = ("lastPacket", "firstPacket", "length", "packetRange", "network.packets", "network.bytes",
+                         "totDataBytes", "fileId", layout.COMMUNITY_ID)
 
 
 def _derive(columns: dict[str, Any], last_ms: int, doc: dict[str, Any], with_cid: bool = True) -> dict[str, Any]:
     """The fields that the columns (and packetPos) determine: times, totals, fileId, the community id."""
-    out: dict[str, Any] = {"lastPacket": last_ms, "firstPacket": last_ms - (columns["length"] or 0),
-                           "length": columns["length"] or 0}
-    out["packetRange"] = {"gte": out["firstPacket"], "lte": last_ms}
-    for path, a, b in _TOTALS:
-        if columns.get(a) is not None and columns.get(b) is not None:
-            out[path] = columns[a] + columns[b]
-        else:
-            out[path] = ABSENT
-    positions = doc.get("packetPos", ABSENT)
-    out["fileId"] = file_numbers(positions) if isinstance(positions, list) else ABSENT
-    if with_cid:  # a SHA-1 per session: only when asked for
-        out[layout.COMMUNITY_ID] = _community(columns, doc)
+    values = _derived_values(columns, last_ms, doc, with_cid)
+    out = dict(zip(_DERIVED_PATHS, values, strict=True))
+    if not with_cid:
+        del out[layout.COMMUNITY_ID]
     return out
+
+
+def _derived_values(columns: dict[str, Any], last_ms: int, doc: dict[str, Any], with_cid: bool) -> tuple[Any, ...]:
+    """``_derive``'s values, in the order of ``_DERIVED_PATHS`` (ABSENT for the community id
+    without ``with_cid``)."""
+    length = columns["length"] or 0
+    first = last_ms - length
+    positions = doc.get("packetPos", ABSENT)
+    return (last_ms, first, length, {"gte": first, "lte": last_ms},
+            _total(columns, "src_packets", "dst_packets"), _total(columns, "src_bytes", "dst_bytes"),
+            _total(columns, "src_databytes", "dst_databytes"),
+            file_numbers(positions) if isinstance(positions, list) else ABSENT,
+            _community(columns, doc) if with_cid else ABSENT)  # a SHA-1 per session: only when asked for
+
+
+def _total(columns: dict[str, Any], a: str, b: str) -> Any:
+    """The sum of the two sides' columns (ABSENT unless both are there)."""
+    x, y = columns.get(a), columns.get(b)
+    return ABSENT if x is None or y is None else x + y
 
 
 def _community(columns: dict[str, Any], doc: dict[str, Any]) -> Any:
