@@ -14,6 +14,7 @@ _ICMP6_PAIRS: Final = {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 13
                        139: 140, 140: 139, 144: 145, 145: 144}
 
 _SEED: Final = struct.Struct("!H")
+_NO_SEED: Final = b"\0\0"  # the seed 0, as _SEED packs it
 _TAIL: Final = struct.Struct("!BBHH")  # protocol, a zero pad byte, the two ports
 
 
@@ -26,9 +27,12 @@ def community_id(src: bytes, dst: bytes, proto: int, sport: int, dport: int, see
             dport = pairs[sport]
         else:
             one_way = True
-    if not one_way and (src, sport) > (dst, dport):
+    # Not (src, sport) > (dst, dport): that builds two tuples per session, twice per session
+    # (once when the import writes the id, once when the store checks it).
+    if not one_way and (src > dst or (src == dst and sport > dport)):
         src, dst, sport, dport = dst, src, dport, sport
     # Arkime hashes the (zero) ports for every protocol, so its ids for ESP, GRE, ... carry them too.
-    data = b"".join((_SEED.pack(seed), src, dst, _TAIL.pack(proto, 0, sport, dport)))
-    # binascii directly: base64.b64encode is interpreted Python around the same call.
-    return "1:" + binascii.b2a_base64(sha1(data), newline=False).decode("ascii")
+    data = b"".join((_SEED.pack(seed) if seed else _NO_SEED, src, dst, _TAIL.pack(proto, 0, sport, dport)))
+    # binascii directly: base64.b64encode is interpreted Python around the same call. Its
+    # newline is cut rather than turned off by keyword (a keyword argument is parsed per call).
+    return "1:" + binascii.b2a_base64(sha1(data))[:-1].decode("ascii")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import inspect
 import json
 import random
+import socket
 from pathlib import Path
 from typing import Any
 
 import pcapgen as g
 import pytest
 
+from appliance.community_id import community_id
 from appliance.documents import flat_document
 from appliance.pipeline import ParseStats, parse_capture
 from appliance.settings import Settings
@@ -691,3 +693,16 @@ def test_many_new_flows_a_second_are_saved_at_their_timeout() -> None:
         most_open = max(most_open, table.count)
     assert most_open <= 61 * 50 + 10
     assert len(late) >= 9000 - 61 * 50 and max(late) <= 61  # udpTimeout 60 s, whole seconds
+
+
+@pytest.mark.parametrize(("src", "dst", "proto", "sport", "dport", "seed", "expected"), [
+    ("128.232.110.120", "66.35.250.204", 6, 34855, 80, 0, "1:LQU9qZlK+B5F3KDmev6m5PMibrg="),
+    ("66.35.250.204", "128.232.110.120", 6, 80, 34855, 0, "1:LQU9qZlK+B5F3KDmev6m5PMibrg="),
+    ("128.232.110.120", "66.35.250.204", 6, 34855, 80, 1, "1:3V71V58M3Ksw/yuFALMcW0LAHvc="),
+    ("192.168.1.52", "8.8.8.8", 17, 54585, 53, 0, "1:d/FP5EW3wiY1vCndhwleRRKHowQ="),
+    ("192.168.0.89", "192.168.0.1", 1, 8, 0, 0, "1:X0snYXpgwiv9TZtqg64sgzUn6Dk="),
+])
+def test_community_ids_match_the_published_examples(src: str, dst: str, proto: int, sport: int,
+                                                    dport: int, seed: int, expected: str) -> None:
+    # The Community ID specification's own examples, both directions of a flow giving one id.
+    assert community_id(socket.inet_aton(src), socket.inet_aton(dst), proto, sport, dport, seed) == expected
