@@ -12,6 +12,14 @@ restarts too, because a position must never point at another file's bytes.
 Rotation (Arkime's rules): after the packet that takes the file to maxFileSizeG, and when the file
 is maxFileTimeM old, measured in packet time by ``write()`` (so an imported capture is cut into
 files by its own clock) and in wall-clock time by ``tick()`` (so an idle link still rotates).
+
+A rotation on the packet path never waits for the database. The store commits through another
+connection, and a commit holds the database for up to a few tenths of a second: a capture at
+1 Gbit/s has ~0.2 s of buffers. So the next file's row is inserted without waiting, and when the
+database is busy the full file takes the next packets and the rotation is tried again a megabyte
+later or after the next tick (a file then ends a little past maxFileSizeG). The closed file's row is marked closed the
+same way, or at the next tick; a crash before that leaves a row start-up repair closes. Only the
+first file, a new link type and ``close``/``sync`` wait.
 Writes are buffered and reach the kernel at least once a second (``tick``) and on rotation; a
 closed file has also been fsync'ed.
 """
@@ -41,6 +49,11 @@ RECORD_HEADER: Final = struct.Struct("<IIII")
 PCAP_MAGIC_US: Final = 0xA1B2C3D4
 BUFFER_BYTES: Final = 256 * 1024  # Arkime's pcapWriteSize: big enough to amortise a write() per packet
 FLUSH_SECONDS: Final = 1.0
+# A rotation that finds the database busy (another connection committing) is tried again after
+# this many more bytes (or at the next tick): the packets go on into the full file meanwhile.
+RETRY_BYTES: Final = 1 << 20
+_CLOSE_ROW: Final = ("UPDATE pcap_files SET state='closed', closed_at=?, size=?, packets=?, first_us=?, last_us=? "
+                     "WHERE num=?")
 _NUM_RE: Final = re.compile(r"-(\d{8,})\.pcap$")
 
 
@@ -121,6 +134,11 @@ class PcapWriter:
         self.files_written = 0
         self.packets = 0
         self.progress_skipped = 0  # once-a-second row updates left out while the database was busy
+        self.rotations_postponed = 0  # rotations put off because the database was busy
+        self._unrecorded: list[tuple[float, int, int, int, int, int]] = []  # closed files' rows not yet closed
+        self._reserved = 0  # the next file's number, taken by a rotation that was put off (0: none)
+        self._next_try = 0  # bytes the current file must reach before a put-off rotation is tried again
+        self._packets_at_tick = -1  # the current file's packets at the last tick (an idle link's full file)
 
     @property
     def next_num(self) -> int:
@@ -137,8 +155,11 @@ class PcapWriter:
     def write(self, ts_us: int, caplen: int, wirelen: int, data: bytes, linktype: int = 1) -> int:
         """Append one packet; returns its position (file_number << 40 | record offset)."""
         f = self.file
-        if f is None or f.linktype != linktype or (self.max_age_us and ts_us - f.first_us >= self.max_age_us):
+        if f is None or f.linktype != linktype:
             f = self._start(ts_us, linktype)
+        elif ((f.size >= self.max_bytes or (self.max_age_us and ts_us - f.first_us >= self.max_age_us))
+              and f.size >= self._next_try):
+            f = self._roll(ts_us, linktype)
         if caplen > self.snaplen:  # the file header promises snapLen; imports may carry more
             data, caplen = data[: self.snaplen], self.snaplen
         position = (f.num << FILE_SHIFT) | f.size
@@ -150,8 +171,6 @@ class PcapWriter:
         f.last_us = ts_us
         if len(buf) >= BUFFER_BYTES:
             self._flush_buffer()
-        if f.size >= self.max_bytes:
-            self.rotate()
         return position
 
     def tick(self, now: float | None = None) -> None:
@@ -160,11 +179,19 @@ class PcapWriter:
         if mono - self.last_flush < FLUSH_SECONDS:
             return
         self.last_flush = mono
+        self._next_try = 0  # a rotation put off is tried again at the next packet
+        self._record_closed(wait=False)
         f = self.file
         if f is None:
             return
         wall = time.time() if now is None else now
-        if self.max_age_us and (wall - f.opened_wall) * 1_000_000 >= self.max_age_us:
+        idle = f.packets == self._packets_at_tick
+        self._packets_at_tick = f.packets
+        # A full file is closed here only when no packet came since the last tick: on a busy link
+        # the next packet rotates it (without waiting for the database, which a close followed by
+        # a new file's start on the next packet would do).
+        if (self.max_age_us and (wall - f.opened_wall) * 1_000_000 >= self.max_age_us) or (
+                idle and f.size >= self.max_bytes):
             self.rotate()
             return
         self._flush_buffer()
@@ -182,10 +209,8 @@ class PcapWriter:
         self.file = None
         os.rename(hidden_path(self.dir, f.name), os.path.join(self.dir, f.name))
         _fsync_dir(self.dir)
-        with self.conn:
-            self.conn.execute(
-                "UPDATE pcap_files SET state='closed', closed_at=?, size=?, packets=?, first_us=?, last_us=? "
-                "WHERE num=?", (time.time(), f.size, f.packets, f.first_us, f.last_us, f.num))
+        self._unrecorded.append((time.time(), f.size, f.packets, f.first_us, f.last_us, f.num))
+        self._record_closed(wait=False)
         self.files_written += 1
         self.packets += f.packets
         if self.on_rotate is not None:
@@ -199,22 +224,57 @@ class PcapWriter:
         self._flush_buffer()
         os.fsync(f.fd)
         self._update_row(f)
+        self._record_closed(wait=True)
 
     def close(self) -> None:
         self.rotate()
+        self._record_closed(wait=True)
 
     # --- internals ----------------------------------------------------------------------------
 
     def _start(self, ts_us: int, linktype: int) -> _OpenFile:
+        """A new file (the first, or for a new link type): its row is inserted, waiting if need be."""
         self.rotate()
-        num = self.numbers.take()
-        self.opened.append(num)
+        num = self._take_number()
         name = file_name(self.node, num, ts_us)
+        self._register(num, name, ts_us, linktype)
+        return self._open(num, name, ts_us, linktype)
+
+    def _roll(self, ts_us: int, linktype: int) -> _OpenFile:
+        """The next file for a full or old one, if its row goes in without waiting; else the
+        current file, which takes the packet, and the rotation is tried again later."""
+        num = self._take_number()
+        name = file_name(self.node, num, ts_us)
+        self.conn.setbusytimeout(0)
+        try:
+            self._register(num, name, ts_us, linktype)
+        except apsw.BusyError:
+            self._reserved = num
+            f = self.file
+            assert f is not None
+            self._next_try = f.size + min(RETRY_BYTES, self.max_bytes // 8)
+            self.rotations_postponed += 1
+            return f
+        finally:
+            self.conn.setbusytimeout(BUSY_TIMEOUT_MS)
+        self.rotate()
+        return self._open(num, name, ts_us, linktype)
+
+    def _take_number(self) -> int:
+        num, self._reserved = self._reserved, 0
+        return num or self.numbers.take()
+
+    def _register(self, num: int, name: str, ts_us: int, linktype: int) -> None:
         with self.conn:  # the row first: a crash then leaves a row to repair, never an unknown file
             self.conn.execute(
                 "INSERT INTO pcap_files (num, name, node, first_us, last_us, size, packets, linktype, snaplen, "
                 "state, opened_at) VALUES (?, ?, ?, ?, ?, 24, 0, ?, ?, 'open', ?)",
                 (num, name, self.node, ts_us, ts_us, linktype, self.snaplen, time.time()))
+
+    def _open(self, num: int, name: str, ts_us: int, linktype: int) -> _OpenFile:
+        self.opened.append(num)
+        self._next_try = 0
+        self._packets_at_tick = -1
         fd = os.open(hidden_path(self.dir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
         self.file = _OpenFile(num, name, fd, linktype, ts_us, ts_us, time.time())
         self.buffer += pcap_file_header(self.snaplen, linktype)
@@ -236,6 +296,7 @@ class PcapWriter:
                     raise WriterError(err.errno, f"cannot write {f.name}: {err.strerror}") from err
                 retried = True
                 log.warning("pcapDir is full while writing %s; freeing space and retrying", f.name)
+                self._record_closed(wait=True)  # a closed file still marked open could not be freed
                 self.on_full()
         view.release()
         self.buffer.clear()
@@ -254,6 +315,24 @@ class PcapWriter:
             self.progress_skipped += 1
         finally:
             self.conn.setbusytimeout(BUSY_TIMEOUT_MS)
+
+    def _record_closed(self, wait: bool) -> None:
+        """Mark the closed files' rows closed; without ``wait``, only if the database is free now
+        (else at the next tick, rotation or close)."""
+        if not self._unrecorded:
+            return
+        if not wait:
+            self.conn.setbusytimeout(0)
+        try:
+            with self.conn:
+                self.conn.executemany(_CLOSE_ROW, self._unrecorded)
+            self._unrecorded = []
+        except apsw.BusyError:
+            if wait:
+                raise
+        finally:
+            if not wait:
+                self.conn.setbusytimeout(BUSY_TIMEOUT_MS)
 
     def _update_row(self, f: _OpenFile) -> None:
         with self.conn:
