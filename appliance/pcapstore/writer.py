@@ -16,16 +16,18 @@ files by its own clock) and in wall-clock time by ``tick()`` (so an idle link st
 A rotation on the packet path never waits for the database. The store commits through another
 connection, and a commit holds the database for up to a few tenths of a second: a capture at
 1 Gbit/s has ~0.2 s of buffers. So the next file's row is inserted without waiting, and when the
-database is busy the full file takes the next packets and the rotation is tried again a megabyte
-later or after the next tick (a file then ends a little past maxFileSizeG). The closed file's row is marked closed the
-same way, or at the next tick; a crash before that leaves a row start-up repair closes. Only the
-first file, a new link type and ``close``/``sync`` wait.
+database is busy the full file takes the next packets and the rotation is tried again an eighth
+of maxFileSizeG (at most 1 MiB) later or after the next tick (a file then ends a little past
+maxFileSizeG). The closed file's row is marked closed the same way, or at the next tick; a crash
+before that leaves a row start-up repair closes. Only the first file, a new link type and
+``close``/``sync`` wait.
 Writes are buffered and reach the kernel at least once a second (``tick``) and on rotation; a
 closed file has also been fsync'ed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -33,7 +35,7 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -65,6 +67,16 @@ def file_name(node: str, num: int, ts_us: int) -> str:
     """``{node}-{YYMMDD}-{num:08d}.pcap``; the date is the UTC day of the file's first packet."""
     day = time.strftime("%y%m%d", time.gmtime(max(ts_us, 0) // 1_000_000))
     return f"{node}-{day}-{num:08d}.pcap"
+
+
+@contextlib.contextmanager
+def _without_waiting(conn: apsw.Connection) -> Iterator[None]:
+    """Statements that fail at once (apsw.BusyError) while another connection writes."""
+    conn.setbusytimeout(0)
+    try:
+        yield
+    finally:
+        conn.setbusytimeout(BUSY_TIMEOUT_MS)
 
 
 def hidden_path(pcap_dir: str, name: str) -> str:
@@ -245,9 +257,9 @@ class PcapWriter:
         current file, which takes the packet, and the rotation is tried again later."""
         num = self._take_number()
         name = file_name(self.node, num, ts_us)
-        self.conn.setbusytimeout(0)
         try:
-            self._register(num, name, ts_us, linktype)
+            with _without_waiting(self.conn):
+                self._register(num, name, ts_us, linktype)
         except apsw.BusyError:
             self._reserved = num
             f = self.file
@@ -255,8 +267,6 @@ class PcapWriter:
             self._next_try = f.size + min(RETRY_BYTES, self.max_bytes // 8)
             self.rotations_postponed += 1
             return f
-        finally:
-            self.conn.setbusytimeout(BUSY_TIMEOUT_MS)
         self.rotate()
         return self._open(num, name, ts_us, linktype)
 
@@ -308,31 +318,27 @@ class PcapWriter:
         a few tenths of a second, and the packet path must not stand still for that (an import's
         store process: ~0.4 s of waiting per GB; live capture: a filling ring). The next tick, the
         rotation or the close writes it."""
-        self.conn.setbusytimeout(0)
         try:
-            self._update_row(f)
+            with _without_waiting(self.conn):
+                self._update_row(f)
         except apsw.BusyError:
             self.progress_skipped += 1
-        finally:
-            self.conn.setbusytimeout(BUSY_TIMEOUT_MS)
 
     def _record_closed(self, wait: bool) -> None:
         """Mark the closed files' rows closed; without ``wait``, only if the database is free now
         (else at the next tick, rotation or close)."""
         if not self._unrecorded:
             return
-        if not wait:
-            self.conn.setbusytimeout(0)
-        try:
-            with self.conn:
-                self.conn.executemany(_CLOSE_ROW, self._unrecorded)
-            self._unrecorded = []
-        except apsw.BusyError:
-            if wait:
-                raise
-        finally:
-            if not wait:
-                self.conn.setbusytimeout(BUSY_TIMEOUT_MS)
+        if wait:
+            self._write_closed_rows()
+            return
+        with contextlib.suppress(apsw.BusyError), _without_waiting(self.conn):
+            self._write_closed_rows()
+
+    def _write_closed_rows(self) -> None:
+        with self.conn:
+            self.conn.executemany(_CLOSE_ROW, self._unrecorded)
+        self._unrecorded = []
 
     def _update_row(self, f: _OpenFile) -> None:
         with self.conn:
