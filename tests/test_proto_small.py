@@ -301,6 +301,41 @@ def test_smtp_byte_by_byte_matches_whole() -> None:
     assert {k: v for k, v in session.fields.items()} == whole
 
 
+def _attachment_message(payload: bytes) -> bytes:
+    """A message whose parts stress the base64 blocks: a text part with lines that start with
+    "-" and ".", a base64 attachment in 76-character lines, one with padding in the middle of
+    its text, odd line lengths and an overlong line, and one with bare CR line ends."""
+    lines = base64.encodebytes(payload).replace(b"\n", b"\r\n")
+    return (
+        b"EHLO a\r\nMAIL FROM:<s@x>\r\nRCPT TO:<r@y>\r\nDATA\r\n"
+        b"Subject: parts\r\nContent-Type: multipart/mixed; boundary=\"B1\"\r\n\r\n"
+        b"preamble\r\n-- not a boundary\r\n--B1\r\nContent-Type: text/plain\r\n\r\n"
+        b"text\r\n----\r\n..dot-stuffed\r\n-- \r\nsignature\r\n"
+        b"--B1\r\nContent-Disposition: attachment; filename=\"p.bin\"\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + lines +
+        b"--B1\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"QQ==\r\nQUJD\r\nQU\r\nJD\r\nR\r\nkdI\r\n" + b"QUJD" * 6000 + b"\r\nSGk=\r\n"
+        b"--B1\r\nContent-Transfer-Encoding: base64\r\n\r\naGVs\rbG8g\rd29y\rbGQ=\r"
+        b"--B1--\r\n.\r\nQUIT\r\n")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_smtp_base64_blocks_match_line_by_line(seed: int) -> None:
+    """Body lines between boundaries are taken as blocks when a chunk holds many (decoded in one
+    call in a base64 part): in chunks of any size the fields are those of one byte at a time,
+    which goes line by line."""
+    payload = random.Random(seed).randbytes(3000 + seed * 1777)
+    message = _attachment_message(payload)
+    by_byte = run(email.SMTPParser(), [(0, message[i:i + 1]) for i in range(len(message))])
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(message)), 12)) if seed else []
+    pieces = [message[a:b] for a, b in zip([0, *cuts], [*cuts, len(message)], strict=True)]
+    in_chunks = run(email.SMTPParser(), [(0, piece) for piece in pieces])
+    assert in_chunks.fields == by_byte.fields
+    assert in_chunks.fields["email.md5"][0] == hashlib.md5(payload).hexdigest()
+    assert len(in_chunks.fields["email.md5"]) == 3
+
+
 def test_smtp_bdat() -> None:
     body = b"Subject: chunked\r\nFrom: x@y\r\n\r\nhello\r\n"
     client = b"EHLO h\r\nBDAT %d LAST\r\n" % len(body) + body + b"MAIL FROM:<z@y>\r\n"

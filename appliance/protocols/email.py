@@ -348,6 +348,39 @@ def _skip_body_lines(data: bytes, pos: int) -> int:
     return start + 1 if start < anchor and data[start] == 0x0A else start
 
 
+# A body line that may matter starts with "-" (a MIME boundary) or "." (the end of the
+# message), after the CR or LF that ends the line before it. (Four finds: a regular expression
+# took ~20 instructions a byte to look for them.)
+_MARKERS: Final = (b"\n-", b"\n.", b"\r-", b"\r.")
+# Bytes of body lines taken as one block at most (shorter than any line _body_line ignores).
+BLOCK_MAX: Final = 16384
+_LINE_ENDS: Final = b"\r\n"
+_B64_ALPHABET: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
+def _plain_lines_end(data: bytes, pos: int) -> int:
+    """The end of the complete body lines from ``pos`` that start with neither "-" nor "." (a
+    line start: after a CR, or after CR LF). The last complete line of the chunk is left out, as
+    in ``_skip_body_lines``, so that the per-line loop sees how the chunk ends."""
+    if pos >= len(data) or data[pos] in b"-.":
+        return pos
+    limit = min(len(data), pos + BLOCK_MAX)
+    marked = -1
+    for marker in _MARKERS:
+        at = data.find(marker, pos, limit if marked < 0 else marked + 1)
+        if at >= 0:
+            marked = at
+    if marked >= 0:
+        cr = data.rfind(b"\r", pos, marked + 1)
+    else:
+        last = data.rfind(b"\r", pos, limit)
+        cr = data.rfind(b"\r", pos, last) if last >= 0 else -1
+    if cr < 0:
+        return pos
+    start = cr + 1
+    return start + 1 if start < len(data) and data[start] == 0x0A else start
+
+
 class SMTPSide:
     """The line state of one direction."""
 
@@ -403,8 +436,8 @@ class SMTPParser(Parser):
                     return
                 side.state = CMD
             in_bdat = side.in_bdat
-            if side.state == DATA and not in_bdat and not self.boundaries and not side.line:
-                pos = _skip_body_lines(data, pos)
+            if (side.state == DATA or side.state == MIME_DATA) and not in_bdat and not side.line:
+                pos = self._body_block(side, data, pos) if self.boundaries else _skip_body_lines(data, pos)
             limit = min(n, pos + side.bdat) if in_bdat else n
             cr = data.find(b"\r", pos, limit)
             stop = limit if cr < 0 else cr
@@ -603,13 +636,49 @@ class SMTPParser(Parser):
                 chunk = binascii.a2b_base64(text[:cut])
             except binascii.Error:
                 chunk = b""
-            if side.md5 is None:
-                side.md5 = md5(chunk)
-                side.sha256 = Sha256Stream(chunk) if self.sha256 else None
-            else:
-                side.md5.update(chunk)
-                if side.sha256 is not None:
-                    side.sha256.update(chunk)
+            self._hash(side, chunk)
+
+    def _body_block(self, side: SMTPSide, data: bytes, pos: int) -> int:
+        """Where the per-line loop must take over again, from ``pos``, in a body with MIME parts.
+
+        Only a line that starts with "-" (a boundary) or "." (the end) can change the state, so
+        the lines before the first such line are taken as one block: skipped, or, in a base64
+        part, decoded and hashed in one call instead of one per line (~10,000 instructions a
+        line). Returns ``pos`` when the block is empty or must go line by line after all."""
+        stop = _plain_lines_end(data, pos)
+        if stop > pos and side.state == MIME_DATA and side.base64:
+            if not self._decode_block(side, data[pos:stop]):
+                return pos
+        return stop
+
+    def _decode_block(self, side: SMTPSide, block: bytes) -> bool:
+        """Decode the base64 lines of ``block`` as ``_body_line`` would one by one; False (nothing
+        done) when they could decode differently: padding before the end of the text ("QQ==QUJD"
+        is two pieces line by line, one to binascii) or base64 that binascii refuses."""
+        text = block.translate(None, _LINE_ENDS)
+        if text.translate(None, _B64_ALPHABET):  # spaces or other stray bytes: as line by line
+            text = _NOT_B64_BODY.sub(b"", text)
+        text = side.b64_rest + text
+        pad = text.find(b"=")
+        if pad >= 0 and (pad < len(text.rstrip(b"=")) or len(text) - pad > 2):
+            return False
+        cut = len(text) - len(text) % 4
+        try:
+            chunk = binascii.a2b_base64(text[:cut])
+        except binascii.Error:
+            return False
+        side.b64_rest = text[cut:]
+        self._hash(side, chunk)
+        return True
+
+    def _hash(self, side: SMTPSide, chunk: bytes) -> None:
+        if side.md5 is None:
+            side.md5 = md5(chunk)
+            side.sha256 = Sha256Stream(chunk) if self.sha256 else None
+        else:
+            side.md5.update(chunk)
+            if side.sha256 is not None:
+                side.sha256.update(chunk)
 
     def _part_done(self, side: SMTPSide) -> None:
         if side.base64:
