@@ -64,6 +64,11 @@ def test_small_blobs_skip_deflate_and_large_ones_use_it() -> None:
     large = blob.encode([17, [{"subject": "CN=www.example.com", "alt": ["a.example.com"] * 40}]])
     assert large is not None and large[0] == blob.NEW_DEFLATED
     assert blob.decode(large)[0][1][0]["alt"] == ["a.example.com"] * 40
+    # Longer than deflate's 8 KiB window here: repeats further back than that are not found,
+    # and the blob still reads back whole.
+    far = [f"value {i} " + "x" * (i % 7) for i in range(1500)]
+    wide = blob.encode([17, far + far])
+    assert wide is not None and wide[0] == blob.NEW_DEFLATED and blob.decode(wide)[0][1] == far + far
     noise = blob.encode([16, bytes(range(256)).hex() * 3])  # hex does not deflate below itself
     assert noise is not None and blob.decode(noise)[0][1] == bytes(range(256)).hex() * 3
 
