@@ -204,7 +204,7 @@ def replay(feed: str, repeat: int, cache_kib: int | None) -> None:
             shutil.rmtree(folder, ignore_errors=True)
         code = os.waitstatus_to_exitcode(status)
         print(f"replay: wall {wall:6.2f} s  user {usage.ru_utime:6.2f} s  sys {usage.ru_stime:5.2f} s  "
-              f"peak RSS {usage.ru_maxrss / 1024:5.1f} MiB" + (f"  (exit {code})" if code else ""))
+              f"peak RSS {usage.ru_maxrss / 1024:5.1f} MiB  minor faults {usage.ru_minflt:,}" + (f"  (exit {code})" if code else ""))
 
 
 def main() -> int:
