@@ -341,11 +341,17 @@ def _skip_body_lines(data: bytes, pos: int) -> int:
         anchor = data.rfind(b"\r", pos)
         if anchor < 0:
             return pos
-    cr = data.rfind(b"\r", pos, anchor)
+    return _line_start(data, pos, anchor)
+
+
+def _line_start(data: bytes, pos: int, end: int) -> int:
+    """The start of the line after the last CR in ``data[pos:end]`` (past an LF right after that
+    CR, which the line loop drops), or ``pos`` when there is no CR there."""
+    cr = data.rfind(b"\r", pos, end)
     if cr < 0:
         return pos
     start = cr + 1
-    return start + 1 if start < anchor and data[start] == 0x0A else start
+    return start + 1 if start < len(data) and data[start] == 0x0A else start
 
 
 # A body line that may matter starts with "-" (a MIME boundary) or "." (the end of the
@@ -371,14 +377,9 @@ def _plain_lines_end(data: bytes, pos: int) -> int:
         if at >= 0:
             marked = at
     if marked >= 0:
-        cr = data.rfind(b"\r", pos, marked + 1)
-    else:
-        last = data.rfind(b"\r", pos, limit)
-        cr = data.rfind(b"\r", pos, last) if last >= 0 else -1
-    if cr < 0:
-        return pos
-    start = cr + 1
-    return start + 1 if start < len(data) and data[start] == 0x0A else start
+        return _line_start(data, pos, marked + 1)
+    last = data.rfind(b"\r", pos, limit)
+    return _line_start(data, pos, last) if last >= 0 else pos
 
 
 class SMTPSide:
