@@ -46,7 +46,10 @@ def parse_capture(path: str, settings: Any, on_session: Callable[[Session], None
     decoder = Decoder()
     packets = nbytes = 0
     with open_capture(path) as reader:
-        for ts, caplen, wirelen, data, offset, linktype in reader:
+        while True:
+            ts, caplen, wirelen, data, offset, linktype = reader.next_record()
+            if caplen < 0:
+                break
             packets += 1
             nbytes += caplen
             # Method calls on the typed objects, not bound methods kept in locals: compiled, these

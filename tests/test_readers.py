@@ -17,7 +17,7 @@ import pytest
 
 from appliance.documents import flat_document
 from appliance.pipeline import parse_capture
-from appliance.readers import CaptureError, open_capture
+from appliance.readers import END, CaptureError, open_capture
 from appliance.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +83,22 @@ def test_every_format_gives_the_same_records(tmp_path: Path, fmt: str) -> None:
     assert [(ts, caplen, wirelen, data, linktype) for ts, caplen, wirelen, data, _, linktype in got] == [
         (ts, len(d), w, d, 1) for ts, d, w in records
     ]
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_next_record_gives_the_records_then_end_for_good(tmp_path: Path, fmt: str) -> None:
+    """The packet path's ``next_record`` and iteration give the same records; after the last,
+    every call answers END (caplen -1), also on a file cut inside a record."""
+    data = FORMATS[fmt](RECORDS)
+    for name, content in (("whole", data), ("cut", data[: len(data) * 2 // 3])):
+        path = g.write(tmp_path / name, content)
+        expected, damage = read_all(path)
+        with open_capture(path) as reader:
+            got = []
+            while (record := reader.next_record())[1] >= 0:
+                got.append(record)
+            assert [reader.next_record() for _ in range(3)] == [END] * 3
+            assert got == expected and (reader.damage is None) == (damage is None)
 
 
 @pytest.mark.parametrize("fmt", ["pcap-le-us", "pcap-be-ns", "pcap-le-us-gz"])

@@ -12,7 +12,6 @@ stay in the store: at least once for an interrupted file, exactly once for a fin
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import sys
@@ -176,8 +175,10 @@ class Importer:
         interrupted = False
         with open_capture(path) as reader:
             raw = getattr(reader.stream, "raw", reader.stream)  # compressed position for gzip
-            records = itertools.islice(iter(reader), resume, None)  # packets a stopped import kept
-            while sink.feed(itertools.islice(records, CHUNK_PACKETS)):
+            for _ in range(resume):  # packets a stopped import kept
+                if reader.next_record()[1] < 0:
+                    break
+            while sink.feed_from(reader, CHUNK_PACKETS):
                 sink.writer.tick()
                 self.tick_sessions()
                 if self.freespace is not None:

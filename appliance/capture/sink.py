@@ -24,7 +24,7 @@ from appliance.documents import flat_document
 from appliance.fields import nest
 from appliance.pcapstore.writer import PcapWriter
 from appliance.pipeline import make_app_layer
-from appliance.readers import Record
+from appliance.readers import CaptureReader, Record
 from appliance.sessions import Session, SessionTable
 
 log = logging.getLogger(__name__)
@@ -56,25 +56,38 @@ class PacketSink:
         self.bytes = 0
 
     def feed(self, records: Iterable[Record]) -> int:
-        """Store and account every record; returns how many there were."""
-        # Typed locals and direct method calls: compiled (appliance/native.py), they are C calls.
-        writer, table, decoder = self.writer, self.table, self.decoder
-        snaplen = self.snaplen
-        packets = nbytes = 0
+        """Store and account every record (a live capture's batch); returns how many there were."""
+        packets = 0
         for ts, caplen, wirelen, data, _offset, linktype in records:
-            if caplen > snaplen:  # cut here, not only in the writer, so sessions see what is stored
-                data, caplen = data[:snaplen], snaplen
-            pos = writer.write(ts, caplen, wirelen, data, linktype)
+            self.add(ts, caplen, wirelen, data, linktype)
             packets += 1
-            nbytes += caplen
-            if linktype == 1 and caplen >= 54 and table.add_ipv4(ts, caplen, data, pos):
-                continue
-            frame = decoder.decode(ts, caplen, wirelen, data, pos, linktype)
-            if frame is not None:
-                table.add(frame)
-        self.packets += packets
-        self.bytes += nbytes
         return packets
+
+    def feed_from(self, reader: CaptureReader, limit: int) -> int:
+        """Store and account the next ``limit`` records of a capture file (fewer at its end);
+        returns how many there were. ``next_record``, not iteration: see appliance/readers.py."""
+        packets = 0
+        while packets < limit:
+            ts, caplen, wirelen, data, _offset, linktype = reader.next_record()
+            if caplen < 0:
+                break
+            self.add(ts, caplen, wirelen, data, linktype)
+            packets += 1
+        return packets
+
+    def add(self, ts: int, caplen: int, wirelen: int, data: bytes, linktype: int) -> None:
+        """Store one packet and hand it to the session table."""
+        # Direct method calls on typed attributes: compiled (appliance/native.py), they are C calls.
+        if caplen > self.snaplen:  # cut here, not only in the writer, so sessions see what is stored
+            data, caplen = data[: self.snaplen], self.snaplen
+        pos = self.writer.write(ts, caplen, wirelen, data, linktype)
+        self.packets += 1
+        self.bytes += caplen
+        if linktype == 1 and caplen >= 54 and self.table.add_ipv4(ts, caplen, data, pos):
+            return
+        frame = self.decoder.decode(ts, caplen, wirelen, data, pos, linktype)
+        if frame is not None:
+            self.table.add(frame)
 
     def sweep(self, now_us: int) -> None:
         """Time out idle sessions by the wall clock (a live link may be silent for minutes)."""
