@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 
 class PacketSink:
-    """Stores packets and builds sessions; ``feed`` is the hot loop."""
+    """Stores packets and builds sessions; ``add`` is the hot path, fed by ``feed_from`` (a capture
+    file) or ``feed`` (a live capture's batch)."""
 
     def __init__(self, settings: Any, writer: PcapWriter, on_session: Callable[[Session], None],
                  parsers: bool = True) -> None:
