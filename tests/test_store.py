@@ -403,6 +403,26 @@ def test_address_keys_sort_as_the_16_byte_form_and_print_back() -> None:
     assert ip_key("::ffff:10.1.2.3") == ip_key("10.1.2.3")
 
 
+def test_address_text_is_inet_ntops_exactly() -> None:
+    """Documents and the store print an IPv4 address from a table of the byte values, not with
+    inet_ntop: the text must be inet_ntop's to the character (every byte value in every place),
+    or a stored address would no longer match its search term. IPv6 still goes to inet_ntop."""
+    import random
+    import socket
+
+    from appliance.documents import ip_text
+    from appliance.store import layout
+
+    rnd = random.Random(5)
+    addresses = [bytes(place * [7] + [byte] + (3 - place) * [0]) for place in range(4) for byte in range(256)]
+    addresses += [rnd.randbytes(4) for _ in range(1000)]
+    for addr in addresses:
+        assert ip_text(addr) == socket.inet_ntop(socket.AF_INET, addr)
+        assert layout.ip_text(layout.ip_key(ip_text(addr))) == socket.inet_ntop(socket.AF_INET, addr)
+    for addr in [bytes(16), bytes(15) + b"\x01", bytes(10) + b"\xff\xff" + bytes([10, 0, 0, 1]), rnd.randbytes(16)]:
+        assert ip_text(addr) == socket.inet_ntop(socket.AF_INET6, addr)
+
+
 def test_object_postings_are_every_registered_path_inside_the_objects(
         tmp_path: Path, corpus: dict[str, list[dict[str, Any]]]) -> None:
     """The writer walks a DNS object once along a tree of the registered paths: the terms it

@@ -22,6 +22,7 @@ import struct
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import fields
+from appliance.documents import ip_text
 from appliance.memo import remembered
 from appliance.protocols import TCP, UDP, Parser, Protocol, register
 
@@ -317,16 +318,12 @@ def _bad_host_tag(raw: str) -> str:
 
 # --- addresses ------------------------------------------------------------------------------
 
-def _ip4(b: bytes) -> str:
-    return f"{b[0]}.{b[1]}.{b[2]}.{b[3]}"
-
-
 def ntop6(b: bytes) -> str:
     """An IPv6 address as glibc's inet_ntop prints it (Arkime's answer ``ip``)."""
     if b[:10] == bytes(10) and b[10:12] == b"\xff\xff":
-        return _ip4(b[12:])  # Arkime shows v4-mapped addresses as IPv4
+        return ip_text(b[12:])  # Arkime shows v4-mapped addresses as IPv4
     if b[:12] == bytes(12) and b[12:14] != b"\0\0":
-        return "::" + _ip4(b[12:])  # IPv4-compatible form
+        return "::" + ip_text(b[12:])  # IPv4-compatible form
     # The platform's inet_ntop (C); the same text as ipaddress's compressed form for the rest
     return socket.inet_ntop(socket.AF_INET6, b)
 
@@ -334,9 +331,9 @@ def ntop6(b: bytes) -> str:
 def ip_key(b: bytes) -> str:
     """An address as Arkime writes it in ``dns.ip`` lists: IPv4 dotted, IPv6 fully expanded."""
     if len(b) == 4:
-        return _ip4(b)
+        return ip_text(b)
     if b[:10] == bytes(10) and b[10:12] == b"\xff\xff":
-        return _ip4(b[12:])
+        return ip_text(b[12:])
     return b.hex(":", 2)  # ipaddress's exploded form: eight groups of four hex digits
 
 
@@ -702,7 +699,7 @@ def _svc_param(key: int, value: bytes) -> str | None:
     if key == 3:
         return f"port={value[0] << 8 | value[1]}" if len(value) == 2 else None
     if key == 4:
-        return "ipv4hint=" + ",".join(_ip4(value[i:i + 4]) for i in range(0, len(value) - 3, 4))
+        return "ipv4hint=" + ",".join(ip_text(value[i:i + 4]) for i in range(0, len(value) - 3, 4))
     if key == 6:
         return "ipv6hint=" + ",".join(ntop6(value[i:i + 16]) for i in range(0, len(value) - 15, 16))
     return None

@@ -11,6 +11,7 @@ import socket
 from dataclasses import dataclass
 from typing import Final
 
+from appliance import documents
 from appliance.fields import Field
 
 EPOCH_MS: Final = 1_577_836_800_000  # 2020-01-01T00:00:00Z: keeps ids of 2003..2036 in 6-byte integers
@@ -173,9 +174,7 @@ def is_ip_key(value: object) -> bool:
 
 def ip_text(key: bytes) -> str:
     """Back from ``ip_key`` (IPv4 as a.b.c.d, as Arkime prints it)."""
-    if key[:1] == V4:
-        return socket.inet_ntop(socket.AF_INET, key[1:])
-    return socket.inet_ntop(socket.AF_INET6, key[1:])
+    return documents.ip_text(key[1:])
 
 
 def session_id(last_ms: int, seq: int) -> int:
