@@ -226,6 +226,40 @@ def test_websocket_switch_names_the_protocol() -> None:
         assert "websocket" not in session.protocols
 
 
+@pytest.mark.parametrize(("target", "service"), [
+    (b"/certsrv/", "adcs-web"), (b"/CERTSRV/certrqma.asp", "adcs-web"), (b"/certsrv", "adcs-web"),
+    (b"/certsrv/mscep/mscep.dll?operation=GetCACert&message=x", "adcs-ndes"), (b"/certsrv/mscep_admin/", "adcs-ndes"),
+    (b"/ADPolicyProvider_CEP_Kerberos/service.svc/CEP", "adcs-cep"),
+    (b"/KeyBasedRenewal_ADPolicyProvider_CEP_Certificate/service.svc/CEP", "adcs-cep"),
+    (b"/Corp-CA_CES_Kerberos/service.svc/CES", "adcs-ces"), (b"/EnrollmentServer/service.svc", "adcs-ces"),
+    (b"/wsman", "winrm"), (b"/wsman?PSVersion=5.1", "winrm"), (b"/wsman-anon/identify", "winrm"),
+    (b"/rpc/rpcproxy.dll?mail.example.com:6001", "rpc-over-http"),
+    (b"http://ca.example.com/certsrv/certfnsh.asp", "adcs-web"),  # a proxy's absolute form
+    (b"/wsmania", None), (b"/certsrvx/", None), (b"/not/rpch", None), (b"/a/certsrv/", None), (b"*", None),
+    (b"http://ca.example.com", None), (b"/CEP_service.svc", None),
+])
+def test_windows_services_are_named_by_their_request_path(target: bytes, service: str | None) -> None:
+    """AD CS enrollment (web, NDES, CEP, CES), WinRM and the RPC over HTTP proxy get protocol
+    names of their own from the request path's first segment, as Arkime gives them; a segment
+    must match whole (/wsmania is not WinRM)."""
+    request = b"POST " + target + b" HTTP/1.1\r\nHost: ca.example.com\r\nContent-Length: 0\r\n\r\n"
+    session = converse([(0, request), (1, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")])
+    named = set(session.protocols) - {"http", "tcp"}
+    assert named == ({service} if service else set())
+
+
+def test_rpc_over_http_channels_are_named_without_an_http_request() -> None:
+    """Outlook Anywhere's channels open with RPC_IN_DATA and RPC_OUT_DATA request lines, which are
+    no HTTP methods: the session is named rpc-over-http (and http, from the server's answer),
+    and, as in Arkime, the request writes no http fields."""
+    for method in (b"RPC_IN_DATA", b"RPC_OUT_DATA"):
+        request = method + b" /rpc/rpcproxy.dll?MAIL:6001 HTTP/1.1\r\nHost: mail\r\nContent-Length: 1073741824\r\n\r\n"
+        session = converse([(0, request), (1, b"HTTP/1.1 200 Success\r\nServer: Microsoft-IIS/10.0\r\n\r\n")])
+        assert sorted(session.protocols) == ["http", "rpc-over-http", "tcp"]
+        doc = flat_document(session)
+        assert "http.method" not in doc and doc["http.statuscode"] == [200]
+
+
 @pytest.mark.parametrize("limit", [None, 10])
 def test_generic_header_values_are_cut_at_parseHTTPHeaderValueMaxLen(limit: int | None) -> None:  # noqa: N802
     session = web_session()

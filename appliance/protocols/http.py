@@ -78,6 +78,15 @@ _CONTROL: Final = re.compile(rb"[\x00-\x1f]")
 _KEY_VALUE_SEP: Final = re.compile(rb"[&=]")
 _TOKEN_CHARS: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
+# Windows services reached over HTTP at well-known paths, which Arkime names as protocols of their
+# own, by the first segment of the request path (lowercased). See _service.
+_SERVICE_SEGMENTS: Final = {
+    b"certsrv": "adcs-web",  # AD CS web enrollment (its mscep pages are NDES: adcs-ndes)
+    b"enrollmentserver": "adcs-ces",  # certificate enrollment web service
+    b"wsman": "winrm",  # WS-Management
+    b"wsman-anon": "winrm",
+}
+
 # Side states.
 START: Final = 0
 HEADERS: Final = 1
@@ -680,6 +689,10 @@ class HTTPParser(Parser):
         url = bytes(self.url) if self.url is not None else None
         if host is not None:
             host = host.lower()
+        if url is not None:
+            service = _service(url)
+            if service is not None:
+                session.add_protocol(service)
         if url is not None and host is not None:
             self._add("http.host", _text(host.split(b":", 1)[0]))
             self._path_and_query(url)
@@ -805,6 +818,30 @@ def _plausible_start(head: bytes, kind: bytes) -> bool:
     if b" " in head:
         return token in _METHOD_SET
     return token in _METHOD_PREFIXES
+
+
+def _service(url: bytes) -> str | None:
+    """The Windows service a request target names by its path, else None: ``_SERVICE_SEGMENTS``,
+    NDES under certsrv/mscep*, the RPC over HTTP proxy, and enrollment policy (CEP) and
+    enrollment (CES) web services, whose virtual directories are ``<name>_CEP_<auth>`` and
+    ``<CA>_CES_<auth>``. A segment must match whole: /wsmania is not WinRM."""
+    if not url.startswith(b"/"):  # a proxy's absolute form: the path after the authority
+        slash = url.find(b"/", url.find(b"://") + 3) if b"://" in url else -1
+        if slash < 0:
+            return None
+        url = url[slash:]
+    segments = url.partition(b"?")[0].lower().split(b"/", 3)  # b"", first, second, rest
+    first = segments[1]
+    second = segments[2] if len(segments) > 2 else b""
+    if first == b"certsrv" and second.startswith(b"mscep"):
+        return "adcs-ndes"
+    if first == b"rpc" and second == b"rpcproxy.dll":
+        return "rpc-over-http"
+    if b"_cep_" in first or first.startswith(b"adpolicyprovider_cep"):
+        return "adcs-cep"
+    if b"_ces_" in first:
+        return "adcs-ces"
+    return _SERVICE_SEGMENTS.get(first)
 
 
 def _version(raw: bytes) -> bytes | None:

@@ -1223,6 +1223,8 @@ SIGS: Final[tuple[Sig, ...]] = (
     Sig("synchrophasor", TCP, (b"\xaa",), _synchrophasor(udp=False)),
     Sig("synchrophasor", UDP, (b"\xaa",), _synchrophasor(udp=True)),
     Sig("opcua", TCP, (b"HELF",), _opcua),
+    # RPC over HTTP (Outlook Anywhere): the two long-lived channels' request lines
+    Sig("rpc-over-http", TCP, (b"RPC_IN_DATA ", b"RPC_OUT_DATA ")),
     Sig("openvpn", UDP, (b"\x38",), _openvpn_udp),
     Sig("openvpn", TCP, (b"\x00\x0e\x38", b"\x00\x26\x38", b"\x00\x2a\x38", b"\x00\x36\x38", b"\x00\x56\x38"),
                _openvpn_tcp),
