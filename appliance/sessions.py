@@ -357,7 +357,15 @@ class Session:
 
 def _esp_data_length(frame: Frame) -> int:
     """IPsec data: what follows the first 8 bytes (ESP's SPI and sequence; Arkime does the same for AH)."""
+    if frame.proto == 51 and not _ah_carries_esp(frame):
+        return 0
     return max(0, len(frame.l4) - 8)
+
+
+def _ah_carries_esp(frame: Frame) -> bool:
+    """Arkime steps over an IPv4 authentication header to the protocol it names: ESP makes an esp
+    session (kept under IP protocol 51), anything else an unknown-ip one, which counts no data."""
+    return len(frame.l4) > 0 and frame.l4[0] == 50
 
 
 def _reuses_ports(session: Session, frame: Frame) -> bool:
@@ -698,7 +706,8 @@ class SessionTable:
         # For keys of two equal endpoints both orders are "low", so both directions count as the source's.
         session.src_low = session.addr1 + session.port1.to_bytes(2, "big") <= session.addr2 + session.port2.to_bytes(2, "big")
         if frame.ipver:
-            session.add_protocol(IP_PROTOCOL_NAMES.get(proto, "unknown-ip"))
+            known = proto != 51 or _ah_carries_esp(frame)
+            session.add_protocol(IP_PROTOCOL_NAMES.get(proto, "unknown-ip") if known else "unknown-ip")
         else:
             session.add_protocol(ether_protocol(frame))
         if frame.tags:

@@ -706,3 +706,19 @@ def test_community_ids_match_the_published_examples(src: str, dst: str, proto: i
                                                     dport: int, seed: int, expected: str) -> None:
     # The Community ID specification's own examples, both directions of a flow giving one id.
     assert community_id(socket.inet_aton(src), socket.inet_aton(dst), proto, sport, dport, seed) == expected
+
+
+def test_an_ipv4_authentication_header_is_stepped_over_as_arkime_does(tmp_path: Path) -> None:
+    """AH (IP protocol 51) carrying ESP makes an esp session that counts data past ESP's first 8
+    bytes (Arkime's ah-esp capture); AH carrying anything else (here IP in IP) makes an
+    unknown-ip session without data. Both keep IP protocol 51."""
+    ah = bytes([50, 4]) + bytes(22)  # next header, length in 4-byte words minus 2: 24 bytes
+    esp = bytes(8) + b"E" * 40
+    carried = ah + esp
+    inner_ip = g.ipv4(g.icmp(), "192.168.3.1", "192.168.3.2")
+    docs, _ = parse(tmp_path, [(T0, g.ethernet(g.ipv4(carried, "10.0.0.1", "10.0.0.2", proto=51))),
+                               (T0 + MS, g.ethernet(g.ipv4(bytes([4]) + ah[1:] + inner_ip, "10.0.1.1", "10.0.1.2", proto=51)))])
+    by_source = {d["source.ip"]: d for d in docs}
+    esp_doc, other = by_source["10.0.0.1"], by_source["10.0.1.1"]
+    assert (esp_doc["ipProtocol"], esp_doc["protocol"], esp_doc["client.bytes"]) == (51, ["esp"], len(carried) - 8)
+    assert (other["ipProtocol"], other["protocol"], other["client.bytes"], other["totDataBytes"]) == (51, ["unknown-ip"], 0, 0)
