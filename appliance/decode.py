@@ -2,9 +2,12 @@
 
 Plain ``struct`` on the captured bytes and one small object per packet (``Frame``): no object
 tree per layer. Each ``_layer`` function reads its header, fills the frame and hands the rest
-to the next layer by returning. A packet that makes no sense is counted by reason in
-``Decoder.errors`` and yields no frame (or a frame marked ``corrupt``, where Arkime still keeps
-a session for it); it never raises.
+to the next layer by returning. A packet that makes no sense never raises. When
+it fails before an IP header was read it yields no frame and is counted by reason in
+``Decoder.errors``; when an IP header was read (a bad transport header, a broken tunnel inside)
+it yields a frame marked ``corrupt``, counted in ``Decoder.corrupt``, which the session table
+keeps in a ``corrupt-ip`` session of the two addresses, as Arkime does: its packets can still be
+found and read back.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ class Frame:
         self.payload = b""  # transport payload (TCP/UDP data, ICMP message, ...)
         self.outer: list[tuple[bytes, bytes, bytes | None, bytes | None]] | None = None
         self.tags: list[str] | None = None  # protocols met on the way (gre, mpls, ...)
-        self.corrupt: str | None = None
+        self.corrupt: str | None = None  # why the packet could not be decoded past its IP header
         self.dscp = 0
         # Captured bytes after the IP packet (Ethernet padding of a short frame): Arkime counts
         # them in an ICMP session's data bytes, which it takes as "to the end of the packet".
@@ -165,12 +168,25 @@ class Fragments:
             self.errors["ipv4 fragments never completed"] += 1
 
 
+def _as_corrupt(frame: Frame, reason: str) -> Frame:
+    """``frame`` as a corrupt packet of its last IP header's addresses: no ports, no transport,
+    nothing for the parsers (flags -1, as for a later IP fragment: counted, not read)."""
+    frame.corrupt = reason
+    frame.sport = frame.dport = 0
+    frame.l4 = frame.payload = b""
+    frame.flags = -1
+    frame.seq = frame.ack = frame.win = 0
+    return frame
+
+
 class Decoder:
     """Turns captured bytes into frames; keeps counters of what it could not decode."""
 
     def __init__(self) -> None:
-        self.errors: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()  # packets without a frame, by reason
+        self.corrupt: Counter[str] = Counter()  # frames marked corrupt, by reason
         self.fragments = Fragments(self.errors)
+        self._reason = ""  # why the packet being decoded failed ("": it did not)
         self._link = {
             LINK_ETHERNET: self._ethernet,
             LINK_SLL: self._sll,
@@ -195,18 +211,27 @@ class Decoder:
             if link is None:
                 self.errors[f"unsupported link type {linktype}"] += 1
                 return None
+        self._reason = ""
         try:
             # Ethernet, nearly every capture, is a direct call; a bound method from the table
             # is a generic Python call.
             ok = self._ethernet(frame, data, 0, 0) if link is None else link(frame, data, 0, 0)
         except (struct.error, IndexError, ValueError):
             # Decoders check lengths, but a short read that slips through must not stop the loop.
-            self.errors["truncated header"] += 1
-            return None
-        return frame if ok else None
+            ok, self._reason = False, "truncated header"
+        if ok:
+            return frame
+        reason = self._reason
+        if not reason:
+            return None  # an IPv4 fragment held until its datagram is complete
+        if frame.ipver:
+            self.corrupt[reason] += 1
+            return _as_corrupt(frame, reason)
+        self.errors[reason] += 1
+        return None
 
     def _fail(self, reason: str) -> bool:
-        self.errors[reason] += 1
+        self._reason = reason
         return False
 
     # --- link layer -------------------------------------------------------------------------
@@ -465,6 +490,8 @@ class Decoder:
         if proto == IPPROTO_UDP:
             if n < 8:
                 return self._fail("short udp header")
+            if l4[4] == 0 and l4[5] < 8:  # a length that cannot hold the header (Arkime: corrupt)
+                return self._fail("bad udp length")
             frame.sport, frame.dport = (l4[0] << 8) | l4[1], (l4[2] << 8) | l4[3]
             frame.payload = l4[8:]
             return self._udp_tunnel(frame, depth) if depth < MAX_TUNNEL_DEPTH else True

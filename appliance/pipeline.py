@@ -19,7 +19,8 @@ class ParseStats:
     packets: int = 0
     bytes: int = 0
     sessions: int = 0
-    decode_errors: Counter[str] = field(default_factory=Counter)
+    decode_errors: Counter[str] = field(default_factory=Counter)  # packets in no session, by reason
+    corrupt: Counter[str] = field(default_factory=Counter)  # packets kept in corrupt-ip sessions, by reason
     damage: Damage | None = None
 
 
@@ -62,5 +63,5 @@ def parse_capture(path: str, settings: Any, on_session: Callable[[Session], None
         stats.damage = reader.damage
     table.flush()
     stats.packets, stats.bytes = packets, nbytes
-    stats.decode_errors = decoder.errors
+    stats.decode_errors, stats.corrupt = decoder.errors, decoder.corrupt
     return stats

@@ -270,8 +270,9 @@ class Session:
 
     @property
     def flags(self) -> list[int] | None:
-        """The TCP flag counters in ``FLAG_NAMES`` order; None for a session that is not TCP."""
-        if self.proto != 6:
+        """The TCP flag counters in ``FLAG_NAMES`` order; None for a session that is not TCP (a
+        corrupt-ip session of TCP packets is not: it is kept with the other queue's sessions)."""
+        if self.queue != Q_TCP:
             return None
         return [self.n_syn, self.n_synack, self.n_ack, self.n_psh, self.n_fin, self.n_rst, self.n_urg,
                 self.n_srczero, self.n_dstzero]
@@ -590,6 +591,8 @@ class SessionTable:
             sessions = self.tables[Q_UDP]
             if data[34] == 0 and data[35] in (67, 68):  # DHCP has its own key
                 return False
+            if data[38] == 0 and data[39] < 8:  # a UDP length too short for its header: corrupt
+                return False
         else:
             return False
         # The key (see _key): both addresses, then both ports, the lower address + port first.
@@ -661,6 +664,8 @@ class SessionTable:
         if frame.ipver == 0:
             return _ether_key(frame, vlan), Q_OTHER
         a, b = frame.src, frame.dst
+        if frame.corrupt is not None:  # one corrupt-ip session per pair of addresses, as Arkime keeps
+            return ("corrupt", a, b) if a <= b else ("corrupt", b, a), Q_OTHER
         if proto == 17 and frame.sport in DHCP_PORTS and frame.dport in DHCP_PORTS and len(frame.payload) >= 34:
             # DHCP answers go to an address the client does not have yet: key on the client's MAC.
             return ("dhcp", frame.payload[28:34], vlan), Q_UDP
@@ -690,13 +695,14 @@ class SessionTable:
         self.count += 1
         session = Session(key, queue, frame)
         proto = frame.proto
-        if proto == 6:
+        # By queue, not by protocol: a corrupt-ip session of TCP or ICMP packets is neither.
+        if queue == Q_TCP:
             flags = frame.flags
             if flags & (TH_SYN | TH_ACK) == TH_SYN | TH_ACK or (not flags & TH_SYN and frame.sport < frame.dport):
                 # The SYN was missed: the answer's receiver (or the higher port) is the caller.
                 session.addr1, session.addr2 = frame.dst, frame.src
                 session.port1, session.port2 = frame.dport, frame.sport
-        elif proto == 1 or proto == 58:
+        elif queue == Q_ICMP:
             session.icmp = ([], [])
         # One address object for all the sessions of an address (a home network has a few
         # devices, and a server is met again and again): 48 bytes each instead of per session.
@@ -705,7 +711,9 @@ class SessionTable:
         session.addr2 = shared.setdefault(session.addr2, session.addr2)
         # For keys of two equal endpoints both orders are "low", so both directions count as the source's.
         session.src_low = session.addr1 + session.port1.to_bytes(2, "big") <= session.addr2 + session.port2.to_bytes(2, "big")
-        if frame.ipver:
+        if frame.corrupt is not None:
+            session.add_protocol("corrupt-ip")
+        elif frame.ipver:
             known = proto != 51 or _ah_carries_esp(frame)
             session.add_protocol(IP_PROTOCOL_NAMES.get(proto, "unknown-ip") if known else "unknown-ip")
         else:

@@ -722,3 +722,27 @@ def test_an_ipv4_authentication_header_is_stepped_over_as_arkime_does(tmp_path: 
     esp_doc, other = by_source["10.0.0.1"], by_source["10.0.1.1"]
     assert (esp_doc["ipProtocol"], esp_doc["protocol"], esp_doc["client.bytes"]) == (51, ["esp"], len(carried) - 8)
     assert (other["ipProtocol"], other["protocol"], other["client.bytes"], other["totDataBytes"]) == (51, ["unknown-ip"], 0, 0)
+
+
+def test_packets_broken_past_their_ip_header_go_to_a_corrupt_ip_session(tmp_path: Path) -> None:
+    """A packet whose IP header reads but whose transport does not (a UDP length below 8, a TCP
+    header cut short) is kept, as Arkime keeps it: in one corrupt-ip session per pair of
+    addresses, either direction, with its IP protocol, no ports, no data and no TCP flags. The
+    well-formed datagrams of the same pair keep their own UDP session, and a packet broken
+    before its IP header is still only counted."""
+    good = g.ethernet(g.ipv4(g.udp(40100, 9999, b"udplenokpayload!"), "10.9.8.1", "10.9.8.2"))
+    bad_udp = bytearray(good)
+    bad_udp[38:40] = b"\x00\x00"  # the UDP length field
+    short_tcp = g.ethernet(g.ipv4(bytes(g.tcp(1234, 80))[:10], "10.9.8.2", "10.9.8.1", proto=6))
+    docs, stats = parse(tmp_path, at([good, bytes(bad_udp), short_tcp, b"\x01" * 10]))
+    by_protocol = {tuple(d["protocol"]): d for d in docs}
+    assert set(by_protocol) == {("udp",), ("corrupt-ip",)}
+    udp, corrupt = by_protocol[("udp",)], by_protocol[("corrupt-ip",)]
+    assert (udp["network.packets"], udp["client.bytes"]) == (1, 16)
+    assert corrupt["ipProtocol"] == 17  # the first packet's
+    assert (corrupt["source.ip"], corrupt["destination.ip"], corrupt["source.port"]) == ("10.9.8.1", "10.9.8.2", 0)
+    assert (corrupt["source.packets"], corrupt["destination.packets"], corrupt["totDataBytes"]) == (1, 1, 0)
+    assert corrupt["network.bytes"] == len(bad_udp) + len(short_tcp) and corrupt["srcTTL"] == [64]
+    assert not any(key.startswith("tcpflags.") for key in corrupt)
+    assert stats.corrupt == {"bad udp length": 1, "short tcp header": 1}
+    assert stats.decode_errors == {"short ethernet header": 1}

@@ -39,9 +39,9 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             status = EXIT_USAGE
             continue
         if args.format == "summary":
-            errors = sum(stats.decode_errors.values())
+            errors, corrupt = sum(stats.decode_errors.values()), sum(stats.corrupt.values())
             print(f"{path}: {stats.packets} packets, {stats.bytes} bytes, {stats.sessions} sessions, "
-                  f"{errors} undecodable packets")
+                  f"{errors} undecodable packets, {corrupt} in corrupt-ip sessions")
         if stats.damage is not None:
             print(f"fukurou: {path}: damaged at {stats.damage}; sessions up to there were kept",
                   file=sys.stderr)

@@ -95,7 +95,8 @@ def frames(reader: StoreReader, doc: dict[str, Any], limit: int = 200) -> list[F
         linktype = reader.file(pos >> FILE_SHIFT).linktype
         _, _, caplen, wirelen = _RECORD.unpack_from(record)
         ip, port, payload, seq, syn = _decode(record[16:], linktype)
-        from_src = ip is None or (ip == src_ip and (src_port is None or port in (None, src_port)))
+        # Port 0: a session without ports (ICMP, corrupt-ip), whose packets may still carry some.
+        from_src = ip is None or (ip == src_ip and (not src_port or port in (None, src_port)))
         out.append(Frame(i + 1, ts_us // 1000, from_src, wirelen, caplen, payload, seq, syn))
     return out
 
