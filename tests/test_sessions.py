@@ -157,6 +157,24 @@ def test_init_rtt(tmp_path: Path) -> None:
     assert doc["length"] == 60
 
 
+@pytest.mark.parametrize(("syn_at", "ack_after", "rtt"), [
+    (868_016, 383_039, 192),  # across a second: 1 s + (251,055 - 868,016) us cut toward zero = 384 ms
+    (969_479, 161_514, 81),
+    (500_000, 99_999, 49),  # within a second: 99 ms
+    (18_999, 1_999, 0),
+])
+def test_init_rtt_counts_milliseconds_as_arkime_does(tmp_path: Path, syn_at: int, ack_after: int, rtt: int) -> None:
+    """Arkime takes each handshake time as whole seconds apart plus the microsecond difference
+    divided toward zero (C division), then halves it: across a second boundary that is a
+    millisecond more than the microseconds alone (the corpus's adb, mongo, pop3-tag, smb-port80,
+    socks4-https and wireshark-smb captures)."""
+    f = g.TcpFlow()
+    syn, synack, ack = f.handshake()
+    start = T0 + syn_at
+    records = [(start, syn), (start + ack_after // 2, synack), (start + ack_after, ack)]
+    assert one(parse(tmp_path, records)[0])["initRTT"] == rtt
+
+
 def test_no_init_rtt_without_handshake(tmp_path: Path) -> None:
     f = g.TcpFlow()
     f.handshake()
