@@ -7,15 +7,20 @@ Python, and everything works, slower.
 
 In a source checkout (an editable install) an edited module would be shadowed by the extension
 built from its older text. Compiled modules call each other directly, so they cannot be mixed
-with interpreted ones: if any source is newer than its extension, ``prefer_fresh_sources`` makes
-every one of them load from source and says so once.
+with interpreted ones: if any source differs from the text its extension was built from,
+``prefer_fresh_sources`` makes every one of them load from source and says so once. The build
+records a hash of each source as mypyc reads it (``record_sources``), so a module edited while
+the build runs (the extension is then newer than the edit, but was built from the text before
+it) is caught too; without that record the times of the files decide.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -74,6 +79,8 @@ def source_paths() -> list[str]:
 
 
 GROUP = "appliance_native"  # mypyc's name for the shared library that holds every compiled module
+# The hash of each compiled module's source as the last build read it (beside the extensions).
+SOURCES_RECORD = _ROOT / f"{GROUP}.sources.json"
 
 
 def extension_files() -> list[str]:
@@ -96,15 +103,35 @@ def _extension(name: str) -> Path | None:
     return None
 
 
+def record_sources() -> None:
+    """Note the hash of every compiled module's source (setup.py, as mypyc reads them)."""
+    hashes = {name: _hash(_source(name)) for name in COMPILED_MODULES}
+    SOURCES_RECORD.write_text(json.dumps(hashes, indent=0, sort_keys=True) + "\n")
+
+
+def _hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def stale_modules() -> list[str]:
-    """Compiled modules whose source was changed after they were built (checkouts only)."""
+    """Compiled modules whose source is not the text they were built from (checkouts only)."""
     if not (_ROOT / "pyproject.toml").exists():
         return []  # an installed tree: sources and extensions come from one build
+    try:
+        built: dict[str, str] | None = json.loads(SOURCES_RECORD.read_text())
+    except (OSError, ValueError):
+        built = None  # a build from before the record: the files' times decide
     stale = []
     for name in COMPILED_MODULES:
         ext = _extension(name)
         source = _source(name)
-        if ext is not None and source.exists() and source.stat().st_mtime > ext.stat().st_mtime:
+        if ext is None or not source.exists():
+            continue
+        if built is not None:
+            changed = built.get(name) != _hash(source)
+        else:
+            changed = source.stat().st_mtime > ext.stat().st_mtime
+        if changed:
             stale.append(name)
     return stale
 

@@ -8,6 +8,7 @@ ways and the outputs compared.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,6 +31,25 @@ def test_the_packet_path_runs_compiled_where_it_can_be_built() -> None:
     if not (shutil.which("cc") or shutil.which("gcc")):
         pytest.skip("no C compiler here: the modules stay plain Python")
     assert native.compiled(), "a C compiler is installed but the extensions were not built (pip install -e .)"
+
+
+def test_a_source_that_differs_from_what_its_build_read_is_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                   ) -> None:
+    """The build records each source's hash as mypyc reads it: a module whose text differs from
+    that record is stale even when its extension is the newer file (an edit made while the C
+    compiled), and without a record the files' times decide."""
+    if not native.extension_files():
+        pytest.skip("the modules are not compiled here")
+    record = {name: native._hash(native._source(name)) for name in native.COMPILED_MODULES}
+    path = tmp_path / "sources.json"
+    monkeypatch.setattr(native, "SOURCES_RECORD", path)
+    path.write_text(json.dumps(record))
+    assert native.stale_modules() == []
+    record["appliance.documents"] = "0" * 64
+    path.write_text(json.dumps(record))
+    assert native.stale_modules() == ["appliance.documents"]
+    path.unlink()
+    assert isinstance(native.stale_modules(), list)  # the times decide; no error
 
 
 def test_every_listed_module_exists() -> None:
