@@ -9,20 +9,20 @@ In a source checkout (an editable install) an edited module would be shadowed by
 built from its older text. Compiled modules call each other directly, so they cannot be mixed
 with interpreted ones: if any source differs from the text its extension was built from,
 ``prefer_fresh_sources`` makes every one of them load from source and says so once. The build
-records a hash of each source as mypyc reads it (``record_sources``), so a module edited while
+records a checksum of each source as mypyc reads it (``record_sources``), so a module edited while
 the build runs (the extension is then newer than the edit, but was built from the text before
 it) is caught too; without that record the times of the files decide.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import json
 import os
 import sys
+import zlib
 from pathlib import Path
 from types import ModuleType
 
@@ -79,7 +79,7 @@ def source_paths() -> list[str]:
 
 
 GROUP = "appliance_native"  # mypyc's name for the shared library that holds every compiled module
-# The hash of each compiled module's source as the last build read it (beside the extensions).
+# The checksum of each compiled module's source as the last build read it (beside the extensions).
 SOURCES_RECORD = _ROOT / f"{GROUP}.sources.json"
 
 
@@ -104,13 +104,16 @@ def _extension(name: str) -> Path | None:
 
 
 def record_sources() -> None:
-    """Note the hash of every compiled module's source (setup.py, as mypyc reads them)."""
+    """Note the checksum of every compiled module's source (setup.py, as mypyc reads them)."""
     hashes = {name: _hash(_source(name)) for name in COMPILED_MODULES}
     SOURCES_RECORD.write_text(json.dumps(hashes, indent=0, sort_keys=True) + "\n")
 
 
 def _hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """Size and CRC-32 of a source: enough to tell an edit, and no hashlib at start-up (it loads
+    OpenSSL's libcrypto, which the packet path does without: tests/test_digests.py)."""
+    data = path.read_bytes()
+    return f"{len(data)}:{zlib.crc32(data):08x}"
 
 
 def stale_modules() -> list[str]:

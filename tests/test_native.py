@@ -45,7 +45,7 @@ def test_a_source_that_differs_from_what_its_build_read_is_stale(tmp_path: Path,
     monkeypatch.setattr(native, "SOURCES_RECORD", path)
     path.write_text(json.dumps(record))
     assert native.stale_modules() == []
-    record["appliance.documents"] = "0" * 64
+    record["appliance.documents"] = "0:00000000"
     path.write_text(json.dumps(record))
     assert native.stale_modules() == ["appliance.documents"]
     path.unlink()
