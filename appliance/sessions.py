@@ -874,8 +874,7 @@ class SessionTable:
             diff = seq_diff(seq, session.next_seq(d))
             if diff <= 0:
                 if diff == 0 and not session.closing:
-                    session.closing = frame.ts
-                    self.closing[session] = None
+                    self._mark_closing(session, frame.ts)
                 return
             session.set_close_state(d, 2)
         if flags & TH_FIN:
@@ -903,8 +902,7 @@ class SessionTable:
                 session.set_close_state(other, 2)
                 if session.close_state(d) == 2:
                     if not session.closing:
-                        session.closing = frame.ts
-                        self.closing[session] = None
+                        self._mark_closing(session, frame.ts)
                     return
         payload = frame.payload
         n = len(payload)
@@ -1181,6 +1179,15 @@ class SessionTable:
         if self.app is not None and session.parsers:
             self.app.finish(session)
         self.on_save(session)
+
+    def _mark_closing(self, session: Session, ts: int) -> None:
+        """A TCP session that closed (both FINs acknowledged, or a RST in sequence) is saved once
+        tcpClosingTimeout has passed. Like Arkime's, it leaves the save-timeout chain: a closed
+        session is never cut into segments, which would end it with an empty one."""
+        session.closing = ts
+        self.closing[session] = None
+        if self.tcp_age.holds(session):
+            self.tcp_age.remove(session)
 
     def _mid_save(self, session: Session) -> None:
         """A long session is saved as a segment and goes on, as Arkime's mid save does."""

@@ -764,3 +764,17 @@ def test_packets_broken_past_their_ip_header_go_to_a_corrupt_ip_session(tmp_path
     assert not any(key.startswith("tcpflags.") for key in corrupt)
     assert stats.corrupt == {"bad udp length": 1, "short tcp header": 1}
     assert stats.decode_errors == {"short ethernet header": 1}
+
+
+def test_a_closed_session_is_not_cut_into_segments_while_it_waits_to_be_saved(tmp_path: Path) -> None:
+    """A TCP session that closes just before tcpSaveTimeout waits tcpClosingTimeout to be saved;
+    as in Arkime it has left the save-timeout chain, so it is saved once, whole, and not as a
+    segment followed by an empty one."""
+    f = g.TcpFlow()
+    records = [(T0 + i * MS, p) for i, p in enumerate(f.handshake() + [f.data(0, b"hello"), f.data(1, b"hi")])]
+    records += [(T0 + 9 * S + i * MS, p) for i, p in enumerate(f.close())]  # closed at 9 s
+    other = g.TcpFlow(cport=50000)
+    records += [(T0 + 11 * S, other.handshake()[0]), (T0 + 20 * S, other.handshake()[0])]  # sweeps at 11 s and 20 s
+    docs, _ = parse(tmp_path, records, tcpSaveTimeout=10)
+    mine = [d for d in docs if d["source.port"] != 50000]
+    assert [d["network.packets"] for d in mine] == [len(records) - 2]
