@@ -51,6 +51,19 @@ def test_differences_give_back_any_integer_list(positions: list[int]) -> None:
     assert decode_doc(encoded) == [(5, [64]), (9, positions)]
 
 
+@pytest.mark.parametrize("positions", [
+    [-3, 1_000_000, 1_000_400, 1_001_900], [-1, 500, 400, 900], [700, -2, 24, 100, -3, 24], [5],
+    [-1, 2**40, 24, 2**63, -(2**63)], [-1, *range(24, 150_000, 1530)]])
+def test_positions_packed_before_hand_make_the_same_blob(positions: list[int]) -> None:
+    """What the import process sends its store process (packed positions) is stored byte for
+    byte as the list would have been."""
+    packed = blob.packed_positions(positions)
+    assert type(packed) is bytes
+    as_list = blob.encode([5, [64], 9, positions], deltas=frozenset({9}))
+    assert blob.encode([5, [64], 9, packed], deltas=frozenset({9})) == as_list
+    assert blob.decode(as_list) == [(5, [64]), (9, positions)]
+
+
 def test_differences_only_for_integer_lists() -> None:
     mixed = [-1, 24, "x", 90]
     assert blob.decode(blob.encode([9, mixed], deltas=frozenset({9}))) == [(9, mixed)]

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,53 @@ def test_the_child_stores_what_one_process_stores(tmp_path: Path, docs: list[dic
     writer.flush()
     child = writer._child
     assert child is not None and alive(child.pid)  # the work went to a second process
+    # The child gets its packet positions packed; the documents handed over keep their lists.
+    assert all(type(doc["packetPos"]) is list for doc in docs)
     writer.close()
     assert child.returncode == 0 and writer.refused == 0
     assert stored(tmp_path / "two.db") == stored(tmp_path / "one.db")  # same ids, same documents
+
+
+def test_a_child_that_falls_behind_gets_its_packet_positions_packed(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    """Once the import process has waited for the child (here: stopped for a second) for a tenth
+    of its recent time, it packs the packet positions itself; the child stores them as it stores
+    lists, file markers and fileId included, byte for byte."""
+    with_files = [{**doc, "fileId": [3, 4], "packetPos": [-3, *doc["packetPos"], -4, 24]} for doc in docs * 4]
+    one = SessionStore(open_database(str(tmp_path / "one.db")))
+    for doc in with_files:
+        one.add(doc)
+    one.flush()
+    chunks = [with_files[i:i + CHUNK_DOCS] for i in range(0, len(with_files), CHUNK_DOCS)]
+    writer = StoreProcess(open_database(str(tmp_path / "two.db")), str(tmp_path / "two.db"))
+    add_all(writer, chunks[0])  # starts the child
+    child = writer._child
+    assert child is not None and not writer._child_is_behind()
+    os.kill(child.pid, signal.SIGSTOP)
+    resume = threading.Timer(1.0, os.kill, (child.pid, signal.SIGCONT))
+    resume.start()
+    n = 1
+    try:
+        while n < len(chunks) and not writer._child_is_behind():
+            add_all(writer, chunks[n])  # ~2 MB in all: a write waits for the stopped child
+            n += 1
+    finally:
+        resume.join()
+    assert writer._child_is_behind() and n < len(chunks)
+    for chunk in chunks[n:]:
+        add_all(writer, chunk)  # packed
+    writer.flush()
+    writer.close()
+    assert child.returncode == 0 and writer.refused == 0
+    assert stored(tmp_path / "two.db") == stored(tmp_path / "one.db")
+    # Byte for byte, blobs included: packed or not, the same rows (and no fileId kept apart).
+    rows = "SELECT * FROM sessions ORDER BY id"
+    assert (open_database(str(tmp_path / "two.db")).execute(rows).fetchall()
+            == open_database(str(tmp_path / "one.db")).execute(rows).fetchall())
+
+
+def add_all(writer: StoreProcess, docs: list[dict[str, Any]]) -> None:
+    for doc in docs:
+        writer.add(doc)
 
 
 def test_the_child_takes_the_fields_from_its_parent_and_imports_no_parser(

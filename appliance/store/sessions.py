@@ -857,10 +857,18 @@ def _derived_values(row: list[Any], last_ms: int, doc: dict[str, Any], with_cid:
     length = row[_LENGTH] or 0
     first = last_ms - length
     positions = doc.get("packetPos", ABSENT)
+    files: Any
+    if isinstance(positions, list):
+        files = file_numbers(positions)
+    elif isinstance(positions, bytes):
+        # Packed by the import process (blob.packed_positions), which made fileId from the same
+        # positions (documents.packet_positions): reading them back gives the same files.
+        files = doc.get("fileId", ABSENT)
+    else:
+        files = ABSENT
     return (last_ms, first, length, {"gte": first, "lte": last_ms},
             _total(row[_SRC_PACKETS], row[_DST_PACKETS]), _total(row[_SRC_BYTES], row[_DST_BYTES]),
-            _total(row[_SRC_DATA], row[_DST_DATA]),
-            file_numbers(positions) if isinstance(positions, list) else ABSENT,
+            _total(row[_SRC_DATA], row[_DST_DATA]), files,
             _community(row, doc) if with_cid else ABSENT)  # a SHA-1 per session: only when asked for
 
 

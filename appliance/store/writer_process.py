@@ -14,7 +14,8 @@ batch, as it does in one process. The import process still writes its own tables
 Messages on the child's stdin: a kind byte and a 4-byte length, then the body.
     ``R`` + marshal(field definitions), first: the registry, which the child would otherwise
     build by importing every parser;
-    ``D`` + marshal(list of flat documents): store them;
+    ``D`` + marshal(list of flat documents): store them (a document's packetPos may come
+    packed, as ``blob.pack_positions`` makes it: see ``StoreProcess._child_is_behind``);
     ``T``: commit the batch if it is old enough (the store's ``tick``);
     ``F``: commit everything now, then answer on stdout with marshal((refused, error));
     ``Q``: end (after an ``F``).
@@ -43,12 +44,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any, Final
 
 import apsw
 
 from appliance import fields as registry
+from appliance.store.blob import pack_positions
 from appliance.store.db import StoreError, open_database
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,11 @@ PIPE_BYTES = 1 << 20
 # 1 GB home capture (alternating runs, stop 30; an earlier build, committing every batch, had
 # waited on a full pipe at 16).
 QUEUED_MESSAGES = 8
+# When the import process has spent this share of its recent time waiting to hand chunks to the
+# child, it packs the packet positions itself (StoreProcess._child_is_behind); "recent" halves
+# every WAIT_HALF_LIFE seconds.
+WAITED_SHARE = 0.1
+WAIT_HALF_LIFE = 5.0
 _HEADER = 5
 CHECKPOINT_PAGES = 4000  # WAL pages (4 KiB) that start a checkpoint in the child (Checkpointer)
 WAL_MAX_PAGES = 16_000
@@ -126,6 +134,11 @@ class StoreProcess:
         # Set when the child is found gone: what it had not committed is lost, so no new child
         # takes over (the import would look complete); every flush raises this instead.
         self._broken: StoreError | None = None
+        # Recent time spent waiting for the child to take chunks, and time in all (seconds,
+        # decaying): whether to pack packet positions here (_child_is_behind).
+        self._waited = 0.0
+        self._elapsed = 0.0
+        self._last_send = 0.0
 
     def add(self, doc: dict[str, Any]) -> None:
         if self._broken is not None:
@@ -212,12 +225,35 @@ class StoreProcess:
             self.conn.execute("PRAGMA wal_autocheckpoint=0")
             self._started = True
         docs, self._pending = self._pending, []
+        if self._child_is_behind():
+            pack_positions(docs)
         try:
             body = marshal.dumps(docs, 4)
         except ValueError:  # a value marshal cannot write (no flat document holds one): refuse that one
             body = marshal.dumps([doc for doc in docs if self._marshals(doc)], 4)
         self._send(b"D", body)
         self._uncommitted = True
+
+    def _child_is_behind(self) -> bool:
+        """Whether the import process has lately spent a tenth of its time or more waiting to
+        hand chunks over: the child is the slower half, so the import process packs the packet
+        positions itself (``blob.pack_positions``), work that either process can do. That is the
+        case all through a session-heavy import (~20 % waiting: the pipe and the child's queue
+        fill while it writes each batch). In a home import the import process is the slower
+        half (~4 % waiting), and packing would only slow it down."""
+        return self._waited >= WAITED_SHARE * self._elapsed > 0
+
+    def _count_wait(self, started: float, waited: float) -> None:
+        """Add one hand-over to the recent waiting (halved every WAIT_HALF_LIFE seconds). The
+        first only starts the clock."""
+        if not self._last_send:
+            self._last_send = started + waited
+            return
+        span = started + waited - self._last_send
+        decay = 0.5 ** (span / WAIT_HALF_LIFE)
+        self._waited = self._waited * decay + waited
+        self._elapsed = self._elapsed * decay + span
+        self._last_send = started + waited
 
     def _marshals(self, doc: dict[str, Any]) -> bool:
         try:
@@ -230,8 +266,11 @@ class StoreProcess:
     def _send(self, kind: bytes, body: bytes) -> None:
         assert self._child is not None and self._child.stdin is not None
         try:
+            started = time.monotonic()
             self._child.stdin.write(framed(kind, body))
-            if kind != b"D":
+            if kind == b"D":
+                self._count_wait(started, time.monotonic() - started)
+            else:
                 self._child.stdin.flush()
         except (BrokenPipeError, ValueError) as err:
             raise self._ended() from err
