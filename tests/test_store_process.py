@@ -21,7 +21,7 @@ import pytest
 from conftest import corpus_documents
 
 from appliance.store.db import StoreError, open_database
-from appliance.store.sessions import SessionStore
+from appliance.store.sessions import SessionStore, hand_over
 from appliance.store.writer_process import CHUNK_DOCS, StoreProcess, framed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,8 +72,9 @@ def test_the_child_stores_what_one_process_stores(tmp_path: Path, docs: list[dic
 
 def test_a_child_that_falls_behind_gets_its_packet_positions_packed(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
     """Once the import process has waited for the child (here: stopped for a second) for a tenth
-    of its recent time, it packs the packet positions itself; the child stores them as it stores
-    lists, file markers and fileId included, byte for byte."""
+    of its recent time, it packs the packet positions and checks the community ids itself
+    (``hand_over``); the child stores them as it stores the rest, file markers and fileId
+    included, byte for byte."""
     with_files = [{**doc, "fileId": [3, 4], "packetPos": [-3, *doc["packetPos"], -4, 24]} for doc in docs * 4]
     one = SessionStore(open_database(str(tmp_path / "one.db")))
     for doc in with_files:
@@ -105,6 +106,18 @@ def test_a_child_that_falls_behind_gets_its_packet_positions_packed(tmp_path: Pa
     rows = "SELECT * FROM sessions ORDER BY id"
     assert (open_database(str(tmp_path / "two.db")).execute(rows).fetchall()
             == open_database(str(tmp_path / "one.db")).execute(rows).fetchall())
+
+
+def test_hand_over_marks_only_the_community_ids_the_store_would_derive(docs: list[dict[str, Any]]) -> None:
+    with_cid = [doc for doc in docs if isinstance(doc.get("network.community_id"), str)]
+    wrong = {**with_cid[0], "network.community_id": "1:" + "A" * 27 + "="}
+    handed = [*with_cid, wrong]
+    hand_over(handed)
+    marked = [doc for doc in handed if type(doc["network.community_id"]) is tuple]
+    assert len(marked) >= len(with_cid) * 0.95  # the odd rest (ICMP...) the store checks itself
+    assert handed[-1]["network.community_id"] == wrong["network.community_id"]  # not the one it derives
+    assert all(type(doc["network.community_id"]) is str for doc in with_cid)  # the caller's documents keep theirs
+    assert all(type(doc["packetPos"]) is bytes for doc in handed if doc["packetPos"])
 
 
 def add_all(writer: StoreProcess, docs: list[dict[str, Any]]) -> None:

@@ -541,9 +541,12 @@ class SessionStore:
             row[_NODE] = self._term(fmap.by_path["node"], fmap.by_id[fmap.by_path["node"]], node)
         elif node is not None:
             blob += [fmap.by_path["node"], node]
-        cid_text = doc.get(layout.COMMUNITY_ID)
+        cid_text: Any = doc.get(layout.COMMUNITY_ID)
+        cid_checked = type(cid_text) is tuple and len(cid_text) == 1  # hand_over checked it
+        if cid_checked:
+            cid_text = cid_text[0]
         row[_CID] = cid_key(cid_text) if cid_text is not None else None
-        blob += self._check_derived(doc, row, last_ms)
+        blob += self._check_derived(doc, row, last_ms, cid_checked)
         return row, blob, terms
 
     @staticmethod
@@ -637,13 +640,15 @@ class SessionStore:
         terms.add(term_id)
         return blob_format.TermRef(term_id) if exact else item
 
-    def _check_derived(self, doc: dict[str, Any], row: list[Any], last_ms: int) -> list[Any]:
-        """Blob items for derivable fields whose stored derivation would not match the document."""
+    def _check_derived(self, doc: dict[str, Any], row: list[Any], last_ms: int, cid_checked: bool) -> list[Any]:
+        """Blob items for derivable fields whose stored derivation would not match the document
+        (all but the community id, when ``hand_over`` found that one matching already)."""
         out: list[Any] = []
         # A tuple, not _derive's dict: this runs for every stored session, and nearly always
         # finds nothing to keep.
-        derived = _derived_values(row, last_ms, doc, True)
-        for i, path in enumerate(_DERIVED_PATHS):
+        derived = _derived_values(row, last_ms, doc, not cid_checked)
+        for i in range(len(_DERIVED_PATHS) - 1 if cid_checked else len(_DERIVED_PATHS)):
+            path = _DERIVED_PATHS[i]
             given = doc.get(path, ABSENT)
             if given != derived[i]:
                 out += [self.fields.by_path[path], given]
@@ -760,6 +765,44 @@ class SessionStore:
         """Sessions matching a compiled WHERE clause over ``sessions s`` (see appliance.query)."""
         rows: list[Any] = self.conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}", params).fetchall()
         return int(rows[0][0])
+
+
+def hand_over(docs: list[dict[str, Any]]) -> None:
+    """The part of storing documents that needs no store state, which the import process does
+    for its store process when that is the slower half (``writer_process``). Each document is
+    replaced by a copy (the caller's keep their values) with:
+
+    - packetPos packed as the blob keeps it (``blob.packed_positions``), which the blob then
+      takes as it is;
+    - a community id that ``_community`` derives alike from the addresses, ports and protocol
+      marked so, as a 1-tuple: the store skips its SHA-1 and keeps no copy, as it would anyway.
+    """
+    for i in range(len(docs)):
+        doc = docs[i]
+        changes: dict[str, Any] = {}
+        positions = doc.get("packetPos")
+        if type(positions) is list and positions and all(type(p) is int for p in positions):
+            changes["packetPos"] = blob_format.packed_positions(positions)
+        cid = doc.get(layout.COMMUNITY_ID)
+        if type(cid) is str and _community(_flow_row(doc, cid), doc) == cid:
+            changes[layout.COMMUNITY_ID] = (cid,)
+        if changes:
+            docs[i] = {**doc, **changes}
+
+
+def _flow_row(doc: dict[str, Any], cid: str) -> list[Any]:
+    """The columns that ``_community`` reads, as ``_split`` fills them from a document."""
+    row: list[Any] = [None] * _WIDTH
+    for path, column in _FLOW_COLUMNS:
+        value = doc.get(path)
+        if value is not None:
+            SessionStore._put_column(row, column, value)
+    row[_CID] = cid_key(cid)
+    return row
+
+
+_FLOW_COLUMNS: Final = tuple((path, _COLUMN_ORDER.index(COLUMNS[path]))
+                             for path in ("source.ip", "destination.ip", "source.port", "destination.port", "ipProtocol"))
 
 
 def write_batch(conn: apsw.Connection, rows: list[tuple[Any, ...]], by_term: dict[int, list[int]],
