@@ -111,13 +111,15 @@ def test_a_child_that_falls_behind_gets_its_packet_positions_packed(tmp_path: Pa
 def test_hand_over_marks_only_the_community_ids_the_store_would_derive(docs: list[dict[str, Any]]) -> None:
     with_cid = [doc for doc in docs if isinstance(doc.get("network.community_id"), str)]
     wrong = {**with_cid[0], "network.community_id": "1:" + "A" * 27 + "="}
-    handed = [*with_cid, wrong]
+    odd = {**with_cid[0], "ipProtocol": 1, "icmp.type": 8}  # not a list: left for the child to judge
+    handed = [*with_cid, odd, wrong]
     hand_over(handed)
+    assert handed[-2] == odd
     marked = [doc for doc in handed if type(doc["network.community_id"]) is tuple]
     assert len(marked) >= len(with_cid) * 0.95  # the odd rest (ICMP...) the store checks itself
     assert handed[-1]["network.community_id"] == wrong["network.community_id"]  # not the one it derives
     assert all(type(doc["network.community_id"]) is str for doc in with_cid)  # the caller's documents keep theirs
-    assert all(type(doc["packetPos"]) is bytes for doc in handed if doc["packetPos"])
+    assert all(type(doc["packetPos"]) is bytes for doc in handed if doc["packetPos"] and doc is not odd)
 
 
 def add_all(writer: StoreProcess, docs: list[dict[str, Any]]) -> None:

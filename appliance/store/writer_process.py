@@ -268,8 +268,9 @@ class StoreProcess:
     def _send(self, kind: bytes, body: bytes) -> None:
         assert self._child is not None and self._child.stdin is not None
         try:
+            message = framed(kind, body)
             started = time.monotonic()
-            self._child.stdin.write(framed(kind, body))
+            self._child.stdin.write(message)
             if kind == b"D":
                 self._count_wait(started, time.monotonic() - started)
             else:
