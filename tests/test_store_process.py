@@ -122,6 +122,25 @@ def test_hand_over_marks_only_the_community_ids_the_store_would_derive(docs: lis
     assert all(type(doc["packetPos"]) is bytes for doc in handed if doc["packetPos"] and doc is not odd)
 
 
+def test_handed_over_documents_are_stored_byte_for_byte_as_given_ones(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    """Also where the store gives a session a later millisecond than its lastPacket (more than
+    2**SEQ_BITS sessions in one): there it checks the derived fields itself."""
+    with_cid = next(doc for doc in docs if isinstance(doc.get("network.community_id"), str))
+    given = [{**doc, "fileId": [3, 4], "packetPos": [-3, *doc["packetPos"], -4, 24]} for doc in docs]
+    given += [dict(with_cid) for _ in range(300)]
+    handed = list(given)
+    hand_over(handed)
+    assert sum(type(doc.get("network.community_id")) is tuple for doc in handed) >= 0.9 * len(handed)
+    rows = []
+    for name, batch in (("given", given), ("handed", handed)):
+        store = SessionStore(open_database(str(tmp_path / f"{name}.db")))
+        for doc in batch:
+            store.add(doc)
+        store.flush()
+        rows.append(store.conn.execute("SELECT * FROM sessions ORDER BY id").fetchall())
+    assert rows[0] == rows[1]
+
+
 def add_all(writer: StoreProcess, docs: list[dict[str, Any]]) -> None:
     for doc in docs:
         writer.add(doc)

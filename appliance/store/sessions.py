@@ -542,11 +542,12 @@ class SessionStore:
         elif node is not None:
             blob += [fmap.by_path["node"], node]
         cid_text: Any = doc.get(layout.COMMUNITY_ID)
-        cid_checked = type(cid_text) is tuple and len(cid_text) == 1  # hand_over checked it
-        if cid_checked:
+        checked = type(cid_text) is tuple and len(cid_text) == 1  # hand_over checked the derived fields
+        if checked:
             cid_text = cid_text[0]
         row[_CID] = cid_key(cid_text) if cid_text is not None else None
-        blob += self._check_derived(doc, row, last_ms, cid_checked)
+        if not checked or last_ms != doc.get("lastPacket"):  # a borrowed ms moves the times
+            blob += self._check_derived(doc, row, last_ms, checked)
         return row, blob, terms
 
     @staticmethod
@@ -642,7 +643,8 @@ class SessionStore:
 
     def _check_derived(self, doc: dict[str, Any], row: list[Any], last_ms: int, cid_checked: bool) -> list[Any]:
         """Blob items for derivable fields whose stored derivation would not match the document
-        (all but the community id, when ``hand_over`` found that one matching already)."""
+        (all but the community id, when ``hand_over`` found that one matching already: it does
+        not depend on the times)."""
         out: list[Any] = []
         # A tuple, not _derive's dict: this runs for every stored session, and nearly always
         # finds nothing to keep.
@@ -774,8 +776,10 @@ def hand_over(docs: list[dict[str, Any]]) -> None:
 
     - packetPos packed as the blob keeps it (``blob.packed_positions``), which the blob then
       takes as it is;
-    - a community id that ``_community`` derives alike from the addresses, ports and protocol
-      marked so, as a 1-tuple: the store skips its SHA-1 and keeps no copy, as it would anyway.
+    - its community id as a 1-tuple when every field the store derives from the columns (times,
+      totals, fileId, the community id: ``_DERIVED_PATHS``) is what the document has, taking its
+      lastPacket as the session's. The store then skips that check (a SHA-1 and ~20 comparisons)
+      unless it had to give the session a later millisecond.
     """
     for i in range(len(docs)):
         doc = docs[i]
@@ -785,7 +789,7 @@ def hand_over(docs: list[dict[str, Any]]) -> None:
             if type(positions) is list and positions and all(type(p) is int for p in positions):
                 changes["packetPos"] = blob_format.packed_positions(positions)
             cid = doc.get(layout.COMMUNITY_ID)
-            if type(cid) is str and _community(_flow_row(doc, cid), doc) == cid:
+            if type(cid) is str and _all_derivable(doc):
                 changes[layout.COMMUNITY_ID] = (cid,)
         except Exception:  # an odd document (icmp.type not a list...): the child judges it as given
             continue
@@ -793,19 +797,25 @@ def hand_over(docs: list[dict[str, Any]]) -> None:
             docs[i] = {**doc, **changes}
 
 
-def _flow_row(doc: dict[str, Any], cid: str) -> list[Any]:
-    """The columns that ``_community`` reads, as ``_split`` fills them from a document."""
+def _all_derivable(doc: dict[str, Any]) -> bool:
+    """Whether ``_check_derived`` would keep nothing of the document, on the row that ``_split``
+    fills from it and its own lastPacket."""
+    last = doc.get("lastPacket")
+    if type(last) is not int:
+        return False
     row: list[Any] = [None] * _WIDTH
-    for path, column in _FLOW_COLUMNS:
+    for path, column, _ in _COLUMN_AT:
         value = doc.get(path)
         if value is not None:
             SessionStore._put_column(row, column, value)
-    row[_CID] = cid_key(cid)
-    return row
-
-
-_FLOW_COLUMNS: Final = tuple((path, _COLUMN_ORDER.index(COLUMNS[path]))
-                             for path in ("source.ip", "destination.ip", "source.port", "destination.port", "ipProtocol"))
+    length = doc.get("length", 0)
+    row[_LENGTH] = length if isinstance(length, int) else 0
+    row[_CID] = cid_key(doc.get(layout.COMMUNITY_ID))
+    derived = _derived_values(row, last, doc, True)
+    for i in range(len(_DERIVED_PATHS)):
+        if doc.get(_DERIVED_PATHS[i], ABSENT) != derived[i]:
+            return False
+    return True
 
 
 def write_batch(conn: apsw.Connection, rows: list[tuple[Any, ...]], by_term: dict[int, list[int]],
