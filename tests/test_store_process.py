@@ -20,8 +20,9 @@ import pcapgen as g
 import pytest
 from conftest import corpus_documents
 
+from appliance.store.blob import pack_positions
 from appliance.store.db import StoreError, open_database
-from appliance.store.sessions import SessionStore, hand_over
+from appliance.store.sessions import SessionStore
 from appliance.store.writer_process import CHUNK_DOCS, StoreProcess, framed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,9 +73,8 @@ def test_the_child_stores_what_one_process_stores(tmp_path: Path, docs: list[dic
 
 def test_a_child_that_falls_behind_gets_its_packet_positions_packed(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
     """Once the import process has waited for the child (here: stopped for a second) for a tenth
-    of its recent time, it packs the packet positions and checks the community ids itself
-    (``hand_over``); the child stores them as it stores the rest, file markers and fileId
-    included, byte for byte."""
+    of its recent time, it packs the packet positions itself; the child stores them as it stores
+    lists, file markers and fileId included, byte for byte."""
     with_files = [{**doc, "fileId": [3, 4], "packetPos": [-3, *doc["packetPos"], -4, 24]} for doc in docs * 4]
     one = SessionStore(open_database(str(tmp_path / "one.db")))
     for doc in with_files:
@@ -108,31 +108,15 @@ def test_a_child_that_falls_behind_gets_its_packet_positions_packed(tmp_path: Pa
             == open_database(str(tmp_path / "one.db")).execute(rows).fetchall())
 
 
-def test_hand_over_marks_only_the_community_ids_the_store_would_derive(docs: list[dict[str, Any]]) -> None:
-    with_cid = [doc for doc in docs if isinstance(doc.get("network.community_id"), str)]
-    wrong = {**with_cid[0], "network.community_id": "1:" + "A" * 27 + "="}
-    odd = {**with_cid[0], "ipProtocol": 1, "icmp.type": 8}  # not a list: left for the child to judge
-    handed = [*with_cid, odd, wrong]
-    hand_over(handed)
-    assert handed[-2] == odd
-    marked = [doc for doc in handed if type(doc["network.community_id"]) is tuple]
-    assert len(marked) >= len(with_cid) * 0.95  # the odd rest (ICMP...) the store checks itself
-    assert handed[-1]["network.community_id"] == wrong["network.community_id"]  # not the one it derives
-    assert all(type(doc["network.community_id"]) is str for doc in with_cid)  # the caller's documents keep theirs
-    assert all(type(doc["packetPos"]) is bytes for doc in handed if doc["packetPos"] and doc is not odd)
-
-
-def test_handed_over_documents_are_stored_byte_for_byte_as_given_ones(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
-    """Also where the store gives a session a later millisecond than its lastPacket (more than
-    2**SEQ_BITS sessions in one): there it checks the derived fields itself."""
-    with_cid = next(doc for doc in docs if isinstance(doc.get("network.community_id"), str))
+def test_packed_positions_are_stored_byte_for_byte_as_lists(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
     given = [{**doc, "fileId": [3, 4], "packetPos": [-3, *doc["packetPos"], -4, 24]} for doc in docs]
-    given += [dict(with_cid) for _ in range(300)]
-    handed = list(given)
-    hand_over(handed)
-    assert sum(type(doc.get("network.community_id")) is tuple for doc in handed) >= 0.9 * len(handed)
+    given.append({**docs[0], "packetPos": []})  # nothing to pack
+    packed = list(given)
+    pack_positions(packed)
+    assert all(type(doc["packetPos"]) is bytes for doc in packed[:-1]) and packed[-1]["packetPos"] == []
+    assert all(type(doc["packetPos"]) is list for doc in given)  # the caller's documents keep their lists
     rows = []
-    for name, batch in (("given", given), ("handed", handed)):
+    for name, batch in (("given", given), ("packed", packed)):
         store = SessionStore(open_database(str(tmp_path / f"{name}.db")))
         for doc in batch:
             store.add(doc)

@@ -541,13 +541,9 @@ class SessionStore:
             row[_NODE] = self._term(fmap.by_path["node"], fmap.by_id[fmap.by_path["node"]], node)
         elif node is not None:
             blob += [fmap.by_path["node"], node]
-        cid_text: Any = doc.get(layout.COMMUNITY_ID)
-        checked = type(cid_text) is tuple and len(cid_text) == 1  # hand_over checked the derived fields
-        if checked:
-            cid_text = cid_text[0]
+        cid_text = doc.get(layout.COMMUNITY_ID)
         row[_CID] = cid_key(cid_text) if cid_text is not None else None
-        if not checked or last_ms != doc.get("lastPacket"):  # a borrowed ms moves the times
-            blob += self._check_derived(doc, row, last_ms, checked)
+        blob += self._check_derived(doc, row, last_ms)
         return row, blob, terms
 
     @staticmethod
@@ -641,16 +637,13 @@ class SessionStore:
         terms.add(term_id)
         return blob_format.TermRef(term_id) if exact else item
 
-    def _check_derived(self, doc: dict[str, Any], row: list[Any], last_ms: int, cid_checked: bool) -> list[Any]:
-        """Blob items for derivable fields whose stored derivation would not match the document
-        (all but the community id, when ``hand_over`` found that one matching already: it does
-        not depend on the times)."""
+    def _check_derived(self, doc: dict[str, Any], row: list[Any], last_ms: int) -> list[Any]:
+        """Blob items for derivable fields whose stored derivation would not match the document."""
         out: list[Any] = []
         # A tuple, not _derive's dict: this runs for every stored session, and nearly always
         # finds nothing to keep.
-        derived = _derived_values(row, last_ms, doc, not cid_checked)
-        for i in range(len(_DERIVED_PATHS) - 1 if cid_checked else len(_DERIVED_PATHS)):
-            path = _DERIVED_PATHS[i]
+        derived = _derived_values(row, last_ms, doc, True)
+        for i, path in enumerate(_DERIVED_PATHS):
             given = doc.get(path, ABSENT)
             if given != derived[i]:
                 out += [self.fields.by_path[path], given]
@@ -767,55 +760,6 @@ class SessionStore:
         """Sessions matching a compiled WHERE clause over ``sessions s`` (see appliance.query)."""
         rows: list[Any] = self.conn.execute(f"SELECT count(*) FROM sessions s WHERE {where}", params).fetchall()
         return int(rows[0][0])
-
-
-def hand_over(docs: list[dict[str, Any]]) -> None:
-    """The part of storing documents that needs no store state, which the import process does
-    for its store process when that is the slower half (``writer_process``). Each document is
-    replaced by a copy (the caller's keep their values) with:
-
-    - packetPos packed as the blob keeps it (``blob.packed_positions``), which the blob then
-      takes as it is;
-    - its community id as a 1-tuple when every field the store derives from the columns (times,
-      totals, fileId, the community id: ``_DERIVED_PATHS``) is what the document has, taking its
-      lastPacket as the session's. The store then skips that check (a SHA-1 and ~20 comparisons)
-      unless it had to give the session a later millisecond.
-    """
-    for i in range(len(docs)):
-        doc = docs[i]
-        changes: dict[str, Any] = {}
-        try:
-            positions = doc.get("packetPos")
-            if type(positions) is list and positions and all(type(p) is int for p in positions):
-                changes["packetPos"] = blob_format.packed_positions(positions)
-            cid = doc.get(layout.COMMUNITY_ID)
-            if type(cid) is str and _all_derivable(doc):
-                changes[layout.COMMUNITY_ID] = (cid,)
-        except Exception:  # an odd document (icmp.type not a list...): the child judges it as given
-            continue
-        if changes:
-            docs[i] = {**doc, **changes}
-
-
-def _all_derivable(doc: dict[str, Any]) -> bool:
-    """Whether ``_check_derived`` would keep nothing of the document, on the row that ``_split``
-    fills from it and its own lastPacket."""
-    last = doc.get("lastPacket")
-    if type(last) is not int:
-        return False
-    row: list[Any] = [None] * _WIDTH
-    for path, column, _ in _COLUMN_AT:
-        value = doc.get(path)
-        if value is not None:
-            SessionStore._put_column(row, column, value)
-    length = doc.get("length", 0)
-    row[_LENGTH] = length if isinstance(length, int) else 0
-    row[_CID] = cid_key(doc.get(layout.COMMUNITY_ID))
-    derived = _derived_values(row, last, doc, True)
-    for i in range(len(_DERIVED_PATHS)):
-        if doc.get(_DERIVED_PATHS[i], ABSENT) != derived[i]:
-            return False
-    return True
 
 
 def write_batch(conn: apsw.Connection, rows: list[tuple[Any, ...]], by_term: dict[int, list[int]],
