@@ -175,7 +175,7 @@ def encode(items: list[Any], deltas: frozenset[int] = frozenset()) -> bytes | No
         value = items[i + 1]
         _varint(out, _zigzag(key))
         if key in deltas:
-            if type(value) is bytes and value[:1] == _PACKED_TAG:
+            if type(value) is bytes and value and value[0] == INTS | DELTA | PACKED:
                 out.append(value)  # packed_positions made it, in the import process
                 continue
             if type(value) is list and all(type(v) is int for v in value):

@@ -247,14 +247,13 @@ class StoreProcess:
     def _count_wait(self, started: float, waited: float) -> None:
         """Add one hand-over to the recent waiting (halved every WAIT_HALF_LIFE seconds). The
         first only starts the clock."""
-        if not self._last_send:
-            self._last_send = started + waited
+        now, last = started + waited, self._last_send
+        self._last_send = now
+        if not last:
             return
-        span = started + waited - self._last_send
-        decay = 0.5 ** (span / WAIT_HALF_LIFE)
+        decay = 0.5 ** ((now - last) / WAIT_HALF_LIFE)
         self._waited = self._waited * decay + waited
-        self._elapsed = self._elapsed * decay + span
-        self._last_send = started + waited
+        self._elapsed = self._elapsed * decay + now - last
 
     def _marshals(self, doc: dict[str, Any]) -> bool:
         try:
