@@ -573,3 +573,36 @@ def test_random_valued_columns_are_searched_through_time_led_indexes(tmp_path: P
             assert searcher.ids(expression), expression
     ids = Searcher(store).ids(f"ip.dst == {doc['destination.ip']}")
     assert set(ids) == {i for i, d in by_id.items() if d.get("destination.ip") == doc["destination.ip"]}
+
+
+def test_sessions_insert_names_no_columns_unless_the_table_differs(
+        tmp_path: Path, corpus: dict[str, list[dict[str, Any]]]) -> None:
+    """apsw hashes a statement's text for each executemany row: the insert is short (``?N`` in the
+    table's order) where the table has exactly our columns, named where it does not."""
+    from appliance.store.sessions import _insert_sessions
+
+    docs = [d for ds in corpus.values() for d in ds][:40]
+    for extra in (False, True):
+        conn = open_database(str(tmp_path / f"s{extra}.db"))
+        if extra:  # a column some newer schema added: the positional form would not fit
+            conn.execute("ALTER TABLE sessions ADD COLUMN later INTEGER")
+        sql = _insert_sessions(conn)
+        assert sql.startswith("INSERT INTO sessions(" if extra else "INSERT INTO sessions VALUES(?1,?2,")
+        store = SessionStore(conn)
+        added = [(store.add(doc), doc) for doc in docs]
+        store.flush()
+        for sid, doc in added:
+            assert store.get_flat(sid) == doc
+
+
+def test_compact_sql_keeps_the_statement() -> None:
+    from appliance.store.db import compact
+
+    upsert = ("INSERT INTO device_ips (mac, ip, first_ms) VALUES (?, ?, ?) "
+              "ON CONFLICT (mac, ip) DO UPDATE SET first_ms = min(first_ms, excluded.first_ms) ")
+    assert compact(upsert) == ("INSERT INTO device_ips(mac,ip,first_ms)VALUES(?,?,?)"
+                               "ON CONFLICT(mac,ip)DO UPDATE SET first_ms=min(first_ms,excluded.first_ms)")
+    conn = apsw.Connection(":memory:")
+    conn.execute("CREATE TABLE device_ips (mac TEXT, ip TEXT, first_ms INTEGER, PRIMARY KEY (mac, ip))")
+    conn.executemany(compact(upsert), [("m", "a", 5), ("m", "a", 3), ("m", "b", 9)])
+    assert conn.execute("SELECT * FROM device_ips ORDER BY ip").fetchall() == [("m", "a", 3), ("m", "b", 9)]

@@ -15,7 +15,7 @@ import apsw
 
 from appliance.insights.sketch import Sketch, value_hash
 from appliance.memo import remembered
-from appliance.store.db import insert_each
+from appliance.store.db import compact, insert_each
 
 DAY_MS: Final = 86_400_000
 _PORTED: Final = (6, 17, 132)
@@ -23,6 +23,11 @@ _NO_SOURCE: Final = ("0.0.0.0", "::")  # DHCP clients before they have an addres
 # Addresses and MACs remembered: a home network has hundreds; random ones rarely repeat, and at
 # 20,000 the store process held ~2 MiB of them on session-heavy traffic.
 _LOCAL_CACHE_MAX: Final = 4_096
+# One row each per scanning source and batch, through executemany: compact text (db.compact).
+_REPLACE_SCAN_DAY: Final = compact(
+    "INSERT OR REPLACE INTO scan_days (src, day, sessions, probes, answered, first_ms, last_ms, "
+    "gap_n, gap_sum, gap_sumsq, ports_n, hosts_n, ports, hosts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_REPLACE_SCAN_LAST: Final = compact("INSERT OR REPLACE INTO scan_last (src, start_ms) VALUES (?, ?)")
 
 
 class Batch:
@@ -315,9 +320,7 @@ def _write_scans(conn: apsw.Connection, batch: Batch) -> None:
         host_sketch.add_hashes(value_hash(h) for h in set(hosts))
         rows.append((src, day, n, probes, answered, first, last, gn, gs, gq, port_sketch.count(),
                      host_sketch.count(), port_sketch.encode(), host_sketch.encode()))
-    conn.executemany("INSERT OR REPLACE INTO scan_days (src, day, sessions, probes, answered, first_ms, last_ms, "
-                     "gap_n, gap_sum, gap_sumsq, ports_n, hosts_n, ports, hosts) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany(_REPLACE_SCAN_DAY, rows)
 
 
 def _gaps(conn: apsw.Connection, batch: Batch) -> dict[tuple[str, int], tuple[int, float, float]]:
@@ -340,7 +343,7 @@ def _gaps(conn: apsw.Connection, batch: Batch) -> dict[tuple[str, int], tuple[in
                 acc[2] += gap * gap
             prev = t if prev is None else max(prev, t)
         ends.append((src, prev))
-    conn.executemany("INSERT OR REPLACE INTO scan_last (src, start_ms) VALUES (?, ?)", ends)
+    conn.executemany(_REPLACE_SCAN_LAST, ends)
     return {k: (int(v[0]), v[1], v[2]) for k, v in out.items()}
 
 

@@ -34,7 +34,7 @@ from appliance.store.layout import COLUMNS, IP_COLUMNS, Storage
 
 _COLUMN_ORDER: Final = ("id", "length", "node", *COLUMNS.values(), "cid", "doc")
 COLUMN_ORDER: Final = _COLUMN_ORDER  # the row layout decode_row reads (public for the viewer's queries)
-_INSERT_SESSIONS: Final = f"INSERT INTO sessions ({', '.join(_COLUMN_ORDER)}) VALUES "
+_NAMED_INSERT: Final = f"INSERT INTO sessions({','.join(_COLUMN_ORDER)})VALUES({','.join('?' * len(_COLUMN_ORDER))})"
 _MAXIMA: Final = [column for column, _ in layout.MINUTE_MAXIMA.values()]
 _ADD_MINUTE: Final = (f"INSERT INTO session_minutes (minute, sessions, packets, bytes, {', '.join(_MAXIMA)}) VALUES ",
                       " ON CONFLICT (minute) DO UPDATE SET "
@@ -762,6 +762,20 @@ class SessionStore:
         return int(rows[0][0])
 
 
+def _insert_sessions(conn: apsw.Connection) -> str:
+    """The INSERT of a session row (in _COLUMN_ORDER), without a column list: the values in the
+    order of the table's columns, each naming its place in the row (``?N``).
+
+    apsw hashes a statement's whole text again for each row of an ``executemany`` (db.compact):
+    with the columns named, ~2,500 instructions a session went to that alone. A table whose
+    columns are not exactly ours (a newer schema, say) gets the named form."""
+    table = [str(column[1]) for column in conn.execute("PRAGMA table_info(sessions)")]
+    if sorted(table) != sorted(_COLUMN_ORDER):
+        return _NAMED_INSERT
+    place = {name: i + 1 for i, name in enumerate(_COLUMN_ORDER)}
+    return f"INSERT INTO sessions VALUES({','.join(f'?{place[name]}' for name in table)})"
+
+
 def write_batch(conn: apsw.Connection, rows: list[tuple[Any, ...]], by_term: dict[int, list[int]],
                 new_terms: list[tuple[int, int, Any, bool]], insights: Any) -> None:
     """Write one batch inside the caller's transaction: new terms and the counts of known ones,
@@ -776,9 +790,10 @@ def write_batch(conn: apsw.Connection, rows: list[tuple[Any, ...]], by_term: dic
         insert_rows(conn, "INSERT INTO terms_fts (rowid, value) VALUES ",
                     [(t, v) for t, _, v, text in new_terms if text])
         new_ids = {t for t, _, _, _ in new_terms}
-    conn.executemany("UPDATE terms SET sessions = sessions + ? WHERE id = ?",
+    conn.executemany("UPDATE terms SET sessions=sessions+? WHERE id=?",
                      [(len(by_term[t]), t) for t in sorted(by_term) if t not in new_ids])
-    insert_each(conn, _INSERT_SESSIONS, rows)  # random places in five indexes
+    # One row to a statement (db.insert_each): they land at random places in five indexes.
+    conn.executemany(_insert_sessions(conn), rows)
     postings.add(conn, by_term)
     insert_rows(conn, _ADD_MINUTE[0], [(m, *v) for m, v in minutes.items()], _ADD_MINUTE[1])
     hours: dict[int, list[int]] = {}
