@@ -58,6 +58,7 @@ COMPILED_MODULES = (
     "appliance.pcapstore.writer",
     "appliance.capture.sink",
     "appliance.store.layout",
+    "appliance.store.shapes",
     "appliance.store.blob",
     "appliance.store.postings",
     "appliance.store.sessions",

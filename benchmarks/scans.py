@@ -37,6 +37,7 @@ from store import generated  # noqa: E402
 from appliance.insights import aggregates, devices, scans  # noqa: E402
 from appliance.store.db import open_database  # noqa: E402
 from appliance.store.sessions import SessionStore  # noqa: E402
+from appliance.store.shapes import document  # noqa: E402
 
 DAY_MS = 86_400_000
 SCANNERS = ("198.51.100.7", "203.0.113.66", "192.0.2.23")
@@ -193,7 +194,7 @@ def fill(conn: Any, n: int, now_ms: int) -> float:
         t0 = time.perf_counter()
         batch = aggregates.Batch()
         for doc in chunk:
-            aggregates.record(batch, doc)
+            aggregates.record(batch, document(doc))
         with conn:
             aggregates.write(conn, batch)
         spent += time.perf_counter() - t0

@@ -73,8 +73,9 @@ def test_the_child_stores_what_one_process_stores(tmp_path: Path, docs: list[dic
 
 def test_a_child_that_falls_behind_gets_its_packet_positions_packed(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
     """Once the import process has waited for the child (here: stopped for a second) for a tenth
-    of its recent time, it packs the packet positions itself; the child stores them as it stores
-    lists, file markers and fileId included, byte for byte."""
+    of its recent time, it packs the packet positions itself and sends shapes and values
+    (``shapes``); the child stores them as it stores lists and dicts, file markers and fileId
+    included, byte for byte."""
     with_files = [{**doc, "fileId": [3, 4], "packetPos": [-3, *doc["packetPos"], -4, 24]} for doc in docs * 4]
     one = SessionStore(open_database(str(tmp_path / "one.db")))
     for doc in with_files:
@@ -97,7 +98,8 @@ def test_a_child_that_falls_behind_gets_its_packet_positions_packed(tmp_path: Pa
         resume.join()
     assert writer._child_is_behind() and n < len(chunks)
     for chunk in chunks[n:]:
-        add_all(writer, chunk)  # packed
+        add_all(writer, chunk)  # packed, as shapes and values
+    assert writer._shapes.numbers  # the shapes went over
     writer.flush()
     writer.close()
     assert child.returncode == 0 and writer.refused == 0
@@ -305,6 +307,27 @@ def test_a_document_marshal_cannot_write_is_refused_alone(tmp_path: Path, docs: 
     assert writer._child is not None and writer.refused == 1
     writer.close()
     assert len(stored(tmp_path / "s.db")) == CHUNK_DOCS + 10
+
+
+def test_a_document_marshal_cannot_write_is_refused_alone_while_shapes_go_over(
+        tmp_path: Path, docs: list[dict[str, Any]]) -> None:
+    """The chunk that cannot be written as shapes goes over as dicts without the odd document;
+    the shapes it had numbered never reached the child, so the next chunk numbers them anew."""
+    given = docs[: 3 * CHUNK_DOCS]
+    one = SessionStore(open_database(str(tmp_path / "one.db")))
+    for doc in given:
+        one.add(doc)
+    one.flush()
+    writer = StoreProcess(open_database(str(tmp_path / "two.db")), str(tmp_path / "two.db"))
+    add_all(writer, given[:CHUNK_DOCS])  # starts the child
+    writer._waited = writer._elapsed = 1.0  # as if it had waited for the child all the time
+    assert writer._child_is_behind()
+    odd = dict(given[CHUNK_DOCS], **{"tags": [object()]})
+    add_all(writer, [odd, *given[CHUNK_DOCS:]])
+    writer.flush()
+    assert writer.refused == 1 and writer._shapes.numbers
+    writer.close()
+    assert stored(tmp_path / "two.db") == stored(tmp_path / "one.db")
 
 
 def test_ctrl_c_and_sigterm_are_left_to_the_import_process(tmp_path: Path, docs: list[dict[str, Any]]) -> None:

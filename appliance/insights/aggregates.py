@@ -16,6 +16,7 @@ import apsw
 from appliance.insights.sketch import Sketch, value_hash
 from appliance.memo import remembered
 from appliance.store.db import compact, insert_each
+from appliance.store.shapes import Document
 
 DAY_MS: Final = 86_400_000
 _PORTED: Final = (6, 17, 132)
@@ -64,7 +65,7 @@ class Batch:
         return batch
 
 
-def record(batch: Batch, doc: dict[str, Any]) -> None:
+def record(batch: Batch, doc: Document) -> None:
     """Add one flat session document (``documents.flat_document``) to the batch."""
     if doc.get("network.packets", 1) == 0:
         return  # an empty trailing segment of a session already counted: not traffic
@@ -83,7 +84,7 @@ def record(batch: Batch, doc: dict[str, Any]) -> None:
 
 # --- scans -------------------------------------------------------------------------------------
 
-def is_probe(sp: int, dp: int, doc: dict[str, Any]) -> bool:
+def is_probe(sp: int, dp: int, doc: Document) -> bool:
     """One packet, or a SYN that was never answered with a SYN-ACK (a RST answer is still a probe)."""
     if sp + dp == 1:
         return not is_group(doc.get("destination.ip", ""))  # DHCP, mDNS, SSDP: not probes
@@ -91,14 +92,14 @@ def is_probe(sp: int, dp: int, doc: dict[str, Any]) -> bool:
             and doc.get("client.bytes", 0) == 0)
 
 
-def is_answered(sp: int, dp: int, doc: dict[str, Any]) -> bool:
+def is_answered(sp: int, dp: int, doc: Document) -> bool:
     """The other side replied, and with data both ways or at least 3 packets in all."""
     if dp == 0:  # three retransmitted SYNs are not an answer
         return False
     return sp + dp >= 3 or (doc.get("client.bytes", 0) > 0 and doc.get("server.bytes", 0) > 0)
 
 
-def _record_scan(batch: Batch, doc: dict[str, Any], src: str, first: int, last: int) -> None:
+def _record_scan(batch: Batch, doc: Document, src: str, first: int, last: int) -> None:
     key = (src, last // DAY_MS)
     agg = batch.scans.get(key)
     if agg is None:
@@ -173,7 +174,7 @@ def _unicast(mac: Any) -> bool:
     return found
 
 
-def _record_devices(batch: Batch, doc: dict[str, Any], first: int, last: int) -> None:
+def _record_devices(batch: Batch, doc: Document, first: int, last: int) -> None:
     # The hottest code here: one coarse key per session (MACs, local addresses, day), expanded to
     # devices, addresses and days once per key at write time. A home network repeats these keys
     # all day, so most sessions cost one dict update.
@@ -247,7 +248,7 @@ def _ip(batch: Batch, mac: str, ip: str, first: int, last: int) -> None:
         span[0], span[1] = min(span[0], first), max(span[1], last)
 
 
-def _destinations(batch: Batch, doc: dict[str, Any], mac: str, last: int) -> None:
+def _destinations(batch: Batch, doc: Document, mac: str, last: int) -> None:
     hosts = batch.hosts
     names = [*(doc.get("http.host") or ()), *(doc.get("quic.host") or ())]
     for query in doc.get("dns") or ():
@@ -263,7 +264,7 @@ def _destinations(batch: Batch, doc: dict[str, Any], mac: str, last: int) -> Non
                 entry[1] = last
 
 
-def _record_dhcp(batch: Batch, doc: dict[str, Any], first: int, last: int) -> None:
+def _record_dhcp(batch: Batch, doc: Document, first: int, last: int) -> None:
     hosts, classes = doc.get("dhcp.host") or [None], doc.get("dhcp.classId") or [None]
     requested = [ip for ip in doc.get("dhcp.requestIp") or () if ip != "0.0.0.0"]
     for mac in doc["dhcp.mac"]:
@@ -276,7 +277,7 @@ def _record_dhcp(batch: Batch, doc: dict[str, Any], first: int, last: int) -> No
             _ip(batch, mac, ip, first, last)
 
 
-def _record_arp(batch: Batch, doc: dict[str, Any], first: int, last: int) -> None:
+def _record_arp(batch: Batch, doc: Document, first: int, last: int) -> None:
     # One ARP session per address asked about: a MAC that answered owns that address.
     ips = doc.get("arp.ip") or []
     if len(ips) != 1:

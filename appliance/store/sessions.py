@@ -31,6 +31,7 @@ from appliance.store import blob as blob_format
 from appliance.store import layout, postings
 from appliance.store.db import StoreError, insert_each, insert_rows
 from appliance.store.layout import COLUMNS, IP_COLUMNS, Storage
+from appliance.store.shapes import Document, Shape, Shapes, document
 
 _COLUMN_ORDER: Final = ("id", "length", "node", *COLUMNS.values(), "cid", "doc")
 COLUMN_ORDER: Final = _COLUMN_ORDER  # the row layout decode_row reads (public for the viewer's queries)
@@ -98,6 +99,7 @@ class FieldMap:
         self._object_plans: dict[str, dict[str, Any]] = {}
         self.deltas: frozenset[int] = frozenset()  # ids of the fields stored as differences (blob.py)
         self.ip_ids: frozenset[int] = frozenset()  # ids of the ip fields (their terms are address keys)
+        self.generation = 0  # counts syncs: a Shape's steps are made from one generation's plan
         self.sync()
 
     def sync(self) -> None:
@@ -119,6 +121,7 @@ class FieldMap:
             self.plan[f.path] = (self.storage[f.path].kind, known[f.path],
                                  -1 if column is None else _COLUMN_ORDER.index(column))
         self._object_plans.clear()  # made again from the fields as they are now
+        self.generation += 1
         self.deltas = frozenset(self.by_path[path] for path in layout.DELTA_ENCODED)
         self.ip_ids = frozenset(fid for fid, f in self.by_id.items() if f.type == "ip")
         # Fields stored by an older build whose parser is gone still decode (as plain values).
@@ -271,11 +274,16 @@ class SessionStore:
         self._next_term = 0
         # Scan and device aggregates (issue 9), written in the same transaction; None turns them off.
         self.insights: aggregates.Batch | None = aggregates.Batch()
+        self._shapes = Shapes()  # of the documents given as dicts (add)
 
     # --- writing -----------------------------------------------------------------------------
 
     def add(self, doc: dict[str, Any]) -> int:
         """Queue one flat document; returns its session id. Commits when the batch is due."""
+        return self.add_document(self._shapes.document(doc))
+
+    def add_document(self, doc: Document) -> int:
+        """``add`` for a document as its shape and values (``shapes``)."""
         if not self._rows:
             self._start_batch()
         sid = self._new_id(int(doc["lastPacket"]))
@@ -499,17 +507,22 @@ class SessionStore:
         self._terms_cached += 1
         return term_id
 
-    def _split(self, doc: dict[str, Any], last_ms: int) -> tuple[list[Any], list[Any], set[int]]:
+    def _split(self, doc: Document, last_ms: int) -> tuple[list[Any], list[Any], set[int]]:
         """(row in _COLUMN_ORDER, its id and blob left None; blob items; term ids) of one document."""
         row: list[Any] = [None] * _WIDTH
         blob: list[Any] = []
         terms: set[int] = set()
         fmap = self.fields
-        plan = fmap.plan
-        for path, value in doc.items():
-            step = plan.get(path)
+        shape = doc.shape
+        steps = shape.steps
+        if steps is None or shape.steps_of != fmap.generation:
+            steps = self._steps(shape)
+        values = doc.values
+        for i in range(len(values)):
+            step = steps[i]
             if step is None:
-                raise KeyError(f"session field {path!r} is not in the field registry")
+                raise KeyError(f"session field {shape.keys[i]!r} is not in the field registry")
+            value = values[i]
             kind, fid, column = step
             if kind == "column":
                 if type(value) is int:  # the common case, inline (bool is not an int here)
@@ -529,22 +542,31 @@ class SessionStore:
                     blob.append(ids)
             elif kind == "object":
                 blob.append(fid)
-                blob.append(self._object_tree(path, value, terms))
+                blob.append(self._object_tree(shape.keys[i], value, terms))
             elif kind == "doc":
                 blob.append(fid)
                 blob.append(value)
             # derived, cid and node: rebuilt from the columns (and checked below)
-        length = doc.get("length", 0)
+        at = _read_at(shape)
+        length = doc.given(at, _AT_LENGTH, 0)
         row[_LENGTH] = length if isinstance(length, int) else 0
-        node = doc.get("node")
+        node = doc.given(at, _AT_NODE, None)
         if isinstance(node, str):
             row[_NODE] = self._term(fmap.by_path["node"], fmap.by_id[fmap.by_path["node"]], node)
         elif node is not None:
             blob += [fmap.by_path["node"], node]
-        cid_text = doc.get(layout.COMMUNITY_ID)
+        cid_text = doc.given(at, _AT_CID, None)
         row[_CID] = cid_key(cid_text) if cid_text is not None else None
         blob += self._check_derived(doc, row, last_ms)
         return row, blob, terms
+
+    def _steps(self, shape: Shape) -> list[tuple[str, int, int] | None]:
+        """What the store does with each of a shape's paths (its FieldMap.plan step; None for a
+        path the registry does not know), kept on the shape for its next documents."""
+        plan = self.fields.plan
+        steps = [plan.get(key) for key in shape.keys]
+        shape.steps, shape.steps_of = steps, self.fields.generation
+        return steps
 
     @staticmethod
     def _put_column(row: list[Any], column: int, value: Any) -> bool:
@@ -637,16 +659,17 @@ class SessionStore:
         terms.add(term_id)
         return blob_format.TermRef(term_id) if exact else item
 
-    def _check_derived(self, doc: dict[str, Any], row: list[Any], last_ms: int) -> list[Any]:
+    def _check_derived(self, doc: Document, row: list[Any], last_ms: int) -> list[Any]:
         """Blob items for derivable fields whose stored derivation would not match the document."""
         out: list[Any] = []
         # A tuple, not _derive's dict: this runs for every stored session, and nearly always
         # finds nothing to keep.
         derived = _derived_values(row, last_ms, doc, True)
-        for i, path in enumerate(_DERIVED_PATHS):
-            given = doc.get(path, ABSENT)
+        at = _read_at(doc.shape)  # _DERIVED_PATHS first
+        for i in range(len(_DERIVED_PATHS)):
+            given = doc.given(at, i, ABSENT)
             if given != derived[i]:
-                out += [self.fields.by_path[path], given]
+                out += [self.fields.by_path[_DERIVED_PATHS[i]], given]
         return out
 
     # --- reading -----------------------------------------------------------------------------
@@ -717,7 +740,7 @@ class SessionStore:
             elif isinstance(value, blob_format.Tree):
                 value = self._untree(value.value, terms, None)
             extra[by_id[abs(fid)].path] = value
-        doc.update(_derive(columns, layout.last_packet(columns[0]), {**doc, **extra}, with_cid))
+        doc.update(_derive(columns, layout.last_packet(columns[0]), document({**doc, **extra}), with_cid))
         doc.update(extra)
         return {path: value for path, value in doc.items() if value != ABSENT}
 
@@ -854,9 +877,25 @@ def _ip_column_key(text: str) -> bytes:
 # The fields that the columns (and packetPos) determine, in the order _derived_values gives them.
 _DERIVED_PATHS: Final = ("lastPacket", "firstPacket", "length", "packetRange", "network.packets", "network.bytes",
                          "totDataBytes", "fileId", layout.COMMUNITY_ID)
+# What the writer reads from every document by name (_read_at): the derived fields, then the
+# packet positions and the node.
+_READ_PATHS: Final = (*_DERIVED_PATHS, "packetPos", "node")
+_AT_LENGTH: Final = _READ_PATHS.index("length")
+_AT_FILE_ID: Final = _READ_PATHS.index("fileId")
+_AT_CID: Final = _READ_PATHS.index(layout.COMMUNITY_ID)
+_AT_POSITIONS: Final = _READ_PATHS.index("packetPos")
+_AT_NODE: Final = _READ_PATHS.index("node")
 
 
-def _derive(row: list[Any], last_ms: int, doc: dict[str, Any], with_cid: bool = True) -> dict[str, Any]:
+def _read_at(shape: Shape) -> list[int]:
+    """Where each of _READ_PATHS is in a shape's documents (-1: not there)."""
+    at = shape.read_at
+    if at is None:
+        at = shape.read_at = [shape.index.get(path, -1) for path in _READ_PATHS]
+    return at
+
+
+def _derive(row: list[Any], last_ms: int, doc: Document, with_cid: bool = True) -> dict[str, Any]:
     """The fields that a row's columns (and packetPos) determine: times, totals, fileId, the
     community id."""
     values = _derived_values(row, last_ms, doc, with_cid)
@@ -866,19 +905,20 @@ def _derive(row: list[Any], last_ms: int, doc: dict[str, Any], with_cid: bool = 
     return out
 
 
-def _derived_values(row: list[Any], last_ms: int, doc: dict[str, Any], with_cid: bool) -> tuple[Any, ...]:
+def _derived_values(row: list[Any], last_ms: int, doc: Document, with_cid: bool) -> tuple[Any, ...]:
     """``_derive``'s values, in the order of ``_DERIVED_PATHS`` (ABSENT for the community id
     without ``with_cid``), from a row in _COLUMN_ORDER."""
     length = row[_LENGTH] or 0
     first = last_ms - length
-    positions = doc.get("packetPos", ABSENT)
+    at = _read_at(doc.shape)
+    positions = doc.given(at, _AT_POSITIONS, ABSENT)
     files: Any
     if isinstance(positions, list):
         files = file_numbers(positions)
     elif isinstance(positions, bytes):
         # Packed by the import process (blob.packed_positions), which made fileId from the same
         # positions (documents.packet_positions): reading them back gives the same files.
-        files = doc.get("fileId", ABSENT)
+        files = doc.given(at, _AT_FILE_ID, ABSENT)
     else:
         files = ABSENT
     return (last_ms, first, length, {"gte": first, "lte": last_ms},
@@ -892,7 +932,7 @@ def _total(x: Any, y: Any) -> Any:
     return ABSENT if x is None or y is None else x + y
 
 
-def _community(row: list[Any], doc: dict[str, Any]) -> Any:
+def _community(row: list[Any], doc: Document) -> Any:
     src, dst, proto = row[_SRC_IP], row[_DST_IP], row[_PROTO]
     if src is None or dst is None or proto is None or row[_CID] is None:
         return ABSENT

@@ -14,8 +14,10 @@ batch, as it does in one process. The import process still writes its own tables
 Messages on the child's stdin: a kind byte and a 4-byte length, then the body.
     ``R`` + marshal(field definitions), first: the registry, which the child would otherwise
     build by importing every parser;
-    ``D`` + marshal(list of flat documents): store them (their packetPos may come packed, as
-    ``blob.pack_positions`` makes it: see ``StoreProcess._child_is_behind``);
+    ``D`` + marshal(list of flat documents): store them;
+    ``S`` + marshal(a chunk of ``shapes.ShapeEncoder``): the same as shapes and values, each
+    shape's field paths sent once, with packetPos packed (``blob.pack_positions``): what the
+    import process sends while the child is the slower half (``StoreProcess._child_is_behind``);
     ``T``: commit the batch if it is old enough (the store's ``tick``);
     ``F``: commit everything now, then answer on stdout with marshal((refused, error));
     ``Q``: end (after an ``F``).
@@ -53,6 +55,7 @@ import apsw
 from appliance import fields as registry
 from appliance.store.blob import pack_positions
 from appliance.store.db import StoreError, open_database
+from appliance.store.shapes import ShapeDecoder, ShapeEncoder, Shapes
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,7 @@ class StoreProcess:
         self._waited = 0.0
         self._elapsed = 0.0
         self._last_send = 0.0
+        self._shapes = ShapeEncoder()  # the shapes of the documents sent as ``S``
 
     def add(self, doc: dict[str, Any]) -> None:
         if self._broken is not None:
@@ -225,13 +229,16 @@ class StoreProcess:
             self.conn.execute("PRAGMA wal_autocheckpoint=0")
             self._started = True
         docs, self._pending = self._pending, []
+        kind = b"D"
         if self._child_is_behind():
             pack_positions(docs)
+            kind = b"S"
         try:
-            body = marshal.dumps(docs, 4)
+            body = marshal.dumps(self._shapes.encode(docs) if kind == b"S" else docs, 4)
         except ValueError:  # a value marshal cannot write (no flat document holds one): refuse that one
-            body = marshal.dumps([doc for doc in docs if self._marshals(doc)], 4)
-        self._send(b"D", body)
+            self._shapes.forget()  # the shapes it numbered did not reach the child
+            kind, body = b"D", marshal.dumps([doc for doc in docs if self._marshals(doc)], 4)
+        self._send(kind, body)
         self._uncommitted = True
 
     def _child_is_behind(self) -> bool:
@@ -269,7 +276,7 @@ class StoreProcess:
             message = framed(kind, body)
             started = time.monotonic()
             self._child.stdin.write(message)
-            if kind == b"D":
+            if kind in (b"D", b"S"):
                 self._count_wait(started, time.monotonic() - started)
             else:
                 self._child.stdin.flush()
@@ -459,6 +466,7 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
     conn = open_database(db_path, migrate=False)
     conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
     store = SessionStore(conn, batches_per_commit=BATCHES_PER_COMMIT)
+    shapes, shapes_of = ShapeDecoder(), Shapes()  # of the documents sent as S, as D
     checkpoints = Checkpointer(store.conn, db_path)
     refused, error = 0, ""
     messages: queue.Queue[tuple[bytes, bytes] | None] | None = None
@@ -476,7 +484,7 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
                     refused += 1
                     error = str(err)
             message = messages.get()
-        if message is not None and message[0] == b"D" and messages is None:
+        if message is not None and message[0] in (b"D", b"S") and messages is None:
             # Documents come in many small chunks, sent while the store commits: a thread keeps
             # the pipe drained then. A BatchWriter's batches come one at a time, each answered
             # before the next is sent, so this thread reads them itself: a reader thread would
@@ -488,11 +496,13 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
             log.error("the process that fed the store went away; what it sent since the last commit was not stored")
             return 1
         kind, body = message
-        if kind == b"D":
+        if kind in (b"D", b"S"):
             checkpoints.before_write()
-            for doc in marshal.loads(body):
+            loaded = marshal.loads(body)
+            docs = [shapes_of.document(doc) for doc in loaded] if kind == b"D" else shapes.decode(loaded)
+            for doc in docs:
                 try:
-                    store.add(doc)
+                    store.add_document(doc)
                 except Exception as err:  # one refused session, or a batch whose commit failed
                     refused += 1
                     if refused == 1:
