@@ -289,14 +289,19 @@ class SessionStore:
         sid = self._new_id(int(doc["lastPacket"]))
         last_ms = layout.last_packet(sid)
         row, blob_items, terms = self._split(doc, last_ms)
-        by_term = self._postings
-        for term_id in terms:
+        # Ids as the objects they are: with ``int`` types, compiled code would make an int object
+        # of the session id for each list it joins, and of each term id to look it up (~30 a
+        # session, ids too large for Python's cached small ints).
+        boxed: Any = sid
+        term_ids: set[Any] = terms
+        by_term: dict[Any, list[Any]] = self._postings
+        for term_id in term_ids:
             sids = by_term.get(term_id)
             if sids is None:
-                by_term[term_id] = [sid]
+                by_term[term_id] = [boxed]
             else:
-                sids.append(sid)
-        self._rows.append((sid, *row[1:-1], blob_format.encode(blob_items, self.fields.deltas)))
+                sids.append(boxed)
+        self._rows.append((boxed, *row[1:-1], blob_format.encode(blob_items, self.fields.deltas)))
         if self.insights is not None:
             aggregates.record(self.insights, doc)
         self.tick()
@@ -525,7 +530,10 @@ class SessionStore:
             value = values[i]
             kind, fid, column = step
             if kind == "column":
-                if type(value) is int:  # the common case, inline (bool is not an int here)
+                # The common case, inline (bool is not an int here). Tested apart: narrowed to
+                # int, the compiled value would be made an int object again for the row.
+                whole = type(value) is int
+                if whole:
                     row[column] = value
                     continue
                 if not self._put_column(row, column, value):
