@@ -96,3 +96,14 @@ def test_shapes_and_dicts_store_the_same_rows(tmp_path: Path) -> None:
         store.flush()
     rows = "SELECT * FROM sessions ORDER BY id"
     assert as_dicts.conn.execute(rows).fetchall() == as_shapes.conn.execute(rows).fetchall()
+
+
+def test_packet_positions_go_packed_and_the_caller_keeps_its_lists() -> None:
+    from appliance.store.blob import packed_positions
+
+    docs = [{"a": 1, "packetPos": [-3, 24, 100, 2000]}, {"packetPos": []}, {"packetPos": [1, "x"]}]
+    encoder, decoder = ShapeEncoder(), ShapeDecoder()
+    got = over_the_pipe(encoder, decoder, docs)
+    assert got[0]["packetPos"] == packed_positions([-3, 24, 100, 2000])
+    assert got[1]["packetPos"] == [] and got[2]["packetPos"] == [1, "x"]  # nothing to pack, or not ints
+    assert docs[0]["packetPos"] == [-3, 24, 100, 2000]

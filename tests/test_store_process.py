@@ -20,7 +20,7 @@ import pcapgen as g
 import pytest
 from conftest import corpus_documents
 
-from appliance.store.blob import pack_positions
+from appliance.store.blob import packed_positions
 from appliance.store.db import StoreError, open_database
 from appliance.store.sessions import SessionStore
 from appliance.store.writer_process import CHUNK_DOCS, StoreProcess, framed
@@ -113,8 +113,7 @@ def test_a_child_that_falls_behind_gets_its_packet_positions_packed(tmp_path: Pa
 def test_packed_positions_are_stored_byte_for_byte_as_lists(tmp_path: Path, docs: list[dict[str, Any]]) -> None:
     given = [{**doc, "fileId": [3, 4], "packetPos": [-3, *doc["packetPos"], -4, 24]} for doc in docs]
     given.append({**docs[0], "packetPos": []})  # nothing to pack
-    packed = list(given)
-    pack_positions(packed)
+    packed = [{**doc, "packetPos": packed_positions(doc["packetPos"])} if doc["packetPos"] else doc for doc in given]
     assert all(type(doc["packetPos"]) is bytes for doc in packed[:-1]) and packed[-1]["packetPos"] == []
     assert all(type(doc["packetPos"]) is list for doc in given)  # the caller's documents keep their lists
     rows = []

@@ -195,24 +195,12 @@ def packed_positions(values: list[int]) -> bytes:
     """An integer list (packetPos) as ``encode`` stores it under a key in ``deltas``: the tag
     byte, the count, the first value and the steps. ``encode`` takes these bytes in the list's
     place as they are. The import process packs its documents' packet positions before it hands
-    them to its store process when that is the slower half (``pack_positions``): the encoding
-    then runs on the less busy core, and the pipe and ``marshal`` carry a few bytes instead of an
-    int object for every packet."""
+    them to its store process when that is the slower half (``shapes.ShapeEncoder``): the
+    encoding then runs on the less busy core, and the pipe and ``marshal`` carry a few bytes
+    instead of an int object for every packet."""
     out: list[bytes] = []
     _differences(out, values)
     return b"".join(out)
-
-
-def pack_positions(docs: list[dict[str, Any]]) -> None:
-    """Each document's packetPos list as ``packed_positions``: what the import process does
-    before it hands documents to its store process when that is the slower half
-    (``writer_process.StoreProcess._child_is_behind``). The list gets copies, so a caller's
-    documents keep their lists."""
-    for i in range(len(docs)):
-        doc = docs[i]
-        positions = doc.get("packetPos")
-        if type(positions) is list and positions and all(type(p) is int for p in positions):
-            docs[i] = {**doc, "packetPos": packed_positions(positions)}
 
 
 def _differences(out: list[bytes], values: list[int]) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from appliance.store.blob import packed_positions
+
 # Shapes kept by each side of the pipe, and by an in-process store: ~2.5 KB each in the store
 # (the paths, their index, the store's steps); emptied when full, as memo.py's memos are.
 SHAPES_MAX: Final = 1_024
@@ -90,23 +92,31 @@ class ShapeEncoder:
 
     A chunk is ``(reset, new shapes' paths, [shape number, values, shape number, values, ...])``;
     with ``reset`` the numbering starts again before this chunk's new shapes (so that neither
-    side's table outgrows SHAPES_MAX, even when every document of a chunk brings a new shape)."""
+    side's table outgrows SHAPES_MAX, even when every document of a chunk brings a new shape).
+    The integer list under ``packed`` (packetPos) goes in the blob's packed form
+    (``blob.packed_positions``): the store takes those bytes as they are, and ``marshal`` carries
+    a few bytes instead of an int object a packet. The documents given are not changed."""
 
-    def __init__(self) -> None:
+    def __init__(self, packed: str = "packetPos") -> None:
         self.numbers: dict[tuple[str, ...], int] = {}
+        self.packed = packed
+        self._packed_at: list[int] = []  # by shape number: where ``packed`` is (-1: not there)
         self._reset = False
 
     def forget(self) -> None:
         """Number from scratch (what was encoded last did not reach the other side)."""
         self.numbers.clear()
+        self._packed_at.clear()
         self._reset = True
 
     def encode(self, docs: list[dict[str, Any]]) -> tuple[bool, list[tuple[str, ...]], list[Any]]:
         numbers = self.numbers
+        packed_at = self._packed_at
         reset = self._reset or len(numbers) + len(docs) > SHAPES_MAX
         self._reset = False
         if reset:
             numbers.clear()
+            packed_at.clear()
         new: list[tuple[str, ...]] = []
         flat: list[Any] = []
         for doc in docs:
@@ -115,8 +125,15 @@ class ShapeEncoder:
             if number is None:
                 number = numbers[keys] = len(numbers)
                 new.append(keys)
+                packed_at.append(keys.index(self.packed) if self.packed in doc else -1)
+            values = list(doc.values())
+            at = packed_at[number]
+            if at >= 0:
+                positions = values[at]
+                if type(positions) is list and positions and all(type(p) is int for p in positions):
+                    values[at] = packed_positions(positions)
             flat.append(number)
-            flat.append(list(doc.values()))
+            flat.append(values)
         return reset, new, flat
 
 

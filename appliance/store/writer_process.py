@@ -16,7 +16,7 @@ Messages on the child's stdin: a kind byte and a 4-byte length, then the body.
     build by importing every parser;
     ``D`` + marshal(list of flat documents): store them;
     ``S`` + marshal(a chunk of ``shapes.ShapeEncoder``): the same as shapes and values, each
-    shape's field paths sent once, with packetPos packed (``blob.pack_positions``): what the
+    shape's field paths sent once, with packetPos packed (``blob.packed_positions``): what the
     import process sends while the child is the slower half (``StoreProcess._child_is_behind``);
     ``T``: commit the batch if it is old enough (the store's ``tick``);
     ``F``: commit everything now, then answer on stdout with marshal((refused, error));
@@ -53,7 +53,6 @@ from typing import IO, Any, Final
 import apsw
 
 from appliance import fields as registry
-from appliance.store.blob import pack_positions
 from appliance.store.db import StoreError, open_database
 from appliance.store.shapes import ShapeDecoder, ShapeEncoder, Shapes
 
@@ -231,7 +230,6 @@ class StoreProcess:
         docs, self._pending = self._pending, []
         kind = b"D"
         if self._child_is_behind():
-            pack_positions(docs)
             kind = b"S"
         try:
             body = marshal.dumps(self._shapes.encode(docs) if kind == b"S" else docs, 4)
@@ -243,12 +241,14 @@ class StoreProcess:
 
     def _child_is_behind(self) -> bool:
         """Whether the import process has lately spent a tenth of its time or more waiting to
-        hand chunks over: the child is the slower half, so the import process packs the packet
-        positions itself (``blob.pack_positions``), work that either process can do at the same
-        cost, and which spares both sides of ``marshal`` an int object a packet. That is the case
+        hand chunks over: the child is the slower half, so the import process sends shapes and
+        values (``shapes.ShapeEncoder``: the child builds no dict per session) and packs the
+        packet positions itself (``blob.packed_positions``), work that either process can do at
+        about the same cost, and which spares both sides of ``marshal`` an int object a packet.
+        Each costs the import process about half what it saves the child. That is the case
         all through a session-heavy import (~20 % waiting: the pipe and the child's queue fill
         while it writes each batch). In a home import the import process is the slower half
-        (~4 % waiting), and the packing would only slow it down."""
+        (~4 % waiting), and this work would only slow it down."""
         return self._waited >= WAITED_SHARE * self._elapsed > 0
 
     def _count_wait(self, started: float, waited: float) -> None:
