@@ -54,7 +54,7 @@ import apsw
 
 from appliance import fields as registry
 from appliance.store.db import StoreError, open_database
-from appliance.store.shapes import ShapeDecoder, ShapeEncoder, Shapes
+from appliance.store.shapes import Document, ShapeDecoder, ShapeEncoder
 
 log = logging.getLogger(__name__)
 
@@ -466,7 +466,7 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
     conn = open_database(db_path, migrate=False)
     conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
     store = SessionStore(conn, batches_per_commit=BATCHES_PER_COMMIT)
-    shapes, shapes_of = ShapeDecoder(), Shapes()  # of the documents sent as S, as D
+    shapes = ShapeDecoder()  # of the documents sent as S
     checkpoints = Checkpointer(store.conn, db_path)
     refused, error = 0, ""
     messages: queue.Queue[tuple[bytes, bytes] | None] | None = None
@@ -499,10 +499,12 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
         if kind in (b"D", b"S"):
             checkpoints.before_write()
             loaded = marshal.loads(body)
-            docs = [shapes_of.document(doc) for doc in loaded] if kind == b"D" else shapes.decode(loaded)
-            for doc in docs:
+            for doc in loaded if kind == b"D" else shapes.decode(loaded):
                 try:
-                    store.add_document(doc)
+                    if isinstance(doc, Document):
+                        store.add_document(doc)
+                    else:
+                        store.add(doc)  # a dict (or refused: anything else)
                 except Exception as err:  # one refused session, or a batch whose commit failed
                     refused += 1
                     if refused == 1:
