@@ -104,8 +104,7 @@ def _record_scan(batch: Batch, doc: Document, src: str, first: int, last: int) -
     agg = batch.scans.get(key)
     if agg is None:
         agg = batch.scans[key] = [0, 0, 0, first, last, [], []]
-    get = doc.get
-    sp, dp = get("source.packets", 0), get("destination.packets", 0)
+    sp, dp = doc.get("source.packets", 0), doc.get("destination.packets", 0)
     agg[0] += 1
     if sp <= 3 and is_probe(sp, dp, doc):  # a probe is a SYN (and its retries), maybe a RST back
         agg[1] += 1
@@ -115,9 +114,9 @@ def _record_scan(batch: Batch, doc: Document, src: str, first: int, last: int) -
         agg[3] = first
     if last > agg[4]:
         agg[4] = last
-    if get("ipProtocol") in _PORTED:
-        _add_new(agg[5], get("destination.port", 0))
-    dst = get("destination.ip")
+    if doc.get("ipProtocol") in _PORTED:
+        _add_new(agg[5], doc.get("destination.port", 0))
+    dst = doc.get("destination.ip")
     if dst is not None:
         _add_new(agg[6], dst)
     batch.starts[src].append(first)
@@ -178,10 +177,9 @@ def _record_devices(batch: Batch, doc: Document, first: int, last: int) -> None:
     # The hottest code here: one coarse key per session (MACs, local addresses, day), expanded to
     # devices, addresses and days once per key at write time. A home network repeats these keys
     # all day, so most sessions cost one dict update.
-    get = doc.get
-    smacs, dmacs = get("source.mac"), get("destination.mac")
+    smacs, dmacs = doc.get("source.mac"), doc.get("destination.mac")
     if smacs or dmacs:
-        sip, dip = get("source.ip"), get("destination.ip")
+        sip, dip = doc.get("source.ip"), doc.get("destination.ip")
         if sip is not None and not is_local(sip):
             sip = None
         if dip is not None and not is_local(dip):
@@ -189,10 +187,10 @@ def _record_devices(batch: Batch, doc: Document, first: int, last: int) -> None:
         key = (_macs(smacs) if smacs else (), _macs(dmacs) if dmacs else (), sip, dip, last // DAY_MS)
         flow = batch.flows.get(key)
         if flow is None:
-            batch.flows[key] = [1, get("network.bytes", 0), first, last]
+            batch.flows[key] = [1, doc.get("network.bytes", 0), first, last]
         else:
             flow[0] += 1
-            flow[1] += get("network.bytes", 0)
+            flow[1] += doc.get("network.bytes", 0)
             if first < flow[2]:
                 flow[2] = first
             if last > flow[3]:

@@ -68,8 +68,8 @@ PIPE_BYTES = 1 << 20
 # waited on a full pipe at 16).
 QUEUED_MESSAGES = 8
 # When the import process has spent this share of its recent time waiting to hand chunks to the
-# child, it packs the packet positions itself (StoreProcess._child_is_behind); "recent" halves
-# every WAIT_HALF_LIFE seconds.
+# child, it sends shapes and values with the packet positions packed (StoreProcess._child_is_behind);
+# "recent" halves every WAIT_HALF_LIFE seconds.
 WAITED_SHARE = 0.1
 WAIT_HALF_LIFE = 5.0
 _HEADER = 5
@@ -137,7 +137,7 @@ class StoreProcess:
         # takes over (the import would look complete); every flush raises this instead.
         self._broken: StoreError | None = None
         # Recent time spent waiting for the child to take chunks, and time in all (seconds,
-        # decaying): whether to pack packet positions here (_child_is_behind).
+        # decaying): whether to send shapes and packed positions (_child_is_behind).
         self._waited = 0.0
         self._elapsed = 0.0
         self._last_send = 0.0
@@ -228,9 +228,7 @@ class StoreProcess:
             self.conn.execute("PRAGMA wal_autocheckpoint=0")
             self._started = True
         docs, self._pending = self._pending, []
-        kind = b"D"
-        if self._child_is_behind():
-            kind = b"S"
+        kind = b"S" if self._child_is_behind() else b"D"
         try:
             body = marshal.dumps(self._shapes.encode(docs) if kind == b"S" else docs, 4)
         except ValueError:  # a value marshal cannot write (no flat document holds one): refuse that one
