@@ -461,7 +461,7 @@ def serve(db_path: str, inp: IO[bytes], out: IO[bytes]) -> int:
     if first is not None and first[0] == b"R":  # the field registry, before the store needs it
         registry.adopt(marshal.loads(first[1]))
         first = None
-    conn = open_database(db_path, migrate=False)
+    conn = open_database(db_path, migrate=False, one_thread=True)  # used by this thread alone
     conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
     store = SessionStore(conn, batches_per_commit=BATCHES_PER_COMMIT)
     shapes = ShapeDecoder()  # of the documents sent as S
