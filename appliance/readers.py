@@ -134,6 +134,11 @@ class CaptureReader:
         """The next record, or ``END`` after the last one (then ``damage`` says why it ended early)."""
         raise NotImplementedError
 
+    def record_header(self) -> bytes | None:
+        """The 16 bytes of the last record's header as the PCAP store writes them (little-endian,
+        microseconds), when the file has them that way; else None."""
+        return None
+
     def __iter__(self) -> Iterator[Record]:
         while True:
             record = self.next_record()
@@ -192,6 +197,10 @@ class PcapReader(CaptureReader):
         self.header = header
         self._little = self.endian == "<"
         self._divisor = 1000 if self.nanoseconds else 1
+        # Record headers as the PCAP store writes its own: the store takes them as they are
+        # (record_header) instead of packing four fields again for every packet.
+        self._same_headers = self._little and not self.nanoseconds
+        self._at = 0  # the last record's index in _buf
         # The bytes read and not yet given out: a chunk joined to the previous chunk's unread tail.
         self._buf = b""
         self._pos = 24  # file offset of _buf[0]
@@ -207,11 +216,19 @@ class PcapReader(CaptureReader):
                 j = i + 16 + caplen
                 if j <= end and caplen <= MAX_RECORD:
                     self._i = j
+                    self._at = i
                     sec, frac = _u32(buf, i, little), _u32(buf, i + 4, little)
                     ts = (sec - _SEC_BASE) * 1000000 + _US_BASE + frac // self._divisor
                     return (ts, caplen, _u32(buf, i + 12, little), buf[i + 16 : j], self._pos + i, self.linktype)
             if not self._read_on():
                 return END
+
+    def record_header(self) -> bytes | None:
+        buf, i = self._buf, self._at
+        # A fraction of a second past 999,999 is kept in the store as seconds and microseconds.
+        if self._same_headers and i + 16 <= self._end and _u32(buf, i + 4, True) < 1_000_000:
+            return buf[i : i + 16]
+        return None
 
     def _read_on(self) -> bool:
         """Join the next chunk to the unread tail; False at the end of the file or at a record

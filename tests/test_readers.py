@@ -123,6 +123,31 @@ def test_header_fields(tmp_path: Path) -> None:
         assert [r[5] for r in reader] == [g.LINK_SLL2, g.LINK_SLL2]
 
 
+def test_record_header_is_the_files_own_only_where_the_store_writes_the_same(tmp_path: Path) -> None:
+    records = [(1_600_000_000_123_456, b"a" * 60), (1_600_000_001_000_001, b"b" * 70, 1500)]
+    path = g.write_pcap(tmp_path / "le.pcap", records)
+    raw = Path(path).read_bytes()
+    with open_capture(path) as reader:
+        assert reader.record_header() is None  # before the first record
+        reader.next_record()
+        assert reader.record_header() == raw[24:40]
+        reader.next_record()
+        assert reader.record_header() == raw[24 + 16 + 60: 24 + 16 + 60 + 16]
+        assert reader.next_record() == END
+    for kwargs in ({"endian": ">"}, {"nanos": True}):
+        with open_capture(g.write_pcap(tmp_path / "other.pcap", records, **kwargs)) as reader:
+            reader.next_record()
+            assert reader.record_header() is None
+    with open_capture(g.write(tmp_path / "ng.pcapng", g.pcapng_bytes(records))) as reader:
+        reader.next_record()
+        assert reader.record_header() is None
+    # A fraction of a second written as 1,000,000 or more: not a header the store would write.
+    odd = g.pcap_header() + struct.pack("<IIII", 1_600_000_000, 1_500_000, 4, 4) + b"abcd"
+    with open_capture(g.write(tmp_path / "odd.pcap", odd)) as reader:
+        assert reader.next_record()[0] == 1_600_000_001_500_000
+        assert reader.record_header() is None
+
+
 def test_pcap_linktype_fcs_bits_are_masked(tmp_path: Path) -> None:
     path = g.write(tmp_path / "cap", g.pcap_bytes(RECORDS[:1], linktype=0x10000000 | 1))
     got, _ = read_all(path)

@@ -72,16 +72,18 @@ class PacketSink:
             ts, caplen, wirelen, data, _offset, linktype = reader.next_record()
             if caplen < 0:
                 break
-            self.add(ts, caplen, wirelen, data, linktype)
+            self.add(ts, caplen, wirelen, data, linktype, reader.record_header())
             packets += 1
         return packets
 
-    def add(self, ts: int, caplen: int, wirelen: int, data: bytes, linktype: int) -> None:
-        """Store one packet and hand it to the session table."""
+    def add(self, ts: int, caplen: int, wirelen: int, data: bytes, linktype: int,
+            header: bytes | None = None) -> None:
+        """Store one packet and hand it to the session table (``header``: its record header as
+        the store writes it, when the input file has one: ``CaptureReader.record_header``)."""
         # Direct method calls on typed attributes: compiled (appliance/native.py), they are C calls.
         if caplen > self.snaplen:  # cut here, not only in the writer, so sessions see what is stored
-            data, caplen = data[: self.snaplen], self.snaplen
-        pos = self.writer.write(ts, caplen, wirelen, data, linktype)
+            data, caplen, header = data[: self.snaplen], self.snaplen, None
+        pos = self.writer.write(ts, caplen, wirelen, data, linktype, header)
         self.packets += 1
         self.bytes += caplen
         if linktype == 1 and caplen >= 54 and self.table.add_ipv4(ts, caplen, data, pos):
