@@ -71,15 +71,21 @@ def flat_document(session: Session, node: str = "fukurou") -> dict[str, Any]:
         doc["ethertype"] = s.ethertype
     if s.ipver:
         _addresses(s, doc)
-    for d, path in ((0, "source.mac"), (1, "destination.mac")):
-        if s.macs[d]:
-            doc[path] = sorted(mac_text(m) for m in s.macs[d])
-    for d, name in ((0, "srcTTL"), (1, "dstTTL")):
-        if s.ttls[d]:
-            doc[name] = list(s.ttls[d])
-    for d, name in ((0, "srcPayload8"), (1, "dstPayload8")):
-        if s.payload8[d]:
-            doc[name] = s.payload8[d].hex()
+    # Each side by a constant index: compiled, a loop's variable index would build each pair
+    # as a Python tuple first (see sessions._side).
+    macs, ttls, payload8 = s.macs, s.ttls, s.payload8
+    if macs[0]:
+        doc["source.mac"] = sorted(mac_text(m) for m in macs[0])
+    if macs[1]:
+        doc["destination.mac"] = sorted(mac_text(m) for m in macs[1])
+    if ttls[0]:
+        doc["srcTTL"] = list(ttls[0])
+    if ttls[1]:
+        doc["dstTTL"] = list(ttls[1])
+    if payload8[0]:
+        doc["srcPayload8"] = payload8[0].hex()
+    if payload8[1]:
+        doc["dstPayload8"] = payload8[1].hex()
     if s.vlans:
         doc["network.vlan.id"] = list(s.vlans)
 

@@ -493,6 +493,18 @@ def _seen(values: tuple[bytes, ...], value: bytes) -> bool:
     return (len(values) > 0 and values[0] == value) or value in values
 
 
+def _side(pair: tuple[bytes, bytes], d: int) -> bytes:
+    """``pair[d]``. Compiled, a fixed-length tuple indexed by a variable is first built as a
+    Python tuple (~200 instructions with its freeing, several times a packet); by a constant, it
+    is read where it is."""
+    return pair[0] if d == 0 else pair[1]
+
+
+def _macs_side(macs: tuple[tuple[bytes, ...], tuple[bytes, ...]], d: int) -> tuple[bytes, ...]:
+    """``macs[d]``, for the same reason as ``_side``."""
+    return macs[0] if d == 0 else macs[1]
+
+
 def _has_byte(data: bytes, byte: int) -> bool:
     """``byte in data``, the usual case (the one TTL a side has) first, for the same reason."""
     return (len(data) > 0 and data[0] == byte) or byte in data
@@ -641,18 +653,19 @@ class SessionTable:
         session.add_packet(d, caplen)
         session.positions.append(offset)
         src, dst, macs = data[6:12], data[0:6], session.macs
-        if not _seen(macs[d], src) or not _seen(macs[1 - d], dst):
+        if not _seen(_macs_side(macs, d), src) or not _seen(_macs_side(macs, 1 - d), dst):
             session.macs = self._add_macs(macs, d, src, dst)
         ttls = session.ttls
-        if not _has_byte(ttls[d], data[22]) and len(ttls[d]) < 10:
-            session.ttls = self._with(ttls, d, ttls[d] + data[22:23])
+        mine = _side(ttls, d)
+        if not _has_byte(mine, data[22]) and len(mine) < 10:
+            session.ttls = self._with(ttls, d, mine + data[22:23])
         if n > 0:
             payload = data[start : start + n]
             if proto == 6:
                 session.set_next_seq(d, (want + n) & 0xFFFFFFFF)  # the data started at ``want`` (checked above)
             session.add_data(d, n)
             pair = session.payload8
-            p8 = pair[d]
+            p8 = _side(pair, d)
             if len(p8) < 8 and (proto == 6 or not p8):  # TCP fills 8 bytes from the stream, UDP one datagram
                 session.payload8 = self._with(pair, d, p8 + payload[: 8 - len(p8)])
             self._to_app(session, payload, d)
@@ -745,15 +758,18 @@ class SessionTable:
         src, dst = frame.src_mac, frame.dst_mac
         if src is not None:
             macs = session.macs
-            if macs is NO_MACS and dst is not None:  # a session's first frame (inline: every session)
-                new = ((src,), (dst,)) if d == 0 else ((dst,), (src,))
+            # A session's first frame (inline: every session). Not ``macs is NO_MACS``: compiled,
+            # that builds both as Python tuples and compares the new objects, never the same.
+            if not macs[0] and not macs[1] and dst is not None:
+                new: Any = ((src,), (dst,)) if d == 0 else ((dst,), (src,))  # Any: boxed once
                 session.macs = self.shared.setdefault(new, new)
-            elif not _seen(macs[d], src) or (dst is not None and not _seen(macs[1 - d], dst)):
+            elif not _seen(_macs_side(macs, d), src) or (dst is not None and not _seen(_macs_side(macs, 1 - d), dst)):
                 session.macs = self._add_macs(macs, d, src, dst)
         if frame.ipver:
             ttls = session.ttls
-            if not _has_byte(ttls[d], frame.ttl) and len(ttls[d]) < 10:
-                session.ttls = self._with(ttls, d, ttls[d] + BYTE[frame.ttl])
+            mine = _side(ttls, d)
+            if not _has_byte(mine, frame.ttl) and len(mine) < 10:
+                session.ttls = self._with(ttls, d, mine + BYTE[frame.ttl])
         if frame.vlans:
             self._add_vlans(session, frame.vlans, frame.dot1ad)
         if frame.outer and session.outer is None:
@@ -783,18 +799,19 @@ class SessionTable:
 
     def _with(self, pair: tuple[bytes, bytes], d: int, value: bytes) -> tuple[bytes, bytes]:
         """``pair`` with direction ``d`` replaced by ``value``: the shared copy (see ``shared``)."""
-        new = (value, pair[1]) if d == 0 else (pair[0], value)
+        # Any: the new pair is built as a Python tuple once, not once as the key and again as the value.
+        new: Any = (value, pair[1]) if d == 0 else (pair[0], value)
         return self.shared.setdefault(new, new)
 
     def _add_macs(self, macs: tuple[tuple[bytes, ...], tuple[bytes, ...]], d: int, src: bytes,
                   dst: bytes | None) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
         """The MAC pair with ``src`` seen on side ``d`` and ``dst`` on the other."""
-        mine, other = macs[d], macs[1 - d]
+        mine, other = _macs_side(macs, d), _macs_side(macs, 1 - d)
         if src not in mine:
             mine += (src,)
         if dst is not None and dst not in other:
             other += (dst,)
-        new = (mine, other) if d == 0 else (other, mine)
+        new: Any = (mine, other) if d == 0 else (other, mine)  # Any: see _with
         if len(mine) + len(other) > 4:
             return new  # a flow of many MACs: sharing its ever longer pairs would only hold them
         return self.shared.setdefault(new, new)
@@ -1115,7 +1132,7 @@ class SessionTable:
         session.addr1 = shared.setdefault(session.addr1, session.addr1)
         session.addr2 = shared.setdefault(session.addr2, session.addr2)
         session.protocols = _shared_protocols(session.protocols)
-        # The empty pairs are the constants (``macs is NO_MACS`` marks a session's first frame).
+        # The empty pairs are the constants (shared like the rest; empty MACs mark a session's first frame).
         session.macs = NO_MACS if session.macs == NO_MACS else shared.setdefault(session.macs, session.macs)
         session.ttls = self._shared_pair(session.ttls)
         session.payload8 = self._shared_pair(session.payload8)
