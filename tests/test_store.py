@@ -133,6 +133,39 @@ def test_a_failed_batch_takes_back_the_batches_held_with_it(tmp_path: Path,
         assert store.get_flat(sid)["source.ip"] == doc["source.ip"]
 
 
+def test_held_batches_post_their_terms_at_the_commit(tmp_path: Path,
+                                                     corpus: dict[str, list[dict[str, Any]]]) -> None:
+    """The postings of batches held in the open transaction are written when it commits, once
+    per term: the same postings and term counts as batch by batch, and none before the commit."""
+    from appliance.store import postings
+
+    docs = [d for ds in corpus.values() for d in ds][:150]
+    held = SessionStore(open_database(str(tmp_path / "held.db")), batch_size=10, max_delay=3600,
+                        batches_per_commit=4)
+    alone = SessionStore(open_database(str(tmp_path / "alone.db")), batch_size=10, max_delay=3600)
+    for doc in docs[:35]:  # three full batches held, five sessions building
+        held.add(doc)
+    assert held._held == 3
+    assert held.conn.execute("SELECT count(*) FROM posting_blocks").fetchall()[0][0] == 0
+    for doc in docs[35:]:
+        held.add(doc)
+    for store in (held, alone):
+        if store is alone:
+            for doc in docs:
+                store.add(doc)
+        store.flush()
+
+    def posted(store: SessionStore) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for term, last, ids in store.conn.execute("SELECT term_id, last_id, ids FROM posting_blocks"):
+            out.setdefault(term, []).extend(postings.unpack(last, ids))
+        return {term: sorted(ids) for term, ids in out.items()}
+
+    assert posted(held) == posted(alone)
+    terms = "SELECT id, field_id, value, sessions FROM terms ORDER BY id"
+    assert held.conn.execute(terms).fetchall() == alone.conn.execute(terms).fetchall()
+
+
 def test_same_millisecond_sessions_get_distinct_ids(tmp_path: Path,
                                                     corpus: dict[str, list[dict[str, Any]]]) -> None:
     store = SessionStore(open_database(str(tmp_path / "s.db")), max_delay=3600)
